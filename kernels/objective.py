@@ -1,0 +1,163 @@
+"""The objective's terms and one-step predictions.
+
+All sums are taken per fixed block of targets, each block writing its own
+partial, merged in block order: the result is the same for any number of
+threads.
+"""
+import numpy as np
+from numba import njit, prange
+
+from ._config import PJIT
+
+_TARGETS_PER_TASK = 64
+
+
+@njit(**PJIT)
+def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
+                    W, C, R, Wbar, group):
+    """Unweighted terms of the objective (MODEL.md, "Objective").
+
+    Parameters
+    ----------
+    A : float (n_pairs, d, d)
+    X : float (n_obs, d)
+    tgt_obs, tgt_ptr, src, gain : pair structure (see :func:`a_step`)
+    nbr_ptr, nbr_idx, nbr_w : symmetric smoothness graph
+    W : float (n_pairs, J)
+    C, R : float (d, J)
+    Wbar : float (n_groups, J)
+    group : int64 (n_pairs,)
+
+    Returns
+    -------
+    float64 (6,)
+        ``[fidelity, low_rank, smoothness, l1_A, l1_W, pooling]``; the
+        objective is ``t[0] + lam1 t[1] + lam2 t[2] + lam3 t[3] + lam4 t[4]
+        + lam5 t[5]``.  Each undirected smoothness edge is counted once.
+    """
+    T = tgt_obs.shape[0]
+    d = X.shape[1]
+    J = W.shape[1]
+    n_tasks = (T + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK
+    part = np.zeros((max(n_tasks, 1), 6))
+    for task in prange(n_tasks):
+        t0 = task * _TARGETS_PER_TASK
+        t1 = min(T, t0 + _TARGETS_PER_TASK)
+        acc = part[task]
+        yhat = np.empty(d)
+        for t in range(t0, t1):
+            o = tgt_obs[t]
+            for i in range(d):
+                yhat[i] = 0.0
+            for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
+                g = gain[e]
+                k = src[e]
+                Ae = A[e]
+                for i in range(d):
+                    s = 0.0
+                    for m in range(d):
+                        s += Ae[i, m] * X[k, m]
+                    yhat[i] += g * s
+                # low rank and L1 of A
+                for i in range(d):
+                    for m in range(d):
+                        b = 0.0
+                        for j in range(J):
+                            b += W[e, j] * C[i, j] * R[m, j]
+                        r = Ae[i, m] - b
+                        acc[1] += r * r
+                        acc[3] += abs(Ae[i, m])
+                # smoothness, each edge once (from its lower end)
+                for kk in range(nbr_ptr[e], nbr_ptr[e + 1]):
+                    f = nbr_idx[kk]
+                    if f > e:
+                        Af = A[f]
+                        s2 = 0.0
+                        for i in range(d):
+                            for m in range(d):
+                                dd = Ae[i, m] - Af[i, m]
+                                s2 += dd * dd
+                        acc[2] += nbr_w[kk] * s2
+                gr = group[e]
+                for j in range(J):
+                    acc[4] += abs(W[e, j])
+                    dw = W[e, j] - Wbar[gr, j]
+                    acc[5] += dw * dw
+            for i in range(d):
+                r = X[o, i] - yhat[i]
+                acc[0] += r * r
+    out = np.zeros(6)
+    for task in range(n_tasks):
+        for k in range(6):
+            out[k] += part[task, k]
+    return out
+
+
+@njit(**PJIT)
+def predict_pairs(A, X, tgt_ptr, src, gain):
+    """``xhat_t = sum_{e into t} g_e A_e x[src_e]`` from full matrices.
+
+    Parameters
+    ----------
+    A : float (n_pairs, d, d)
+    X : float (n_obs, d)
+    tgt_ptr : int64 (n_targets + 1,)
+    src : int64 (n_pairs,)
+    gain : float (n_pairs,)
+
+    Returns
+    -------
+    float64 (n_targets, d)
+    """
+    T = tgt_ptr.shape[0] - 1
+    d = X.shape[1]
+    out = np.zeros((T, d))
+    for t in prange(T):
+        for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
+            g = gain[e]
+            k = src[e]
+            for i in range(d):
+                s = 0.0
+                for m in range(d):
+                    s += A[e, i, m] * X[k, m]
+                out[t, i] += g * s
+    return out
+
+
+@njit(**PJIT)
+def predict_lowrank(X, tgt_ptr, src, gain, W, C, R):
+    """``xhat_t = sum_e g_e sum_j W[e,j] c_j (r_j . x[src_e])`` in O(J d) per pair.
+
+    Parameters
+    ----------
+    X : float (n_obs, d)
+    tgt_ptr : int64 (n_targets + 1,)
+    src : int64 (n_pairs,)
+    gain : float (n_pairs,)
+    W : float (n_pairs, J)
+    C, R : float (d, J)
+
+    Returns
+    -------
+    float64 (n_targets, d)
+    """
+    T = tgt_ptr.shape[0] - 1
+    d = X.shape[1]
+    J = W.shape[1]
+    out = np.zeros((T, d))
+    for t in prange(T):
+        proj = np.empty(J)
+        for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
+            g = gain[e]
+            k = src[e]
+            for j in range(J):
+                s = 0.0
+                for m in range(d):
+                    s += R[m, j] * X[k, m]
+                proj[j] = g * W[e, j] * s
+            for i in range(d):
+                s = 0.0
+                for j in range(J):
+                    s += C[i, j] * proj[j]
+                out[t, i] += s
+    return out

@@ -1,0 +1,15 @@
+"""LICCHIE: latent interaction motifs between cells from live-cell imaging."""
+from __future__ import annotations
+
+import os as _os
+
+# In a source checkout (tests run without installing), kernels/ sits beside
+# licchie/ rather than inside it; the installed package maps it to
+# licchie.kernels (pyproject package-dir).  Extending __path__ lets the same
+# import work in both cases.
+_here = _os.path.dirname(_os.path.abspath(__file__))
+_checkout_kernels = _os.path.join(_os.path.dirname(_here), "kernels", "__init__.py")
+if not _os.path.exists(_os.path.join(_here, "kernels")) and _os.path.exists(_checkout_kernels):
+    __path__.append(_os.path.dirname(_here))  # type: ignore[name-defined]
+
+__version__ = "0.1.0"

@@ -1,0 +1,384 @@
+"""The alternating minimisation of MODEL.md on plain arrays.
+
+Nothing here sees xarray or validates user input: :mod:`licchie.model` does
+that once, then hands over an :class:`Observations` and checked
+hyper-parameters.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from threadpoolctl import threadpool_limits
+
+from . import kernels as K
+from ._observations import Observations
+
+TERMS = ("fidelity", "low_rank", "smoothness", "l1_A", "l1_W", "pooling")
+PAIR_WEIGHTS = {"none": 0, "gaussian": 1, "distance": 2}
+# A pair with no low-rank term and no graph neighbours gets this ridge,
+# relative to the mean squared feature value: small enough to leave the
+# objective unchanged to ~1e-10, large enough to keep the solve finite.
+RIDGE_REL = 1e-10
+
+
+@dataclass
+class Pairs:
+    """Pair structure of a recording, grouped by target (CSR).
+
+    Attributes
+    ----------
+    tgt_obs : int64 (n_targets,)
+        Observation of each target that has at least one pair.
+    tgt_ptr : int64 (n_targets + 1,)
+    src : int64 (n_pairs,)
+        Source observation of each pair.
+    tgt : int64 (n_pairs,)
+        Target observation of each pair.
+    dist : float64 (n_pairs,)
+    gain : float64 (n_pairs,)
+    is_self : bool (n_pairs,)
+    group : int64 (n_pairs,)
+    group_names : tuple of str
+    """
+
+    tgt_obs: np.ndarray
+    tgt_ptr: np.ndarray
+    src: np.ndarray
+    tgt: np.ndarray
+    dist: np.ndarray
+    gain: np.ndarray
+    is_self: np.ndarray
+    group: np.ndarray
+    group_names: tuple = ()
+
+    @property
+    def n_pairs(self) -> int:
+        return self.src.shape[0]
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_names)
+
+
+@dataclass
+class Graph:
+    """Symmetric smoothness graph over pairs (CSR, both directions)."""
+
+    nbr_ptr: np.ndarray
+    nbr_idx: np.ndarray
+    nbr_w: np.ndarray
+
+    @property
+    def n_edges(self) -> int:
+        return self.nbr_idx.shape[0] // 2
+
+
+def find_pairs(obs: Observations, radius: float, include_self: bool = True):
+    """Radius pairs of a recording (MODEL.md, "Pairs").
+
+    Returns
+    -------
+    tgt_ptr : int64 (n_obs + 1,), src : int64 (n_pairs,), dist : float64 (n_pairs,),
+    self_src : int64 (n_obs,)
+    """
+    n_cells = obs.cell_ids.shape[0]
+    self_src = K.self_sources(obs.cell, obs.frame, obs.prev_frame, n_cells)
+    if not obs.has_identity:
+        self_src[:] = -1
+    tgt_ptr, src, dist = K.radius_pairs(obs.positions, obs.frame_ptr, obs.prev_frame,
+                                        self_src, float(radius), bool(include_self))
+    return tgt_ptr, src, dist, self_src
+
+
+def pair_groups(obs: Observations, tgt, src, is_self, pooling_groups="class",
+                pooling_window=None):
+    """Pooling group of every pair and the groups' names.
+
+    ``"class"``: (target population, source population), the self pair a
+    class of its own.  ``"class_time"``: class x window of ``pooling_window``
+    time steps of the target's frame.
+    """
+    pops = obs.population_names
+    P = len(pops)
+    tp = obs.population[tgt]
+    sp = obs.population[src]
+    cls = np.where(is_self, P * P, tp * P + sp).astype(np.int64)
+    names = [f"{pops[a]}<-{pops[b]}" for a in range(P) for b in range(P)] + ["self"]
+    if pooling_groups == "class":
+        used, group = np.unique(cls, return_inverse=True)
+        return group.astype(np.int64), tuple(names[u] for u in used)
+    window = obs.time_index[tgt] // int(pooling_window)
+    key = cls * (window.max() + 1) + window
+    used, group = np.unique(key, return_inverse=True)
+    nw = window.max() + 1
+    gnames = tuple(f"{names[u // nw]}@{(u % nw) * int(pooling_window)}" for u in used)
+    return group.astype(np.int64), gnames
+
+
+def build_pairs(obs, radius, include_self=True, pair_weight="none", bandwidth=None,
+                pooling_groups="class", pooling_window=None) -> Pairs:
+    """All pairs, their weights ``g_e`` and pooling groups."""
+    tgt_ptr_all, src, dist, self_src = find_pairs(obs, radius, include_self)
+    counts = np.diff(tgt_ptr_all)
+    has = counts > 0
+    tgt_obs = np.flatnonzero(has).astype(np.int64)
+    tgt_ptr = np.concatenate([[0], np.cumsum(counts[has])]).astype(np.int64)
+    tgt = np.repeat(np.arange(obs.n_obs, dtype=np.int64), counts)
+    is_self = src == self_src[tgt]
+    h = float(bandwidth) if bandwidth is not None else float(radius)
+    gain = K.pair_gains(dist, PAIR_WEIGHTS[pair_weight], h)
+    group, gnames = pair_groups(obs, tgt, src, is_self, pooling_groups, pooling_window)
+    return Pairs(tgt_obs, tgt_ptr, src, tgt, dist, gain, is_self, group, gnames)
+
+
+def build_graph(X, pairs: Pairs, n_neighbors: int, sigma: float) -> Graph:
+    """Exact M-nearest-pair graph in stacked-state space, symmetrised."""
+    S = K.stacked_states(X, pairs.tgt, pairs.src)
+    M = min(int(n_neighbors), pairs.n_pairs - 1)
+    if M < 1:
+        empty = np.zeros(0, np.int64)
+        return Graph(np.zeros(pairs.n_pairs + 1, np.int64), empty, np.zeros(0))
+    idx, _ = K.knn_stacked(S, M)
+    return Graph(*K.symmetric_graph(S, idx, float(sigma)))
+
+
+@dataclass
+class Problem:
+    """Everything a fit needs that does not change during it."""
+
+    X: np.ndarray
+    pairs: Pairs
+    graph: Graph
+    lambdas: tuple  # (lam1, lam2, lam3, lam4, lam5)
+    ridge: float = 1e-12
+
+    def objective(self, A, W, C, R, Wbar):
+        t = K.objective_terms(A, self.X, self.pairs.tgt_obs, self.pairs.tgt_ptr,
+                              self.pairs.src, self.pairs.gain, self.graph.nbr_ptr,
+                              self.graph.nbr_idx, self.graph.nbr_w, W, C, R, Wbar,
+                              self.pairs.group)
+        lam1, lam2, lam3, lam4, lam5 = self.lambdas
+        weighted = np.array([t[0], lam1 * t[1], lam2 * t[2], lam3 * t[3], lam4 * t[4],
+                             lam5 * t[5]])
+        return weighted
+
+    def a_step(self, A_old, W, C, R, lam1=None, cd_max_iter=1000, cd_tol=1e-10):
+        lam1_, lam2, lam3, _, _ = self.lambdas
+        lam1 = lam1_ if lam1 is None else lam1
+        A_new = np.empty_like(A_old)
+        n_bad = K.a_step(A_old, self.X, self.pairs.tgt_obs, self.pairs.tgt_ptr,
+                         self.pairs.src, self.pairs.gain, self.graph.nbr_ptr,
+                         self.graph.nbr_idx, self.graph.nbr_w, W, C, R, lam1, lam2, lam3,
+                         self.ridge, cd_max_iter, cd_tol, A_new)
+        return A_new, int(n_bad)
+
+    def component_step(self, A, W, C, R):
+        """Exact unit-sphere updates of every c_j, then every r_j."""
+        C = C.copy()
+        R = R.copy()
+        J = W.shape[1]
+        G = W.T @ W
+        # sum_e W[e,j] A_e r_j does not depend on C: one pass over A for all j
+        AR = K.contract_ar(A, W, R)
+        RR = R.T @ R
+        for j in range(J):
+            v = AR[:, j].copy()
+            for i in range(J):
+                if i != j:
+                    v -= G[j, i] * RR[i, j] * C[:, i]
+            nv = np.linalg.norm(v)
+            if nv > 0:
+                C[:, j] = v / nv
+        AtC = K.contract_atc(A, W, C)
+        CC = C.T @ C
+        for j in range(J):
+            v = AtC[:, j].copy()
+            for i in range(J):
+                if i != j:
+                    v -= G[j, i] * CC[i, j] * R[:, i]
+            nv = np.linalg.norm(v)
+            if nv > 0:
+                R[:, j] = v / nv
+        return C, R
+
+    def weight_step(self, A, W, C, R, Wbar, max_iter=1000, tol=1e-10):
+        lam1, _, _, lam4, lam5 = self.lambdas
+        b = K.bilinear_cr(A, C, R)
+        G = (C.T @ C) * (R.T @ R)
+        W_new, n_bad = K.weight_lasso(b, Wbar, self.pairs.group, G, lam1, lam4, lam5, W,
+                                      max_iter, tol)
+        Wbar_new = K.group_mean(W_new, self.pairs.group, self.pairs.n_groups)
+        return W_new, Wbar_new, int(n_bad)
+
+
+def initial_interactions(problem: Problem):
+    """One A-step with lam1 = 0 from A = 0 (shared by every start)."""
+    E = problem.pairs.n_pairs
+    d = problem.X.shape[1]
+    A0 = np.zeros((E, d, d))
+    J0 = 1
+    zW = np.zeros((E, J0))
+    zC = np.zeros((d, J0))
+    A, _ = problem.a_step(A0, zW, zC, zC, lam1=0.0)
+    return A
+
+
+def parafac_init(A, J, seed, n_iter_max=100):
+    """CP of the stacked tensor (tensorly, random init), scale moved into W."""
+    import tensorly as tl
+    from tensorly.decomposition import parafac
+
+    rng = np.random.default_rng(seed)
+    E, d, _ = A.shape
+    ok = np.isfinite(A).all() and np.abs(A).max() > 0
+    if ok:
+        with tl.backend_context("numpy"):
+            cp = parafac(tl.tensor(A), rank=J, init="random", n_iter_max=n_iter_max,
+                         tol=1e-8, random_state=int(rng.integers(2**31 - 1)),
+                         normalize_factors=False)
+        Wf, Cf, Rf = (np.asarray(f, dtype=np.float64) for f in cp.factors)
+        Wf = Wf * np.asarray(cp.weights, dtype=np.float64)[None, :]
+    else:
+        Wf = np.zeros((E, J))
+        Cf = rng.normal(size=(d, J))
+        Rf = rng.normal(size=(d, J))
+    nc = np.linalg.norm(Cf, axis=0)
+    nr = np.linalg.norm(Rf, axis=0)
+    # a column CP left at zero gets a random direction and zero weight
+    for j in range(J):
+        if not (nc[j] > 0 and nr[j] > 0 and np.isfinite(nc[j] * nr[j])):
+            Cf[:, j] = rng.normal(size=d)
+            Rf[:, j] = rng.normal(size=d)
+            Wf[:, j] = 0.0
+            nc[j] = np.linalg.norm(Cf[:, j])
+            nr[j] = np.linalg.norm(Rf[:, j])
+    C = np.ascontiguousarray(Cf / nc)
+    R = np.ascontiguousarray(Rf / nr)
+    W = np.ascontiguousarray(Wf * (nc * nr)[None, :])
+    return W, C, R
+
+
+@dataclass
+class StartResult:
+    seed: int
+    W: np.ndarray
+    C: np.ndarray
+    R: np.ndarray
+    Wbar: np.ndarray
+    A: np.ndarray
+    history: list = field(default_factory=list)  # (iteration, step, terms[6])
+    n_iter: int = 0
+    converged: bool = False
+    n_cd_not_converged: int = 0
+
+    @property
+    def objective(self) -> float:
+        return float(np.sum(self.history[-1][2]))
+
+
+def _check_finite(terms, iteration, step):
+    if not np.all(np.isfinite(terms)):
+        bad = [TERMS[k] for k in range(len(TERMS)) if not np.isfinite(terms[k])]
+        raise FloatingPointError(
+            f"The fit produced non-finite values at iteration {iteration}, after the "
+            f"{step} step (term(s): {', '.join(bad)}). Standardise the features (e.g. "
+            "z-score each feature), reduce their magnitude, or increase the "
+            "regularisation (lambdas).")
+
+
+def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
+              cd_max_iter=1000, cd_tol=1e-10, start_label=""):
+    """One start of the alternating minimisation from a PARAFAC init."""
+    W, C, R = parafac_init(A_init, J, seed)
+    Wbar = K.group_mean(W, problem.pairs.group, problem.pairs.n_groups)
+    A = A_init
+    res = StartResult(seed, W, C, R, Wbar, A)
+    terms = problem.objective(A, W, C, R, Wbar)
+    _check_finite(terms, 0, "init")
+    res.history.append((0, "init", terms))
+    prev = float(terms.sum())
+    for it in range(1, max_iter + 1):
+        A, nbad = problem.a_step(A, W, C, R, cd_max_iter=cd_max_iter, cd_tol=cd_tol)
+        res.n_cd_not_converged += nbad
+        terms = problem.objective(A, W, C, R, Wbar)
+        _check_finite(terms, it, "A")
+        res.history.append((it, "A", terms))
+        C, R = problem.component_step(A, W, C, R)
+        terms = problem.objective(A, W, C, R, Wbar)
+        _check_finite(terms, it, "components")
+        res.history.append((it, "components", terms))
+        W, Wbar, nbad = problem.weight_step(A, W, C, R, Wbar, tol=cd_tol)
+        res.n_cd_not_converged += nbad
+        terms = problem.objective(A, W, C, R, Wbar)
+        _check_finite(terms, it, "weights")
+        res.history.append((it, "weights", terms))
+        cur = float(terms.sum())
+        res.n_iter = it
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix_str(f"{start_label} L={cur:.6g}")
+        if prev - cur <= tol * max(abs(prev), np.finfo(float).tiny):
+            res.converged = True
+            break
+        prev = cur
+    if progress is not None and res.n_iter < max_iter:
+        progress.update(max_iter - res.n_iter)
+    res.W, res.C, res.R, res.Wbar, res.A = W, C, R, Wbar, A
+    return res
+
+
+def motif_agreement(C1, R1, C2, R2):
+    """Hungarian-matched |cosine| of vec M_j between two motif sets.
+
+    The cosine of ``vec(c r^T)`` and ``vec(c' r'^T)`` for unit vectors is
+    ``(c.c')(r.r')``, so no d x d motif is formed.
+
+    Returns
+    -------
+    sim : float64 (J1,)
+        For each motif of the first set, |cosine| with its match (0 when the
+        second set has fewer motifs).
+    match : int64 (J1,)
+        Index of the matched motif in the second set, or -1.
+    """
+    cos = np.abs((C1.T @ C2) * (R1.T @ R2))
+    rows, cols = linear_sum_assignment(-cos)
+    sim = np.zeros(C1.shape[1])
+    match = np.full(C1.shape[1], -1, np.int64)
+    sim[rows] = cos[rows, cols]
+    match[rows] = cols
+    return sim, match
+
+
+def stability(results, best):
+    """Per-motif agreement of the best start with every other start.
+
+    Returns float64 (J, n_other) of matched |cosine| (empty second axis with a
+    single start).
+    """
+    ref = results[best]
+    others = [r for k, r in enumerate(results) if k != best]
+    J = ref.C.shape[1]
+    out = np.zeros((J, len(others)))
+    for k, r in enumerate(others):
+        out[:, k], _ = motif_agreement(ref.C, ref.R, r.C, r.R)
+    return out
+
+
+@contextlib.contextmanager
+def numba_threads(n_jobs):
+    """Set Numba's thread count (and BLAS to one thread) for the block, then restore."""
+    previous = numba.get_num_threads()
+    try:
+        if n_jobs is not None:
+            n = numba.config.NUMBA_NUM_THREADS if n_jobs == -1 else int(n_jobs)
+            numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+        # BLAS threads would compete with Numba's for the same cores
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(previous)
