@@ -1,0 +1,298 @@
+"""The estimator: labels, reproducibility, errors, files, prediction, CLI."""
+import os
+import warnings
+
+import numba
+import numpy as np
+import pytest
+import xarray as xr
+
+import licchie
+from licchie import LICCHIE
+from licchie.synthetic import make_recording
+
+SMALL = dict(n_cells=(6, 4), n_frames=8, n_features=3, n_components=2)
+
+
+@pytest.fixture(scope="module")
+def small():
+    ds, truth = make_recording(**SMALL, seed=3)
+    return ds, truth
+
+
+def _model(**kw):
+    p = dict(n_components=2, radius=float(10.0), n_neighbors=4, sigma=0.3,
+             lambdas=(1.0, 0.1, 0.0, 0.01), pooling=1.0, n_init=2, max_iter=6,
+             random_state=0, verbose=0)
+    p.update(kw)
+    return LICCHIE(**p)
+
+
+@pytest.fixture(scope="module")
+def fitted(small):
+    ds, _ = small
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _model().fit(ds)
+
+
+def _brute_pairs(ds, radius):
+    """MODEL.md pairs from the dense Dataset, by brute force."""
+    pos = ds["position"].values
+    feat = ds["features"].values
+    seen = np.isfinite(pos).all(-1) & np.isfinite(feat).all(-1)
+    out = []
+    for t in range(1, ds.sizes["time"]):
+        for n in np.flatnonzero(seen[:, t]):
+            for k in np.flatnonzero(seen[:, t - 1]):
+                if k == n or np.sqrt(((pos[n, t] - pos[k, t - 1]) ** 2).sum()) <= radius:
+                    out.append((int(ds.time[t]), int(ds.cell[n]), int(ds.cell[k])))
+    return sorted(out)
+
+
+def test_result_labels(small, fitted):
+    ds, _ = small
+    m = fitted
+    comp = m.components_
+    assert comp["target_effect"].dims == ("component", "feature")
+    assert comp["source_effect"].dims == ("component", "feature")
+    assert list(comp["feature"].values) == list(ds["feature"].values)
+    # unit-norm effects: all scale lives in the weights
+    np.testing.assert_allclose(np.linalg.norm(comp["target_effect"], axis=1), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(comp["source_effect"], axis=1), 1.0)
+    w = m.weights_
+    assert w.dims == ("pair", "component")
+    for c in ("target", "source", "time", "session", "target_population",
+              "source_population", "is_self", "pooling_group"):
+        assert c in w.coords
+    got = sorted(zip(w["time"].values.astype(int), w["target"].values.astype(int),
+                     w["source"].values.astype(int)))
+    assert got == _brute_pairs(ds, 10.0)
+    pop = dict(zip(ds["cell"].values.tolist(), ds["population"].values.tolist()))
+    assert all(pop[t] == p for t, p in zip(w["target"].values.tolist(),
+                                            w["target_population"].values.tolist()))
+    assert all(pop[s] == p for s, p in zip(w["source"].values.tolist(),
+                                            w["source_population"].values.tolist()))
+    np.testing.assert_array_equal(w["is_self"].values, w["target"].values == w["source"].values)
+    assert m.stability_.dims == ("component",)
+    assert 0.0 <= m.stability_.attrs["mean"] <= 1.0 + 1e-12
+
+
+def test_objective_history_is_monotone_and_complete(fitted):
+    h = fitted.objective_history_
+    assert list(h["term"].values) == ["fidelity", "low_rank", "smoothness", "l1_A", "l1_W",
+                                      "pooling", "total"]
+    np.testing.assert_allclose(h.sel(term="total"),
+                               h.drop_sel(term="total").sum("term"), rtol=1e-12)
+    tot = h.sel(term="total").values
+    assert np.all(np.diff(tot) <= 1e-9 * np.abs(tot[:-1]) + 1e-12)
+    assert h["stage"].values[0] == "init"
+    assert set(h["stage"].values[1:]) == {"A", "components", "weights"}
+    assert fitted.start_objectives_[fitted.best_start_] == fitted.start_objectives_.min()
+
+
+def test_reproducible_from_seed_and_thread_count(small):
+    ds, _ = small
+    before = numba.get_num_threads()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = _model(random_state=7, n_jobs=1).fit(ds)
+        assert numba.get_num_threads() == before  # n_jobs is restored
+        b = _model(random_state=7, n_jobs=2).fit(ds)
+        c = _model(random_state=8).fit(ds)
+    np.testing.assert_array_equal(a.weights_.values, b.weights_.values)
+    np.testing.assert_array_equal(a.components_["target_effect"].values,
+                                  b.components_["target_effect"].values)
+    np.testing.assert_array_equal(a.objective_history_.values, b.objective_history_.values)
+    assert not np.array_equal(a.start_objectives_, c.start_objectives_)
+
+
+def test_interaction_matrices_and_predict(small, fitted):
+    ds, _ = small
+    m = fitted
+    C = m.components_["target_effect"].values
+    R = m.components_["source_effect"].values
+    W = m.weights_.values
+    ref = np.einsum("ej,ji,jm->eim", W, C, R)
+    A = m.interaction_matrices()
+    np.testing.assert_allclose(A.values, ref, rtol=1e-12, atol=1e-14)
+    sub = m.interaction_matrices([3, 1])
+    np.testing.assert_allclose(sub.values, ref[[3, 1]], rtol=1e-12, atol=1e-14)
+    assert int(sub["target"][0]) == int(m.weights_["target"][3])
+    # prediction: sum over a target's pairs of A_e x_source, by hand
+    pred = m.predict(ds)
+    assert pred.dims == ("cell", "time", "feature")
+    x = ds["features"]
+    expect = np.full(pred.shape, np.nan)
+    for e in range(W.shape[0]):
+        t = int(m.weights_["time"][e])
+        n = int(np.flatnonzero(ds["cell"].values == int(m.weights_["target"][e]))[0])
+        k = int(np.flatnonzero(ds["cell"].values == int(m.weights_["source"][e]))[0])
+        ti = int(np.flatnonzero(ds["time"].values == t)[0])
+        if np.isnan(expect[n, ti, 0]):
+            expect[n, ti] = 0.0
+        expect[n, ti] += ref[e] @ x.values[k, ti - 1]
+    np.testing.assert_allclose(pred.values, expect, rtol=1e-10, atol=1e-12)
+    m.motifs()  # labeled, with stability attached
+    assert "stability" in m.motifs().coords
+
+
+def test_predict_new_data_uses_group_profiles(small, fitted):
+    ds, _ = small
+    ds2, _ = make_recording(**SMALL, seed=11)
+    pred = fitted.predict(ds2)
+    # no pair of ds2 was fitted, so every matrix is its group's profile
+    Wg = dict(zip(fitted.group_weights_["group"].values.tolist(), fitted.group_weights_.values))
+    m2 = _model(n_init=1, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m2.fit(ds2)
+    C = fitted.components_["target_effect"].values
+    R = fitted.components_["source_effect"].values
+    groups = m2.weights_["pooling_group"].values
+    x = ds2["features"].values
+    expect = np.full(pred.shape, np.nan)
+    for e in range(len(groups)):
+        w = m2.weights_[e]
+        n = int(np.flatnonzero(ds2["cell"].values == int(w["target"]))[0])
+        k = int(np.flatnonzero(ds2["cell"].values == int(w["source"]))[0])
+        ti = int(np.flatnonzero(ds2["time"].values == int(w["time"]))[0])
+        A = np.einsum("j,ji,jm->im", Wg[groups[e]], C, R)
+        if np.isnan(expect[n, ti, 0]):
+            expect[n, ti] = 0.0
+        expect[n, ti] += A @ x[k, ti - 1]
+    np.testing.assert_allclose(pred.values, expect, rtol=1e-10, atol=1e-12)
+
+
+def test_save_load_bit_exact(tmp_path, fitted, small):
+    ds, _ = small
+    path = tmp_path / "model.nc"
+    fitted.save(path)
+    back = licchie.load(path)
+    for name in ("target_effect", "source_effect", "stability"):
+        np.testing.assert_array_equal(back.components_[name].values,
+                                      fitted.components_[name].values)
+    xr.testing.assert_identical(back.weights_, fitted.weights_)
+    xr.testing.assert_identical(back.group_weights_, fitted.group_weights_)
+    np.testing.assert_array_equal(back.objective_history_.values,
+                                  fitted.objective_history_.values)
+    assert back.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(back.predict(ds).values, fitted.predict(ds).values)
+    assert back.summary() == fitted.summary()
+    with xr.open_dataset(path) as f:
+        for v in ("target_effect", "source_effect", "weights", "objective_history"):
+            assert v in f
+        for c in ("target", "source", "time", "session", "target_population",
+                  "source_population"):
+            assert c in f["weights"].coords
+
+
+def test_save_is_atomic(tmp_path, fitted, monkeypatch):
+    path = tmp_path / "model.nc"
+    fitted.save(path)
+    good = path.read_bytes()
+
+    def boom(self, *a, **k):
+        with open(a[0], "wb") as fh:
+            fh.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", boom)
+    with pytest.raises(OSError, match="disk full"):
+        fitted.save(path)
+    assert path.read_bytes() == good  # the old file is untouched
+    assert sorted(os.listdir(tmp_path)) == ["model.nc"]  # no temporary left
+
+
+def test_load_errors(tmp_path, small):
+    with pytest.raises(FileNotFoundError, match="check the path"):
+        licchie.load(tmp_path / "nope.nc")
+    bad = tmp_path / "bad.nc"
+    bad.write_text("not a netcdf file")
+    with pytest.raises(ValueError, match="LICCHIE.save"):
+        licchie.load(bad)
+    other = tmp_path / "other.nc"
+    small[0].to_netcdf(other)
+    with pytest.raises(ValueError, match="not a LICCHIE model"):
+        licchie.load(other)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(n_components=0), "n_components"),
+    (dict(n_neighbors=0), "n_neighbors"),
+    (dict(lambdas=(1.0, -0.1, 0.0, 0.0)), "lambdas"),
+    (dict(lambdas=(0.0, 0.1, 0.0, 0.0)), "lam1"),
+    (dict(lambdas=(1.0, 0.1)), "lambdas"),
+    (dict(pooling=-1.0), "pooling"),
+    (dict(radius=0.0), "radius"),
+    (dict(radius=float("nan")), "radius"),
+    (dict(pair_weight="cosine"), "pair_weight"),
+    (dict(pooling_groups="class_time"), "pooling_window"),
+    (dict(n_init=0), "n_init"),
+    (dict(n_jobs=0), "n_jobs"),
+])
+def test_bad_parameters(small, kw, match):
+    with pytest.raises(ValueError, match=match):
+        _model(**kw).fit(small[0])
+
+
+def test_too_many_components(small):
+    with pytest.raises(ValueError, match="at most d\\*d = 9"):
+        _model(n_components=10).fit(small[0])
+
+
+def test_no_pairs_says_how_far_cells_are(small):
+    ds = small[0]
+    with pytest.raises(ValueError, match="nearest cell in the previous frame is .* away"):
+        _model(radius=1e-9, include_self=False).fit(ds)
+
+
+def test_infinite_values_rejected(small):
+    ds = small[0].copy(deep=True)
+    ds["features"][0, 1, 0] = np.inf
+    with pytest.raises(ValueError, match="inf"):
+        _model().fit(ds)
+
+
+def test_non_finite_during_fit_names_iteration_and_term(small):
+    ds = small[0].copy(deep=True)
+    ds["features"][:] = ds["features"] * 1e200
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FloatingPointError, match="iteration 0.*term"):
+            _model().fit(ds)
+
+
+def test_single_start_warns_stability_unknown(small):
+    with pytest.warns(UserWarning, match="stability"):
+        m = _model(n_init=1, max_iter=2).fit(small[0])
+    assert np.isnan(m.stability_.attrs["mean"])
+    assert "unknown" in m.summary()
+
+
+def test_not_fitted():
+    with pytest.raises(AttributeError, match="not fitted"):
+        LICCHIE().predict(None)
+
+
+def test_cli_fit_and_simulate(tmp_path, capsys):
+    from licchie.cli import main
+    data = tmp_path / "rec.nc"
+    truth = tmp_path / "truth.nc"
+    assert main(["simulate", "--out", str(data), "--truth", str(truth), "--seed", "1"]) == 0
+    with xr.open_dataset(data) as f:
+        assert set(f.data_vars) >= {"features", "position", "population"}
+    out = tmp_path / "model.nc"
+    rc = main(["fit", str(data), "--components", "3", "--radius", "10", "--n-init", "2",
+               "--max-iter", "2", "--quiet", "-o", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "motif stability" in text and "objective" in text
+    m = licchie.load(out)
+    assert m.components_.sizes["component"] == 3
+    assert main(["fit", str(tmp_path / "missing.nc"), "-o", str(out)]) == 2
+    assert "no file" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.nc"
+    garbage.write_text("nope")
+    assert main(["fit", str(garbage), "-o", str(out)]) == 2
+    assert "cannot read" in capsys.readouterr().err
