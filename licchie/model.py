@@ -77,6 +77,9 @@ class LICCHIE(BaseEstimator):
         Numba threads during the fit (restored afterwards); -1 for all.
     verbose : int, default 1
         1 shows a progress bar, 0 is silent.
+    extrapolate : bool, default True
+        End every iteration with a trial step along the iteration's change,
+        kept only if it lowers the objective (monotone; docs, "Algorithm").
 
     Attributes
     ----------
@@ -95,7 +98,7 @@ class LICCHIE(BaseEstimator):
     objective_history_ : xarray.DataArray (step, term)
         Every term of the objective (weighted by its lambda) and their total
         after every step of the best start; coords ``iteration`` and
-        ``stage`` (init, A, components, weights).
+        ``stage`` (init, A, components, weights, extrapolate).
     start_objectives_ : ndarray (n_init,)
     n_iter_, converged_, best_start_, n_pairs_, n_edges_
     """
@@ -104,7 +107,7 @@ class LICCHIE(BaseEstimator):
                  lambdas=(1.0, 0.1, 0.0, 0.01), pooling=0.0, pooling_groups="class",
                  pooling_window=None, pair_weight="none", bandwidth=None,
                  include_self=True, n_init=5, max_iter=50, tol=1e-6, random_state=None,
-                 n_jobs=None, verbose=1):
+                 n_jobs=None, verbose=1, extrapolate=True):
         self.n_components = n_components
         self.radius = radius
         self.n_neighbors = n_neighbors
@@ -122,6 +125,7 @@ class LICCHIE(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.extrapolate = extrapolate
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -230,7 +234,8 @@ class LICCHIE(BaseEstimator):
                 for s in range(self.n_init):
                     results.append(F.run_start(problem, A_init, self.n_components,
                                                int(seeds[s]), self.max_iter, self.tol,
-                                               progress, start_label=f"start {s + 1}"))
+                                               progress, start_label=f"start {s + 1}",
+                                               extrapolate=bool(self.extrapolate)))
             finally:
                 if progress is not None:
                     progress.close()
