@@ -168,7 +168,7 @@ def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
                                     dmax = dlt
                                 if abs(new) > amax:
                                     amax = abs(new)
-                        if dmax <= cd_tol * amax or amax == 0.0:
+                        if dmax <= cd_tol * amax:
                             converged = True
                             break
                     if not converged:

@@ -79,7 +79,7 @@ def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
                     dmax = dlt
                 if abs(new) > wmax:
                     wmax = abs(new)
-            if dmax <= tol * wmax or wmax == 0.0:
+            if dmax <= tol * wmax:
                 conv = True
                 break
         if not conv:
