@@ -73,7 +73,10 @@ def _grid_geometry(positions, frame_ptr, radius):
                 if v > hi:
                     hi = v
             ext = hi - lo
-            w = radius
+            # a hair wider than the radius: floor((v - lo) / w) can round a
+            # pair at exactly the radius into cells two apart (about 0.35 % of
+            # grid-like positions); rounding error is < 1e-9 cells here
+            w = radius * (1.0 + 1e-6)
             if not np.isfinite(w) or w <= 0.0:
                 w = ext + 1.0
             if ext / w > _MAX_CELLS_PER_AXIS:

@@ -112,9 +112,9 @@ def pair_groups(obs: Observations, tgt, src, is_self, pooling_groups="class",
         used, group = np.unique(cls, return_inverse=True)
         return group.astype(np.int64), tuple(names[u] for u in used)
     window = obs.time_index[tgt] // int(pooling_window)
-    key = cls * (window.max() + 1) + window
+    nw = int(window.max()) + 1 if window.size else 1
+    key = cls * nw + window
     used, group = np.unique(key, return_inverse=True)
-    nw = window.max() + 1
     gnames = tuple(f"{names[u // nw]}@{(u % nw) * int(pooling_window)}" for u in used)
     return group.astype(np.int64), gnames
 
@@ -234,12 +234,18 @@ def parafac_init(A, J, seed, n_iter_max=100):
 
     rng = np.random.default_rng(seed)
     E, d, _ = A.shape
-    ok = np.isfinite(A).all() and np.abs(A).max() > 0
+    ok = A.size > 0 and np.isfinite(A).all() and np.abs(A).max() > 0
     if ok:
-        with tl.backend_context("numpy"):
-            cp = parafac(tl.tensor(A), rank=J, init="random", n_iter_max=n_iter_max,
-                         tol=1e-8, random_state=int(rng.integers(2**31 - 1)),
-                         normalize_factors=False)
+        try:
+            with tl.backend_context("numpy"):
+                cp = parafac(tl.tensor(A), rank=J, init="random", n_iter_max=n_iter_max,
+                             tol=1e-8, random_state=int(rng.integers(2**31 - 1)),
+                             normalize_factors=False)
+        except np.linalg.LinAlgError:
+            # CP-ALS solves singular systems when the tensor's rank is below J
+            # (e.g. one target, sparse first A-step): start from random factors
+            ok = False
+    if ok:
         Wf, Cf, Rf = (np.asarray(f, dtype=np.float64) for f in cp.factors)
         Wf = Wf * np.asarray(cp.weights, dtype=np.float64)[None, :]
     else:
