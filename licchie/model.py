@@ -460,8 +460,10 @@ class LICCHIE(BaseEstimator):
             "  per motif: " + "  ".join(f"{j}:{v:.2f}" for j, v in enumerate(st.values)),
         ]
         if not (st.attrs["mean"] >= STABILITY_HIGH):
-            lines.append("  Low stability means the data do not determine these motifs "
-                         "(MODEL.md, Identifiability): do not interpret them. Try pooling > 0.")
+            advice = ("try pooling > 0" if not self.pooling > 0 else
+                      "try more iterations, fewer components or more data")
+            lines.append("  Motifs below 0.9 are not reproducible across starts: the data "
+                         f"do not pin them down (README, stability); {advice}.")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------- files
