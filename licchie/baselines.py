@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator
 
 from . import _fit as F
 from .data import as_recording
+from .model import format_prediction
 
 __all__ = ["GlobalLinear", "PerCellLinear"]
 
@@ -325,24 +326,6 @@ def lstsq_matrix(Z, Y):
     """``argmin_A sum_i ||Y[i] - A Z[i]||^2`` (minimum norm), as a d x d matrix."""
     sol, *_ = np.linalg.lstsq(Z, Y, rcond=None)
     return np.ascontiguousarray(sol.T)
-
-
-def format_prediction(X, obs, pairs, yhat, feat):
-    """LICCHIE.predict's output types for target predictions ``yhat``."""
-    from .model import _time_labels
-    if isinstance(X, xr.Dataset):
-        out = np.full((X.sizes["cell"], X.sizes["time"], len(feat)), np.nan)
-        out[obs.cell[pairs.tgt_obs], obs.time_index[pairs.tgt_obs]] = yhat
-        return xr.DataArray(out, dims=("cell", "time", "feature"),
-                            coords={"cell": X["cell"].values, "time": X["time"].values,
-                                    "feature": feat}, name="prediction")
-    import pandas as pd
-    o = pairs.tgt_obs
-    df = pd.DataFrame(yhat, columns=feat)
-    df.insert(0, "time", _time_labels(obs, o))
-    df.insert(0, "cell", obs.cell_ids[obs.cell[o]])
-    df.insert(0, "session", np.asarray(obs.session_names, dtype=object)[obs.session[o]])
-    return df
 
 
 def _matrix_da(A, feat):

@@ -410,19 +410,7 @@ class LICCHIE(BaseEstimator):
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)
         yhat = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain, W,
                                    C, R)
-        if isinstance(X, xr.Dataset):
-            out = np.full((X.sizes["cell"], X.sizes["time"], len(feat)), np.nan)
-            out[obs.cell[pairs.tgt_obs], obs.time_index[pairs.tgt_obs]] = yhat
-            return xr.DataArray(out, dims=("cell", "time", "feature"),
-                                coords={"cell": X["cell"].values, "time": X["time"].values,
-                                        "feature": feat}, name="prediction")
-        import pandas as pd
-        o = pairs.tgt_obs
-        df = pd.DataFrame(yhat, columns=feat)
-        df.insert(0, "time", _time_labels(obs, o))
-        df.insert(0, "cell", obs.cell_ids[obs.cell[o]])
-        df.insert(0, "session", np.asarray(obs.session_names, dtype=object)[obs.session[o]])
-        return df
+        return format_prediction(X, obs, pairs, yhat, feat)
 
     def _group_weights_for(self, pairs):
         """Each pair's group profile ``Wbar[g(e)]`` (zero for unseen groups)."""
@@ -588,6 +576,28 @@ def _atomic_to_netcdf(ds, path):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def format_prediction(X, obs, pairs, yhat, feat):
+    """Predictions ``yhat`` (n_targets, d) in the caller's terms.
+
+    A DataArray (cell, time, feature) aligned with ``X`` when ``X`` is a
+    Dataset (NaN where there is no prediction), else a long DataFrame with
+    one row per predicted observation.
+    """
+    if isinstance(X, xr.Dataset):
+        out = np.full((X.sizes["cell"], X.sizes["time"], len(feat)), np.nan)
+        out[obs.cell[pairs.tgt_obs], obs.time_index[pairs.tgt_obs]] = yhat
+        return xr.DataArray(out, dims=("cell", "time", "feature"),
+                            coords={"cell": X["cell"].values, "time": X["time"].values,
+                                    "feature": feat}, name="prediction")
+    import pandas as pd
+    o = pairs.tgt_obs
+    df = pd.DataFrame(yhat, columns=feat)
+    df.insert(0, "time", _time_labels(obs, o))
+    df.insert(0, "cell", obs.cell_ids[obs.cell[o]])
+    df.insert(0, "session", np.asarray(obs.session_names, dtype=object)[obs.session[o]])
+    return df
 
 
 def _time_labels(obs, o):
