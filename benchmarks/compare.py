@@ -94,6 +94,7 @@ def worker_licchie(args):
     import numpy as np
     from threadpoolctl import threadpool_info, threadpool_limits
 
+    from benchmarks._problems import iteration
     from licchie import _fit as F
     from licchie import kernels as K
     import_s = time.perf_counter() - t0
@@ -143,12 +144,7 @@ def worker_licchie(args):
                                                   for _ in range(args.repeats - 1)])
 
         def one_iteration(A, W, C, R, Wbar):
-            A, _ = prob.a_step(A, W, C, R)
-            prob.objective(A, W, C, R, Wbar)
-            C, R = prob.component_step(A, W, C, R)
-            prob.objective(A, W, C, R, Wbar)
-            W, Wbar, _ = prob.weight_step(A, W, C, R, Wbar)
-            return A, W, C, R, Wbar, prob.objective(A, W, C, R, Wbar)
+            return iteration(prob, A, W, C, R, Wbar)
 
         samples = {k: [] for k in ("a_step", "component_step", "weight_step", "objective",
                                    "iteration")}
