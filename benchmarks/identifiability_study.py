@@ -20,8 +20,6 @@ import os
 import time
 import warnings
 
-import numpy as np
-
 
 def one_fit(regime, pooling, noise, J, n_cells, n_frames, d, seed, max_iter, n_init):
     from licchie import LICCHIE

@@ -8,7 +8,7 @@ the number of threads.
 import numpy as np
 from numba import njit, prange
 
-from ._config import CHUNK, JIT, PJIT
+from ._config import CHUNK, PJIT
 
 
 @njit(**PJIT)

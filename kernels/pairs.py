@@ -88,7 +88,7 @@ def _grid_geometry(positions, frame_ptr, radius):
 
 
 @njit(**JIT)
-def _cell_coord(v, lo, w, n):
+def _cell_coord(v, lo, w):
     return np.int64(np.floor((v - lo) / w))
 
 
@@ -104,7 +104,7 @@ def _sorted_keys(positions, frame_ptr, origin, width, ncell):
         for o in range(a, b):
             key = np.int64(0)
             for k in range(s):
-                c = _cell_coord(positions[o, k], origin[f, k], width[f, k], ncell[f, k])
+                c = _cell_coord(positions[o, k], origin[f, k], width[f, k])
                 if c < 0:
                     c = 0
                 if c >= ncell[f, k]:
@@ -152,7 +152,7 @@ def _scan_target(o, p, positions, frame_ptr, origin, width, ncell, sorted_keys, 
         # clamping a target that lies outside the source grid only adds
         # candidates (all filtered by distance); it also makes an infinite
         # radius (one grid cell) see every source
-        c = _cell_coord(positions[o, k], origin[p, k], width[p, k], ncell[p, k])
+        c = _cell_coord(positions[o, k], origin[p, k], width[p, k])
         base[k] = min(max(c, 0), ncell[p, k] - 1)
     n_off = 1
     for k in range(s):

@@ -13,6 +13,9 @@ if not _os.path.exists(_os.path.join(_here, "kernels")) and _os.path.exists(_che
     __path__.append(_os.path.dirname(_here))  # type: ignore[name-defined]
 
 __version__ = "0.1.0"
-from .model import LICCHIE, load  # noqa: E402
-from . import synthetic
+from . import synthetic  # noqa: E402
 from .data import Recording, as_recording, from_dataset, from_table  # noqa: E402
+from .model import LICCHIE, load  # noqa: E402
+
+__all__ = ["LICCHIE", "load", "Recording", "as_recording", "from_dataset", "from_table",
+           "synthetic", "__version__"]

@@ -12,7 +12,7 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 
 from . import _fit as F
-from .data import Recording, as_recording
+from .data import as_recording
 
 __all__ = ["LICCHIE", "load", "STABILITY_HIGH", "STABILITY_LOW"]
 

@@ -152,7 +152,7 @@ def format_table(res):
     ic = res["information_criteria"]
     tr = res["cell_types"]["truth"]
     lines.append("")
-    lines.append(f"LICCHIE per-motif recovery |cos| (stability of the matched motif): "
+    lines.append("LICCHIE per-motif recovery |cos| (stability of the matched motif): "
                  + "  ".join(f"{s:.2f}({_fmt(st, '.2f')})" for s, st in
                              zip(res["motifs"]["LICCHIE"]["similarity"].values,
                                  res["motifs"]["LICCHIE"]["matched_stability"].values)))
