@@ -15,6 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from threadpoolctl import threadpool_limits
 
 from . import kernels as K
+from .kernels import reduced as KR
 from ._observations import Observations
 
 TERMS = ("fidelity", "low_rank", "smoothness", "l1_A", "l1_W", "pooling")
@@ -268,6 +269,233 @@ def parafac_init(A, J, seed, n_iter_max=100):
     return W, C, R
 
 
+def reduced_inputs(problem: Problem):
+    """Source states, targets and per-target weights of the reduced objective.
+
+    ``kappa_t = 1 / (1 + sum_{e in t} ||z_e||^2 / lam_e)`` with the A-step's
+    diagonal ``lam_e = lam1 + lam2 * (weighted graph degree of e)``: the
+    factor by which the exact A-step (``lam2 = lam3 = 0``) shrinks a target's
+    squared residual (see :mod:`licchie.kernels.reduced`).
+    """
+    p = problem.pairs
+    lam1, lam2 = problem.lambdas[:2]
+    Z = np.ascontiguousarray(p.gain[:, None] * problem.X[p.src])
+    Y = np.ascontiguousarray(problem.X[p.tgt_obs])
+    deg = np.zeros(p.n_pairs)
+    if problem.graph.nbr_idx.size:
+        owner = np.repeat(np.arange(p.n_pairs), np.diff(problem.graph.nbr_ptr))
+        deg = np.bincount(owner, weights=problem.graph.nbr_w, minlength=p.n_pairs)
+    lam_e = np.maximum(lam1 + lam2 * deg, problem.ridge)
+    share = np.add.reduceat(np.einsum("ed,ed->e", Z, Z) / lam_e, p.tgt_ptr[:-1])
+    kappa = 1.0 / (1.0 + share)
+    return Z, Y, kappa
+
+
+def _unit_columns(W, Wbar, C, R, rng):
+    """Unit columns with the scale moved into W and Wbar; a dead column restarts."""
+    nc = np.linalg.norm(C, axis=0)
+    nr = np.linalg.norm(R, axis=0)
+    for j in range(C.shape[1]):
+        if not (nc[j] > 0 and nr[j] > 0 and np.isfinite(nc[j] * nr[j])):
+            C[:, j] = rng.normal(size=C.shape[0])
+            R[:, j] = rng.normal(size=R.shape[0])
+            W[:, j] = 0.0
+            Wbar[:, j] = 0.0
+            nc[j] = np.linalg.norm(C[:, j])
+            nr[j] = np.linalg.norm(R[:, j])
+    s = nc * nr
+    return (np.ascontiguousarray(W * s), np.ascontiguousarray(Wbar * s),
+            np.ascontiguousarray(C / nc), np.ascontiguousarray(R / nr))
+
+
+def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R0=None):
+    """Start factors from the reduced objective (A eliminated), random start.
+
+    Alternating exact least squares on ``F(W, C, R)`` of
+    :mod:`licchie.kernels.reduced`: all weights at once (group profiles with
+    the per-pair deviations eliminated), then ``C``, then ``R``, the scale of
+    ``C`` and ``R`` moved into the weights after each.  The L1 weight ``lam4``
+    is left to the main iterations.  Starting factors are random unit
+    vectors drawn from ``seed``.
+
+    Returns
+    -------
+    W, C, R, history
+        ``history`` is the value of ``F`` after every sweep.
+    """
+    rng = np.random.default_rng(seed)
+    p = problem.pairs
+    d = problem.X.shape[1]
+    G = max(p.n_groups, 1)
+    lam4, lam5 = float(problem.lambdas[3]), float(problem.lambdas[4])
+    Z, Y, kappa = reduced_inputs(problem)
+    zscale = float(np.mean(np.einsum("ed,ed->e", Z, Z))) if Z.size else 1.0
+    # per-pair deviations need a penalty to be unique: lam5; without pooling a
+    # ridge of lam4's size stands in for the L1 term (or a tiny one)
+    lam_dev = lam5 + max(lam4, 1e-8 * max(zscale, 1e-300))
+    rho = lam_dev / kappa
+    # lam4 as a ridge on the profiles too (lam4 per pair of the group): without
+    # it, weights on motifs whose source effect the data barely excite grow
+    # without bound in F, which ignores lam2 and lam4
+    group_size = np.bincount(p.group, minlength=G).astype(np.float64)
+    profile_ridge = np.repeat(np.maximum(lam4, 1e-8) * np.maximum(group_size, 1.0), J)
+    C = rng.normal(size=(d, J)) if C0 is None else np.array(C0, dtype=np.float64)
+    R = rng.normal(size=(d, J)) if R0 is None else np.array(R0, dtype=np.float64)
+    W = np.zeros((p.n_pairs, J))
+    Wbar = np.zeros((G, J))
+    W, Wbar, C, R = _unit_columns(W, Wbar, C, R, rng)
+    eye = np.eye(J)
+    history = []
+
+    def weights(C, R):
+        U = np.ascontiguousarray(Z @ R)
+        if lam5 > 0:
+            gram, rhs = KR.pooled_normal_equations(
+                U, C, Y, kappa, p.tgt_ptr, p.group, G, lam5, rho)
+            gram[np.diag_indices_from(gram)] += profile_ridge
+            Wb = np.linalg.solve(gram, rhs).reshape(G, J)
+        else:
+            Wb = np.zeros((G, J))
+        return KR.pooled_deviations(U, C, Y, p.tgt_ptr, p.group, Wb, rho), Wb
+
+    def value(V, W, Wbar, C, R):
+        S = np.einsum("tjm,mj->tj", V, R)
+        res = Y - S @ C.T
+        dev = W - Wbar[p.group]
+        return float(kappa @ np.einsum("td,td->t", res, res) + lam5 * np.sum(dev * dev))
+
+    prev = np.inf
+    for sweep in range(max_sweeps):
+        W, Wbar = weights(C, R)
+        V = KR.target_source_sums(W, Z, p.tgt_ptr)
+        S = np.einsum("tjm,mj->tj", V, R)
+        kS = S * kappa[:, None]
+        gram = kS.T @ S
+        C = np.linalg.solve(gram + 1e-12 * max(np.trace(gram) / J, 1e-300) * eye,
+                            kS.T @ Y).T
+        W, Wbar, C, R = _unit_columns(W, Wbar, C, R, rng)
+        V = KR.target_source_sums(W, Z, p.tgt_ptr)
+        Vf = V.reshape(V.shape[0], J * d) * np.sqrt(kappa)[:, None]
+        gram = (Vf.T @ Vf) * np.kron(C.T @ C, np.ones((d, d)))
+        rhs = np.einsum("t,tj,tjm->jm", kappa, Y @ C, V).reshape(J * d)
+        ridge = 1e-6 * max(float(np.trace(gram)) / (J * d), 1e-300)
+        R = np.linalg.solve(gram + ridge * np.eye(J * d), rhs).reshape(J, d).T.copy()
+        W, Wbar, C, R = _unit_columns(W, Wbar, C, R, rng)
+        V = KR.target_source_sums(W, Z, p.tgt_ptr)
+        f = value(V, W, Wbar, C, R)
+        history.append(f)
+        if abs(prev - f) <= tol * max(abs(f), np.finfo(float).tiny):
+            break
+        prev = f
+    W, Wbar = weights(C, R)
+    return np.ascontiguousarray(W), C, R, history
+
+
+def init_groups(obs: Observations, pairs: Pairs, min_rows_per_unknown=10, max_windows=10):
+    """Coarse groups for :func:`group_init`: interaction class x time window.
+
+    As many equal windows (at most ``max_windows``) as leave every unknown of
+    the per-group least squares ``min_rows_per_unknown`` equations on average.
+
+    Returns
+    -------
+    group : int64 (n_pairs,), n_groups : int
+    """
+    d = obs.features.shape[1]
+    _, cls_names = pair_groups(obs, pairs.tgt, pairs.src, pairs.is_self, "class")
+    n_frames = int(obs.time_index.max()) + 1 if obs.n_obs else 1
+    rows = pairs.tgt_obs.shape[0] * d
+    unknowns = len(cls_names) * d * d
+    n_w = int(np.clip(rows // max(min_rows_per_unknown * unknowns, 1), 1,
+                      min(max_windows, n_frames)))
+    window = -(-n_frames // n_w)
+    group, names = pair_groups(obs, pairs.tgt, pairs.src, pairs.is_self, "class_time",
+                               window)
+    return group, len(names)
+
+
+def group_matrices(Z, Y, kappa, tgt_ptr, group, n_groups):
+    """Least-squares interaction matrix of every group, weighted by ``kappa``.
+
+    Solves ``min sum_t kappa_t ||y_t - sum_g M_g (sum_{e in t, g(e)=g} z_e)||^2``
+    with a small ridge.  For pooled data ``M_g = C diag(mean profile of g)
+    R^T``, so the stack is a CP tensor with the model's own factors.
+
+    Parameters
+    ----------
+    Z : float64 (n_pairs, d)
+    Y : float64 (n_targets, d)
+    kappa : float64 (n_targets,)
+    tgt_ptr : int64 (n_targets + 1,)
+    group : int64 (n_pairs,)
+    n_groups : int
+
+    Returns
+    -------
+    T : float64 (n_groups, d, d)
+    """
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spl
+
+    d = Z.shape[1]
+    nt = tgt_ptr.shape[0] - 1
+    tid = np.repeat(np.arange(nt), np.diff(tgt_ptr))
+    rows = np.repeat(tid, d)
+    cols = (group[:, None] * d + np.arange(d)[None, :]).ravel()
+    Phi = sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(nt, n_groups * d))
+    Phi.sum_duplicates()
+    kPhi = sp.diags(kappa) @ Phi
+    gram = (Phi.T @ kPhi).tocsc()
+    # source states of a linear network fill few directions after the first
+    # frame (span C); the ridge keeps the matrices at ~0 in the others
+    ridge = 1e-3 * max(float(gram.diagonal().mean()), np.finfo(float).tiny)
+    theta = spl.spsolve(gram + ridge * sp.eye(n_groups * d, format="csc"),
+                        np.asarray(kPhi.T @ Y))
+    theta = np.asarray(theta).reshape(n_groups, d, d)
+    return np.ascontiguousarray(theta.transpose(0, 2, 1))
+
+
+def group_init(problem: Problem, group, n_groups, J, seed, bootstrap=False,
+               max_sweeps=200, tol=1e-7):
+    """Start factors from group interaction matrices, refined on the reduced objective.
+
+    1. :func:`group_matrices` over the coarse groups (with ``bootstrap``, on a
+       bootstrap resample of the targets drawn from ``seed``);
+    2. their CP decomposition (tensorly PARAFAC, random init from ``seed``)
+       gives ``C`` and ``R``;
+    3. :func:`reduced_init` from those factors, on all targets.
+
+    Returns
+    -------
+    W, C, R, history (the reduced objective after every sweep)
+    """
+    import tensorly as tl
+    from tensorly.decomposition import parafac
+
+    rng = np.random.default_rng(seed)
+    nt = problem.pairs.tgt_ptr.shape[0] - 1
+    Z, Y, kappa = reduced_inputs(problem)
+    if bootstrap:
+        kappa = kappa * rng.multinomial(nt, np.full(nt, 1.0 / nt))
+    T = group_matrices(Z, Y, kappa, problem.pairs.tgt_ptr, group, n_groups)
+    d = T.shape[1]
+    C0 = R0 = None
+    if np.isfinite(T).all() and np.abs(T).max() > 0:
+        try:
+            with tl.backend_context("numpy"):
+                cp = parafac(tl.tensor(T), rank=J, init="random", n_iter_max=500,
+                             tol=1e-10, random_state=int(rng.integers(2**31 - 1)),
+                             linesearch=True)
+            C0 = np.asarray(cp.factors[1], dtype=np.float64)
+            R0 = np.asarray(cp.factors[2], dtype=np.float64)
+        except np.linalg.LinAlgError:
+            pass
+    if C0 is None:
+        C0 = rng.normal(size=(d, J))
+        R0 = rng.normal(size=(d, J))
+    return reduced_init(problem, J, int(rng.integers(2**31 - 1)), max_sweeps, tol, C0, R0)
+
+
 @dataclass
 class StartResult:
     seed: int
@@ -320,8 +548,14 @@ def _extrapolate(problem, cur, prev, alpha):
 
 
 def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
-              cd_max_iter=1000, cd_tol=1e-10, start_label="", extrapolate=True):
-    """One start of the alternating minimisation from a PARAFAC init.
+              cd_max_iter=1000, cd_tol=1e-10, start_label="", extrapolate=True,
+              init="parafac", init_group=None, bootstrap=False):
+    """One start of the alternating minimisation.
+
+    ``init="parafac"`` starts as MODEL.md says (PARAFAC of ``A_init``, the
+    lam1 = 0 A-step); ``init="groups"`` starts from :func:`group_init` over
+    ``init_group = (group, n_groups)`` (with ``bootstrap``, its group
+    matrices come from a bootstrap resample of the targets) and one A-step.
 
     With ``extrapolate``, every iteration ends with a trial step along the
     last iteration's change (a line search in the style of Bro's CP-ALS
@@ -329,9 +563,17 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     lowers the objective; so the objective still never increases.  The step
     length grows after every success and is reset after a failure.
     """
-    W, C, R = parafac_init(A_init, J, seed)
+    if init == "parafac":
+        W, C, R = parafac_init(A_init, J, seed)
+        A = A_init
+    else:
+        W, C, R, _ = group_init(problem, init_group[0], init_group[1], J, seed, bootstrap)
+        # the A_e that go with these factors: one exact A-step from A = B
+        # (L at A = B is finite and the step can only lower it)
+        B = K.lowrank_reconstruct(W, C, R)
+        A, nbad = problem.a_step(B, W, C, R, cd_max_iter=cd_max_iter, cd_tol=cd_tol)
+        del B
     Wbar = K.group_mean(W, problem.pairs.group, problem.pairs.n_groups)
-    A = A_init
     res = StartResult(seed, W, C, R, Wbar, A)
     terms = problem.objective(A, W, C, R, Wbar)
     _check_finite(terms, 0, "init")

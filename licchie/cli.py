@@ -21,6 +21,8 @@ def _add_fit_options(p):
                    help="lam5, pull of pair weights toward their class profile (0 = paper)")
     p.add_argument("--pair-weight", default="none", choices=["none", "gaussian", "distance"])
     p.add_argument("--n-init", type=int, default=5, help="starts (default 5)")
+    p.add_argument("--init", choices=("parafac", "groups"), default="parafac",
+                   help="how each start begins (default parafac; see README)")
     p.add_argument("--max-iter", type=int, default=50)
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--seed", type=int, default=0)
@@ -32,7 +34,8 @@ def _model_from_args(a):
     from .model import LICCHIE
     return LICCHIE(n_components=a.components, radius=a.radius, n_neighbors=a.neighbors,
                    sigma=a.sigma, lambdas=tuple(a.lambdas), pooling=a.pooling,
-                   pair_weight=a.pair_weight, n_init=a.n_init, max_iter=a.max_iter,
+                   pair_weight=a.pair_weight, n_init=a.n_init, init=a.init,
+                   max_iter=a.max_iter,
                    tol=a.tol, random_state=a.seed, n_jobs=a.jobs,
                    verbose=0 if a.quiet else 1)
 
@@ -83,7 +86,7 @@ def cmd_demo(a):
     radius = float(ds.attrs.get("radius", 10.0))
     model = LICCHIE(n_components=int(truth.sizes["component"]), radius=radius,
                     n_neighbors=10, sigma=0.3, lambdas=(1.0, 0.1, 0.0, 0.01),
-                    pooling=a.pooling, n_init=a.n_init, max_iter=a.max_iter,
+                    pooling=a.pooling, n_init=a.n_init, init=a.init, max_iter=a.max_iter,
                     random_state=a.seed, verbose=0 if a.quiet else 1)
     t_split = getattr(a, "t_split", None)
     t0 = time.perf_counter()
@@ -138,6 +141,7 @@ def main(argv=None):
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--pooling", type=float, default=10.0)
     p.add_argument("--n-init", type=int, default=3)
+    p.add_argument("--init", choices=("parafac", "groups"), default="parafac")
     p.add_argument("--max-iter", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")

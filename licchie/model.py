@@ -80,6 +80,18 @@ class LICCHIE(BaseEstimator):
     extrapolate : bool, default True
         End every iteration with a trial step along the iteration's change,
         kept only if it lowers the objective (monotone; docs, "Algorithm").
+    init : {"parafac", "groups"}, default "parafac"
+        How each start begins.  ``"parafac"`` is MODEL.md's: one A-step with
+        lam1 = 0, then PARAFAC of the stacked ``A_e`` (random init from the
+        start's seed).  ``"groups"``: a least-squares interaction matrix per
+        interaction class and time window, their PARAFAC, then alternating
+        least squares on the objective with the ``A_e`` eliminated, and one
+        A-step.  Starts after the first fit their group matrices on a
+        bootstrap resample of the targets, so that their agreement also
+        measures how much the motifs depend on the particular cells.
+        ``"groups"`` is much better when the motifs are identifiable
+        (``pooling > 0``) and ``lam1`` is not small against the squared norm
+        of a target's inputs (docs, "Initialisation").
 
     Attributes
     ----------
@@ -107,7 +119,7 @@ class LICCHIE(BaseEstimator):
                  lambdas=(1.0, 0.1, 0.0, 0.01), pooling=0.0, pooling_groups="class",
                  pooling_window=None, pair_weight="none", bandwidth=None,
                  include_self=True, n_init=5, max_iter=50, tol=1e-6, random_state=None,
-                 n_jobs=None, verbose=1, extrapolate=True):
+                 n_jobs=None, verbose=1, extrapolate=True, init="parafac"):
         self.n_components = n_components
         self.radius = radius
         self.n_neighbors = n_neighbors
@@ -126,6 +138,7 @@ class LICCHIE(BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.extrapolate = extrapolate
+        self.init = init
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -174,6 +187,8 @@ class LICCHIE(BaseEstimator):
             if not isinstance(w, numbers.Integral) or w < 1:
                 raise _param_error("pooling_window", "an int >= 1 when pooling_groups="
                                    "'class_time'", w)
+        if self.init not in ("parafac", "groups"):
+            raise _param_error("init", "'parafac' or 'groups'", self.init)
         if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
                                         or (self.n_jobs < 1 and self.n_jobs != -1)):
             raise _param_error("n_jobs", "None, -1 or an int >= 1", self.n_jobs)
@@ -228,6 +243,7 @@ class LICCHIE(BaseEstimator):
             ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
             problem = F.Problem(Xf, pairs, graph, lam, ridge)
             A_init = F.initial_interactions(problem)
+            init_group = F.init_groups(obs, pairs) if self.init == "groups" else None
             progress = _progress(self.verbose, self.n_init * self.max_iter)
             results = []
             try:
@@ -235,7 +251,9 @@ class LICCHIE(BaseEstimator):
                     results.append(F.run_start(problem, A_init, self.n_components,
                                                int(seeds[s]), self.max_iter, self.tol,
                                                progress, start_label=f"start {s + 1}",
-                                               extrapolate=bool(self.extrapolate)))
+                                               extrapolate=bool(self.extrapolate),
+                                               init=self.init, init_group=init_group,
+                                               bootstrap=s > 0))
             finally:
                 if progress is not None:
                     progress.close()

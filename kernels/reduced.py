@@ -1,0 +1,237 @@
+"""Kernels of the reduced objective: LICCHIE's ``L`` with the ``A_e`` eliminated.
+
+With ``lam2 = lam3 = 0`` the A-step of MODEL.md is exact per target, and its
+minimum value turns ``L`` into a function of the low-rank factors alone::
+
+    F(W, C, R) = sum_t kappa_t || y_t - sum_{e in t} B_e z_e ||^2
+                 + lam5 sum_e || W[e] - Wbar[g(e)] ||^2,
+    kappa_t    = 1 / (1 + sum_{e in t} ||z_e||^2 / lam_e),
+
+where ``B_e = sum_j W[e,j] c_j r_j^T``, ``z_e = g_e x[k_e, t-1]`` and
+``lam_e`` is the A-step's diagonal (``lam1`` plus ``lam2`` times the pair's
+graph degree).  With ``lam2 > 0`` the neighbours' pull is dropped, so ``F``
+is then an approximation used only to *start* a fit.  Fitting ``F`` lets the
+data reach the motifs directly, instead of through ``A``, one A-step at a
+time; see :func:`licchie._fit.reduced_init`.
+
+The prediction is ``sum_j c_j (r_j . V[t, j])`` with ``V[t, j] = sum_{e in t}
+W[e, j] z_e``, and with ``u_ej = r_j . z_e`` it is linear in the weights:
+``sum_{e, j} W[e, j] u_ej c_j``.  So for fixed ``C, R`` the weights of one
+target solve a ridge problem whose design ``Q_t = [u_ej c_j]`` has the small
+Gram ``Q_t Q_t^T = C diag(mu_t) C^T`` with ``mu_tj = sum_{e in t} u_ej^2``.
+"""
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, PJIT
+
+
+@njit(**PJIT)
+def target_source_sums(W, Z, tgt_ptr):
+    """``V[t, j] = sum_{e in t} W[e, j] z_e``.
+
+    Parameters
+    ----------
+    W : float64 (n_pairs, J)
+    Z : float64 (n_pairs, d)
+        Gain-weighted source states ``g_e x[k_e, t-1]``.
+    tgt_ptr : int64 (n_targets + 1,)
+
+    Returns
+    -------
+    V : float64 (n_targets, J, d)
+    """
+    nt = tgt_ptr.shape[0] - 1
+    J = W.shape[1]
+    d = Z.shape[1]
+    V = np.zeros((nt, J, d))
+    for t in prange(nt):
+        for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
+            for j in range(J):
+                w = W[e, j]
+                if w != 0.0:
+                    for m in range(d):
+                        V[t, j, m] += w * Z[e, m]
+    return V
+
+
+@njit(**JIT)
+def _target_system(C, U, e0, e1, rho, M):
+    """Cholesky factor of ``C diag(mu) C^T + rho I`` into M (lower)."""
+    d, J = C.shape
+    for a in range(d):
+        for b in range(a + 1):
+            M[a, b] = 0.0
+    for j in range(J):
+        mu = 0.0
+        for e in range(e0, e1):
+            mu += U[e, j] * U[e, j]
+        if mu != 0.0:
+            for a in range(d):
+                ca = mu * C[a, j]
+                for b in range(a + 1):
+                    M[a, b] += ca * C[b, j]
+    for a in range(d):
+        M[a, a] += rho
+    # in-place Cholesky (lower); rho > 0 keeps it positive definite
+    for a in range(d):
+        s = M[a, a]
+        for k in range(a):
+            s -= M[a, k] * M[a, k]
+        M[a, a] = np.sqrt(s)
+        for b in range(a + 1, d):
+            s = M[b, a]
+            for k in range(a):
+                s -= M[b, k] * M[a, k]
+            M[b, a] = s / M[a, a]
+
+
+@njit(**JIT)
+def _chol_solve(M, v):
+    """Solve ``L L^T x = v`` in place (``L`` the lower triangle of M)."""
+    d = v.shape[0]
+    for a in range(d):
+        s = v[a]
+        for k in range(a):
+            s -= M[a, k] * v[k]
+        v[a] = s / M[a, a]
+    for a in range(d - 1, -1, -1):
+        s = v[a]
+        for k in range(a + 1, d):
+            s -= M[k, a] * v[k]
+        v[a] = s / M[a, a]
+
+
+@njit(**JIT)
+def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho):
+    """Normal equations of the group profiles with the deviations eliminated.
+
+    For fixed ``C, R`` and ``W[e] = Wbar[g(e)] + delta_e``, minimising ``F``
+    over every ``delta`` leaves, per target, the quadratic
+    ``(y - H Wbar)^T Omega (y - H Wbar)`` with
+    ``Omega = lam5 (Q Q^T + rho_t I)^-1`` and ``rho_t = lam5 / kappa_t``, where
+    ``H`` maps the profiles of the target's groups to its prediction
+    (``H_g = C diag(sum_{e in t, g(e)=g} u_e)``).
+
+    Parameters
+    ----------
+    U : float64 (n_pairs, J)
+        ``u_ej = r_j . z_e``.
+    C : float64 (d, J)
+    Y : float64 (n_targets, d)
+    kappa : float64 (n_targets,)
+    tgt_ptr : int64 (n_targets + 1,)
+    group : int64 (n_pairs,)
+    n_groups : int
+    lam5 : float > 0
+    rho : float64 (n_targets,)
+        ``lam5 / kappa_t``.
+
+    Returns
+    -------
+    gram : float64 (n_groups * J, n_groups * J)
+    rhs : float64 (n_groups * J,)
+    """
+    d, J = C.shape
+    nt = tgt_ptr.shape[0] - 1
+    GJ = n_groups * J
+    gram = np.zeros((GJ, GJ))
+    rhs = np.zeros(GJ)
+    M = np.empty((d, d))
+    # a target's pairs fall in few groups: collect them in a small list
+    gl = np.empty(n_groups, np.int64)
+    for t in range(nt):
+        e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
+        _target_system(C, U, e0, e1, rho[t], M)
+        ng = 0
+        for e in range(e0, e1):
+            g = group[e]
+            seen = False
+            for k in range(ng):
+                if gl[k] == g:
+                    seen = True
+                    break
+            if not seen:
+                gl[ng] = g
+                ng += 1
+        # H columns: (group k, component j) -> C[:, j] * sum of u over the group
+        H = np.zeros((d, ng * J))
+        for e in range(e0, e1):
+            g = group[e]
+            k = 0
+            while gl[k] != g:
+                k += 1
+            for j in range(J):
+                u = U[e, j]
+                for a in range(d):
+                    H[a, k * J + j] += u * C[a, j]
+        # Omega H and Omega y, column by column
+        OH = H.copy()
+        for c in range(ng * J):
+            col = OH[:, c].copy()
+            _chol_solve(M, col)
+            for a in range(d):
+                OH[a, c] = lam5 * col[a]
+        Oy = Y[t].copy()
+        _chol_solve(M, Oy)
+        for a in range(d):
+            Oy[a] *= lam5
+        for k1 in range(ng):
+            for j1 in range(J):
+                p = gl[k1] * J + j1
+                c1 = k1 * J + j1
+                s = 0.0
+                for a in range(d):
+                    s += H[a, c1] * Oy[a]
+                rhs[p] += s
+                for k2 in range(ng):
+                    for j2 in range(J):
+                        q = gl[k2] * J + j2
+                        c2 = k2 * J + j2
+                        s = 0.0
+                        for a in range(d):
+                            s += H[a, c1] * OH[a, c2]
+                        gram[p, q] += s
+    return gram, rhs
+
+
+@njit(**PJIT)
+def pooled_deviations(U, C, Y, tgt_ptr, group, Wbar, rho):
+    """Per-pair weights ``W[e] = Wbar[g(e)] + delta_e`` given the profiles.
+
+    ``delta`` of a target minimises ``kappa ||r - Q delta||^2 + lam5 ||delta||^2``
+    with ``r = y - H Wbar``: ``delta = Q^T (Q Q^T + rho I)^-1 r``, i.e.
+    ``delta_ej = u_ej (c_j . v)`` with ``v = (Q Q^T + rho I)^-1 r``.
+
+    Returns
+    -------
+    W : float64 (n_pairs, J)
+    """
+    d, J = C.shape
+    nt = tgt_ptr.shape[0] - 1
+    E = U.shape[0]
+    W = np.empty((E, J))
+    for t in prange(nt):
+        e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
+        M = np.empty((d, d))
+        _target_system(C, U, e0, e1, rho[t], M)
+        r = Y[t].copy()
+        for e in range(e0, e1):
+            g = group[e]
+            for j in range(J):
+                s = Wbar[g, j] * U[e, j]
+                if s != 0.0:
+                    for a in range(d):
+                        r[a] -= s * C[a, j]
+        _chol_solve(M, r)
+        cv = np.zeros(J)
+        for j in range(J):
+            s = 0.0
+            for a in range(d):
+                s += C[a, j] * r[a]
+            cv[j] = s
+        for e in range(e0, e1):
+            g = group[e]
+            for j in range(J):
+                W[e, j] = Wbar[g, j] + U[e, j] * cv[j]
+    return W

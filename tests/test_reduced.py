@@ -1,0 +1,198 @@
+"""The reduced objective (A eliminated) and the "groups" initialisation.
+
+The kernels of :mod:`licchie.kernels.reduced` are checked against plain
+NumPy written from the formulas (dense per-target designs, ``numpy.linalg``),
+and the reduced objective against its definition: with ``lam2 = lam3 = 0``
+one exact A-step from ``A = B`` must leave ``L`` at the fidelity part of
+``F`` plus the weight terms.
+"""
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from licchie import _fit as F
+from licchie.kernels import reduced as KR
+
+SETTINGS = dict(deadline=None, max_examples=40,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def reduced_problems(draw):
+    """Targets with 1..4 pairs in up to 4 groups, d and J in 1..4."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    nt = draw(st.integers(1, 6))
+    d = draw(st.integers(1, 4))
+    J = draw(st.integers(1, 4))
+    G = draw(st.integers(1, 4))
+    counts = rng.integers(1, 5, size=nt)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    E = int(ptr[-1])
+    group = rng.integers(0, G, size=E).astype(np.int64)
+    Z = rng.normal(size=(E, d))
+    if draw(st.booleans()):  # exact zeros: a source with no signal
+        Z[rng.random(E) < 0.3] = 0.0
+    W = rng.normal(size=(E, J))
+    W[rng.random((E, J)) < 0.3] = 0.0
+    C = rng.normal(size=(d, J))
+    C /= np.linalg.norm(C, axis=0)
+    R = rng.normal(size=(d, J))
+    R /= np.linalg.norm(R, axis=0)
+    Y = rng.normal(size=(nt, d))
+    kappa = rng.uniform(0.05, 1.0, size=nt)
+    lam5 = float(draw(st.sampled_from([0.1, 1.0, 10.0])))
+    return dict(ptr=ptr, group=group, G=G, Z=Z, W=W, C=C, R=R, Y=Y, kappa=kappa,
+                lam5=lam5)
+
+
+def _design(p, t, U):
+    """Dense per-target design ``Q`` (d x S*J) and its pairs."""
+    es = np.arange(p["ptr"][t], p["ptr"][t + 1])
+    C = p["C"]
+    Q = np.concatenate([U[e][None, :] * C for e in es], axis=1)
+    return es, Q
+
+
+@settings(**SETTINGS)
+@given(reduced_problems())
+def test_target_source_sums(p):
+    V = KR.target_source_sums(p["W"], p["Z"], p["ptr"])
+    for t in range(len(p["ptr"]) - 1):
+        es = slice(p["ptr"][t], p["ptr"][t + 1])
+        ref = p["W"][es].T @ p["Z"][es]
+        np.testing.assert_allclose(V[t], ref, rtol=1e-12, atol=1e-12)
+
+
+@settings(**SETTINGS)
+@given(reduced_problems())
+def test_pooled_normal_equations(p):
+    U = np.ascontiguousarray(p["Z"] @ p["R"])
+    d, J = p["C"].shape
+    G, lam5 = p["G"], p["lam5"]
+    rho = lam5 / p["kappa"]
+    gram, rhs = KR.pooled_normal_equations(U, p["C"], p["Y"], p["kappa"], p["ptr"],
+                                           p["group"], G, lam5, rho)
+    ref_g = np.zeros((G * J, G * J))
+    ref_r = np.zeros(G * J)
+    for t in range(len(p["ptr"]) - 1):
+        es, Q = _design(p, t, U)
+        # Omega from its definition: (I / kappa + Q Q^T / lam5)^-1
+        Om = np.linalg.inv(np.eye(d) / p["kappa"][t] + Q @ Q.T / lam5)
+        H = np.zeros((d, G * J))
+        for k, e in enumerate(es):
+            g = p["group"][e]
+            H[:, g * J:(g + 1) * J] += Q[:, k * J:(k + 1) * J]
+        ref_g += H.T @ Om @ H
+        ref_r += H.T @ Om @ p["Y"][t]
+    scale = max(1.0, np.abs(ref_g).max())
+    np.testing.assert_allclose(gram, ref_g, rtol=1e-9, atol=1e-10 * scale)
+    np.testing.assert_allclose(rhs, ref_r, rtol=1e-9, atol=1e-10 * scale)
+
+
+@settings(**SETTINGS)
+@given(reduced_problems())
+def test_pooled_deviations_minimise_each_target(p):
+    """``W`` minimises ``kappa ||y - Q w||^2 + lam5 ||w - wbar||^2`` per target."""
+    U = np.ascontiguousarray(p["Z"] @ p["R"])
+    G, J = p["G"], p["C"].shape[1]
+    Wbar = np.random.default_rng(0).normal(size=(G, J))
+    rho = p["lam5"] / p["kappa"]
+    W = KR.pooled_deviations(U, p["C"], p["Y"], p["ptr"], p["group"], Wbar, rho)
+    for t in range(len(p["ptr"]) - 1):
+        es, Q = _design(p, t, U)
+        k, lam5 = p["kappa"][t], p["lam5"]
+        wbar = Wbar[p["group"][es]].ravel()
+        # normal equations of the ridge problem, solved densely
+        ref = np.linalg.solve(k * Q.T @ Q + lam5 * np.eye(Q.shape[1]),
+                              k * Q.T @ p["Y"][t] + lam5 * wbar)
+        np.testing.assert_allclose(W[es].ravel(), ref, rtol=1e-8, atol=1e-9)
+
+
+def _small_problem(lam2=0.0):
+    from licchie.data import as_recording
+    from licchie.synthetic import make_recording
+
+    ds, truth = make_recording(regime="pooled", n_cells=(5, 3), n_frames=6, n_features=3,
+                               n_components=2, density=0.7, noise=0.01, seed=3,
+                               balance=0.0)
+    obs = as_recording(ds).obs
+    pairs = F.build_pairs(obs, 10.0, pooling_groups="class")
+    graph = F.build_graph(obs.features, pairs, 4, 0.3)
+    prob = F.Problem(obs.features, pairs, graph, (2.0, lam2, 0.0, 0.01, 1.0), 1e-12)
+    return obs, pairs, prob
+
+
+def test_reduced_objective_is_L_after_an_exact_a_step():
+    """With lam2 = lam3 = 0, L after one A-step from A = B equals the fidelity
+    part of F (kappa-weighted residual of B) plus the weight terms."""
+    obs, pairs, prob = _small_problem()
+    rng = np.random.default_rng(1)
+    d, J = obs.features.shape[1], 2
+    C = rng.normal(size=(d, J))
+    C /= np.linalg.norm(C, axis=0)
+    R = rng.normal(size=(d, J))
+    R /= np.linalg.norm(R, axis=0)
+    W = rng.normal(size=(pairs.n_pairs, J))
+    Wbar = F.K.group_mean(W, pairs.group, pairs.n_groups)
+    B = F.K.lowrank_reconstruct(W, C, R)
+    A, _ = prob.a_step(B, W, C, R)
+    terms = prob.objective(A, W, C, R, Wbar)
+    Z, Y, kappa = F.reduced_inputs(prob)
+    pred = np.zeros_like(Y)
+    for t in range(len(pairs.tgt_ptr) - 1):
+        for e in range(pairs.tgt_ptr[t], pairs.tgt_ptr[t + 1]):
+            pred[t] += B[e] @ Z[e]
+    F_fid = float(kappa @ np.sum((Y - pred) ** 2, axis=1))
+    np.testing.assert_allclose(terms[0] + terms[1], F_fid, rtol=1e-9)
+
+
+def test_group_matrices_recover_exact_group_matrices():
+    """Noiseless targets made from one matrix per group: least squares returns them."""
+    rng = np.random.default_rng(2)
+    nt, d, G = 60, 3, 3
+    counts = rng.integers(1, 5, size=nt)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    E = int(ptr[-1])
+    group = rng.integers(0, G, size=E).astype(np.int64)
+    Z = rng.normal(size=(E, d))
+    T_true = rng.normal(size=(G, d, d))
+    Y = np.zeros((nt, d))
+    for t in range(nt):
+        for e in range(ptr[t], ptr[t + 1]):
+            Y[t] += T_true[group[e]] @ Z[e]
+    T = F.group_matrices(Z, Y, np.ones(nt), ptr, group, G)
+    # the ridge (1e-3 of the mean Gram diagonal) biases slightly toward 0
+    np.testing.assert_allclose(T, T_true, atol=0.05 * np.abs(T_true).max())
+    assert np.abs(T - T_true).max() < np.abs(T_true).max()
+
+
+def test_reduced_init_lowers_its_objective_and_is_reproducible():
+    obs, pairs, prob = _small_problem()
+    W1, C1, R1, h1 = F.reduced_init(prob, 2, seed=5, max_sweeps=30, tol=0)
+    W2, C2, R2, h2 = F.reduced_init(prob, 2, seed=5, max_sweeps=30, tol=0)
+    np.testing.assert_array_equal(C1, C2)
+    np.testing.assert_array_equal(W1, W2)
+    assert h1[-1] < h1[0]
+    np.testing.assert_allclose(np.linalg.norm(C1, axis=0), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(R1, axis=0), 1.0)
+
+
+def test_init_groups_covers_every_pair():
+    obs, pairs, prob = _small_problem()
+    group, n = F.init_groups(obs, pairs)
+    assert group.shape == (pairs.n_pairs,)
+    assert group.min() == 0 and group.max() == n - 1
+    # windows never mix interaction classes
+    cls, _ = F.pair_groups(obs, pairs.tgt, pairs.src, pairs.is_self, "class")
+    for g in range(n):
+        assert len(np.unique(cls[group == g])) == 1
+
+
+def test_groups_start_is_monotone_after_init():
+    obs, pairs, prob = _small_problem(lam2=0.1)
+    A0 = F.initial_interactions(prob)
+    ig = F.init_groups(obs, pairs)
+    res = F.run_start(prob, A0, 2, 7, 15, 0.0, init="groups", init_group=ig,
+                      bootstrap=True)
+    tot = np.array([h[2].sum() for h in res.history])
+    assert np.all(np.diff(tot) <= 1e-9 * np.abs(tot[:-1]) + 1e-12)
