@@ -88,9 +88,25 @@ def test_objective_history_is_monotone_and_complete(fitted):
     assert np.all(np.diff(tot) <= 1e-9 * np.abs(tot[:-1]) + 1e-12)
     assert h["stage"].values[0] == "init"
     stages = set(h["stage"].values[1:])
-    assert {"A", "components", "weights"} <= stages <= {"A", "components", "weights",
-                                                        "extrapolate"}
+    # by default one record per iteration (after its last step), plus accepted
+    # extrapolations
+    assert {"weights"} <= stages <= {"weights", "extrapolate"}
+    assert np.sum(h["stage"].values == "weights") == fitted.n_iter_
     assert fitted.start_objectives_[fitted.best_start_] == fitted.start_objectives_.min()
+
+
+def test_record_steps_records_every_step(small):
+    ds, _ = small
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = _model(max_iter=3, n_init=1, record_steps=True).fit(ds)
+    h = m.objective_history_
+    stages = list(h["stage"].values)
+    for it in range(1, m.n_iter_ + 1):
+        at = [s for s, i in zip(stages, h["iteration"].values) if i == it]
+        assert at[:3] == ["A", "components", "weights"]
+    tot = h.sel(term="total").values
+    assert np.all(np.diff(tot) <= 1e-9 * np.abs(tot[:-1]) + 1e-12)
 
 
 def test_reproducible_from_seed_and_thread_count(small):
