@@ -479,6 +479,11 @@ class LICCHIE(BaseEstimator):
                       "try more iterations, fewer components or more data")
             lines.append("  Motifs below 0.9 are not reproducible across starts: the data "
                          f"do not pin them down (README, stability); {advice}.")
+        if not self.pooling > 0:
+            lines.append("  pooling=0: the data do not determine the source effects "
+                         "(MODEL.md, Identifiability); agreement across starts then "
+                         "reflects the regularisers, not the cells. Use pooling > 0 "
+                         "before reading a source effect biologically.")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------- files

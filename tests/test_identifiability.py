@@ -92,3 +92,31 @@ def test_groups_start_beats_the_parafac_start(pooled, pooled_fit):
     assert _recovery(m, pooled[1]).mean() < _recovery(pooled_fit, pooled[1]).mean()
 
 
+
+
+def _paper_fit(seed):
+    ds, _ = make_recording(regime="paper", n_cells=(10, 6), n_frames=30, n_features=4,
+                           n_components=2, noise=0.01, seed=seed, balance=0.0)
+    fit = dict(FIT, n_components=2, lambdas=(1.0, 0.1, 0.0, 0.01), pooling=0.0,
+               pooling_groups="class", pooling_window=None, n_init=4, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LICCHIE(**fit).fit(ds)
+
+
+def test_unpooled_fit_says_source_effects_are_not_determined():
+    m = _paper_fit(0)
+    assert "pooling=0: the data do not determine the source effects" in m.summary()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Not reliable: with per-pair random weights and pooling=0 the starts disagree for "
+    "some recordings and agree for others (here seed 0: 0.49, seed 1: 1.00; in the "
+    "identifiability study with init='groups': "
+    "0.61 and 1.00 at J = 2, 0.69 and 0.93 at J = 4). "
+    "The fidelity does not fix R, but the L1 weight lam4 prefers source effects "
+    "aligned with the source states, which every start finds again. The summary "
+    "therefore states that pooling=0 leaves source effects undetermined."))
+def test_paper_regime_without_pooling_reports_low_stability():
+    for seed in (0, 1):
+        assert _paper_fit(seed).stability_.attrs["mean"] < 0.7, seed
