@@ -21,8 +21,8 @@ import time
 import warnings
 
 
-def excitation_ceiling(truth):
-    """Recovery possible if only the part of each r_j inside span(C) is seen.
+def r_in_span_c(truth):
+    """Mean over motifs of |P_C r_j|: how much of each source effect lies in span(C).
 
     After the first frame every state of the simulated linear network lies in
     span(C) (plus noise), so the rest of r_j is seen only through frame-0
@@ -62,7 +62,7 @@ def one_fit(regime, pooling, noise, J, n_cells, n_frames, d, seed, max_iter, n_i
                              model.components_["source_effect"].values.T)
     return dict(init=init, regime=regime, pooling=pooling, noise=noise, J=J,
                 cells=sum(n_cells), frames=n_frames, d=d, seed=seed, balance=balance,
-                ceiling=excitation_ceiling(truth),
+                r_in_span_C=r_in_span_c(truth),
                 recovery=float(sim.mean()), recovery_min=float(sim.min()),
                 stability=float(model.stability_.attrs["mean"]),
                 objective=float(model.start_objectives_.min()),
