@@ -93,11 +93,10 @@ def build(with_graph=True, parafac_iter=20, **overrides):
 
 
 def iteration(prob, A, W, C, R, Wbar):
-    """One plain outer iteration as run_start does it (without extrapolation)."""
+    """One plain outer iteration as ``LICCHIE.fit`` runs it by default (without
+    extrapolation): three steps, one objective evaluation."""
     A, _ = prob.a_step(A, W, C, R)
-    prob.objective(A, W, C, R, Wbar)
     C, R = prob.component_step(A, W, C, R)
-    prob.objective(A, W, C, R, Wbar)
     W, Wbar, _ = prob.weight_step(A, W, C, R, Wbar)
     return A, W, C, R, Wbar, prob.objective(A, W, C, R, Wbar)
 

@@ -337,10 +337,12 @@ def initial_interactions(prob: NaiveProblem, d):
     return a_step(prob, np.zeros((E, d, d)), np.zeros((E, 1)), z, z, lam1=0.0)
 
 
-def iteration(prob: NaiveProblem, A, W, C, R, Wbar, timer=None):
+def iteration(prob: NaiveProblem, A, W, C, R, Wbar, timer=None, record_steps=True):
     """One outer iteration (A, components, weights), objective after each step.
 
-    ``timer(name, seconds)`` is called per stage when given.
+    With ``record_steps=False`` the objective is evaluated once, after the
+    weight step (as ``LICCHIE.fit`` does by default).  ``timer(name,
+    seconds)`` is called per stage when given.
     """
     import time
 
@@ -353,9 +355,11 @@ def iteration(prob: NaiveProblem, A, W, C, R, Wbar, timer=None):
 
     hist = []
     A = timed("a_step", a_step, prob, A, W, C, R)
-    hist.append(timed("objective", objective, prob, A, W, C, R, Wbar))
+    if record_steps:
+        hist.append(timed("objective", objective, prob, A, W, C, R, Wbar))
     C, R = timed("component_step", component_step, A, W, C, R)
-    hist.append(timed("objective", objective, prob, A, W, C, R, Wbar))
+    if record_steps:
+        hist.append(timed("objective", objective, prob, A, W, C, R, Wbar))
     W, Wbar = timed("weight_step", weight_step, prob, A, W, C, R, Wbar)
     hist.append(timed("objective", objective, prob, A, W, C, R, Wbar))
     return (A, W, C, R, Wbar), hist
