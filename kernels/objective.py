@@ -19,7 +19,7 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
 
     Parameters
     ----------
-    A : float (n_pairs, d, d)
+    A : float (n_pairs, d, d), C-contiguous
     X : float (n_obs, d)
     tgt_obs, tgt_ptr, src, gain : pair structure (see :func:`a_step`)
     nbr_ptr, nbr_idx, nbr_w : symmetric smoothness graph
@@ -34,10 +34,25 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
         ``[fidelity, low_rank, smoothness, l1_A, l1_W, pooling]``; the
         objective is ``t[0] + lam1 t[1] + lam2 t[2] + lam3 t[3] + lam4 t[4]
         + lam5 t[5]``.  Each undirected smoothness edge is counted once.
+
+    Notes
+    -----
+    The sums over the d*d entries of a pair are kept entry by entry across
+    the pairs of a block (``d*d`` partial sums per term, added up at the end
+    of the block): independent additions vectorise, where one running sum
+    per term would be a chain of dependent additions.
     """
     T = tgt_obs.shape[0]
+    E = A.shape[0]
     d = X.shape[1]
+    dd = d * d
     J = W.shape[1]
+    Af = A.reshape((E, dd))
+    M = np.empty((J, dd))
+    for j in range(J):
+        for i in range(d):
+            for m in range(d):
+                M[j, i * d + m] = C[i, j] * R[m, j]
     n_tasks = (T + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK
     part = np.zeros((max(n_tasks, 1), 6))
     for task in prange(n_tasks):
@@ -45,6 +60,10 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
         t1 = min(T, t0 + _TARGETS_PER_TASK)
         acc = part[task]
         yhat = np.empty(d)
+        B = np.empty(dd)
+        lr = np.zeros(dd)
+        l1 = np.zeros(dd)
+        sm = np.zeros(dd)
         for t in range(t0, t1):
             o = tgt_obs[t]
             for i in range(d):
@@ -52,32 +71,33 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
             for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
                 g = gain[e]
                 k = src[e]
-                Ae = A[e]
+                Ae = Af[e]
                 for i in range(d):
                     s = 0.0
                     for m in range(d):
-                        s += Ae[i, m] * X[k, m]
+                        s += Ae[i * d + m] * X[k, m]
                     yhat[i] += g * s
                 # low rank and L1 of A
-                for i in range(d):
-                    for m in range(d):
-                        b = 0.0
-                        for j in range(J):
-                            b += W[e, j] * C[i, j] * R[m, j]
-                        r = Ae[i, m] - b
-                        acc[1] += r * r
-                        acc[3] += abs(Ae[i, m])
+                for k2 in range(dd):
+                    B[k2] = 0.0
+                for j in range(J):
+                    wj = W[e, j]
+                    Mj = M[j]
+                    for k2 in range(dd):
+                        B[k2] += wj * Mj[k2]
+                for k2 in range(dd):
+                    r = Ae[k2] - B[k2]
+                    lr[k2] += r * r
+                    l1[k2] += abs(Ae[k2])
                 # smoothness, each edge once (from its lower end)
                 for kk in range(nbr_ptr[e], nbr_ptr[e + 1]):
                     f = nbr_idx[kk]
                     if f > e:
-                        Af = A[f]
-                        s2 = 0.0
-                        for i in range(d):
-                            for m in range(d):
-                                dd = Ae[i, m] - Af[i, m]
-                                s2 += dd * dd
-                        acc[2] += nbr_w[kk] * s2
+                        Ff = Af[f]
+                        wk = nbr_w[kk]
+                        for k2 in range(dd):
+                            df = Ae[k2] - Ff[k2]
+                            sm[k2] += wk * (df * df)
                 gr = group[e]
                 for j in range(J):
                     acc[4] += abs(W[e, j])
@@ -86,6 +106,10 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
             for i in range(d):
                 r = X[o, i] - yhat[i]
                 acc[0] += r * r
+        for k2 in range(dd):
+            acc[1] += lr[k2]
+            acc[2] += sm[k2]
+            acc[3] += l1[k2]
     out = np.zeros(6)
     for task in range(n_tasks):
         for k in range(6):
