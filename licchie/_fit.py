@@ -549,7 +549,8 @@ def _extrapolate(problem, cur, prev, alpha):
 
 def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
               cd_max_iter=1000, cd_tol=1e-10, start_label="", extrapolate=True,
-              init="parafac", init_group=None, bootstrap=False, record_steps=True):
+              init="parafac", init_group=None, bootstrap=False, record_steps=True,
+              keep_A=True):
     """One start of the alternating minimisation.
 
     ``init="parafac"`` starts as MODEL.md says (PARAFAC of ``A_init``, the
@@ -561,12 +562,17 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     (A, components, weights); otherwise only after every iteration, which
     saves two of the three objective evaluations per iteration.
 
+    ``keep_A=False`` drops the final ``A_e`` from the result (``res.A`` is
+    None): a fit of ``n_init`` starts then holds one interaction tensor per
+    start only while that start runs.
+
     With ``extrapolate``, every iteration ends with a trial step along the
     last iteration's change (a line search in the style of Bro's CP-ALS
     acceleration, tensorly's ``parafac(linesearch=True)``), kept only when it
     lowers the objective; so the objective still never increases.  The step
     length grows after every success and is reset after a failure.
     """
+    nbad = 0
     if init == "parafac":
         W, C, R = parafac_init(A_init, J, seed)
         A = A_init
@@ -579,6 +585,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
         del B
     Wbar = K.group_mean(W, problem.pairs.group, problem.pairs.n_groups)
     res = StartResult(seed, W, C, R, Wbar, A)
+    res.n_cd_not_converged += nbad
     terms = problem.objective(A, W, C, R, Wbar)
     _check_finite(terms, 0, "init")
     res.history.append((0, "init", terms))
@@ -625,7 +632,8 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
         prev = cur
     if progress is not None and res.n_iter < max_iter:
         progress.update(max_iter - res.n_iter)
-    res.W, res.C, res.R, res.Wbar, res.A = W, C, R, Wbar, A
+    res.W, res.C, res.R, res.Wbar = W, C, R, Wbar
+    res.A = A if keep_A else None
     return res
 
 

@@ -262,7 +262,8 @@ class LICCHIE(BaseEstimator):
                                                extrapolate=bool(self.extrapolate),
                                                init=self.init, init_group=init_group,
                                                bootstrap=s > 0,
-                                               record_steps=bool(self.record_steps)))
+                                               record_steps=bool(self.record_steps),
+                                               keep_A=False))
             finally:
                 if progress is not None:
                     progress.close()
