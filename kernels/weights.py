@@ -6,20 +6,34 @@ For pair ``e`` (MODEL.md, "Fitting", step 3)
 
 with ``D^T D = G = (C^T C) o (R^T R)`` and ``D^T vec A_e = b_e``
 (:func:`bilinear_cr`).  Expanded, this is ``w^T Q w - 2 q^T w + lam4 |w|_1``
-with ``Q = lam1 G + lam5 I`` and ``q = lam1 b_e + lam5 Wbar[g(e)]``: a
-precomputed-Gram coordinate descent (scikit-learn's
-``enet_coordinate_descent_gram``) in J unknowns, warm-started at the current
-weights.
+with ``Q = lam1 G + lam5 I`` and ``q = lam1 b_e + lam5 Wbar[g(e)]``, J
+unknowns per pair, warm-started at the current weights.
 
-Coordinate descent converges linearly at a rate set by the conditioning of
-``Q``; with ``cond(Q) ~ 40`` (typical motifs) a pair needs 50-200 sweeps to
-reach ``tol = 1e-10``.  So once the signs of ``w`` have settled (the same for
-two sweeps) the kernel tries the exact minimiser for that sign pattern: one
-Cholesky solve of the active block.  It is accepted only if it satisfies the
-LASSO's optimality conditions exactly (signs as assumed, every inactive
-gradient within ``lam4 / 2``), which for a positive definite ``Q`` identify
-the unique minimiser; otherwise coordinate descent simply continues.  The
-result is the minimiser to rounding instead of to ``tol``.
+For a sign pattern ``s`` the minimiser is the solution of the linear system
+``Q_SS w_S = q_S - h s_S`` (``h = lam4 / 2``, ``S = {j: s_j != 0}``, the rest
+0), and it is *the* minimiser if it satisfies the LASSO's optimality
+conditions: ``sign(w_S) = s_S`` and ``|q_j - (Q w)_j| <= h`` off ``S``; for a
+positive definite ``Q`` they identify the unique minimiser.  Each pair
+therefore
+
+1. solves on the warm start's signs (they change little between outer
+   iterations), and accepts the result if it passes the check;
+2. else takes a few primal-dual active-set steps (semi-smooth Newton): the
+   next pattern is the signs of ``soft(w + g / Q_jj, h / Q_jj)`` at the last
+   solution ``w`` with gradient ``g = q - Q w``, solved and checked the same
+   way;
+3. else runs cyclic coordinate descent (scikit-learn's
+   ``enet_coordinate_descent_gram``) from the warm start, and after every
+   sweep whose signs equal the previous sweep's (and were not tried yet)
+   tries the exact solve on them.
+
+The linear solves use a Cholesky factor of the active block, or, when fewer
+coordinates are inactive than active, the precomputed inverse ``P = Q^-1``
+(``(Q_SS)^-1 = P_SS - P_SN P_NN^-1 P_NS``, so only the small inactive block is
+factorised).  A pivot below ``_PIVOT_REL`` of its diagonal entry rejects the
+solve (too ill-conditioned; coordinate descent decides).  Coordinate descent
+alone converges linearly at a rate set by ``cond(Q)``: with typical motifs
+(``cond ~ 40``) it needed 50-200 sweeps per pair for ``tol = 1e-10``.
 """
 import numpy as np
 from numba import njit, prange
@@ -29,63 +43,134 @@ from ._config import JIT, PJIT
 # pairs per parallel task (buffers are allocated once per task)
 _PAIRS_PER_TASK = 256
 # a Cholesky pivot below this fraction of its diagonal entry rejects the
-# exact solve (the block is too ill-conditioned to beat coordinate descent)
+# solve (the block is too ill-conditioned to beat coordinate descent)
 _PIVOT_REL = 1e-8
+# primal-dual active-set steps before falling back to coordinate descent
+_PDAS_STEPS = 4
 
 
 @njit(**JIT)
-def _exact_on_signs(Q, q, half, sgn, idx, L, rhs, w_out):
-    """Exact LASSO minimiser on the sign pattern ``sgn``, if it is one.
-
-    Solves ``Q_SS w_S = q_S - half sgn_S`` on ``S = {j: sgn[j] != 0}`` by
-    Cholesky and checks the optimality conditions: ``sign(w_S) == sgn_S`` and
-    ``|q_j - (Q w)_j| <= half`` off ``S`` (coordinates with ``Q_jj <= 0``
-    stay 0, as in the coordinate descent).  Writes ``w_out`` and returns True
-    only if both hold.
-    """
-    J = q.shape[0]
-    k = 0
-    for j in range(J):
-        w_out[j] = 0.0
-        if sgn[j] != 0:
-            idx[k] = j
-            k += 1
-    # Cholesky of the active block, compressed to k x k
+def _cholesky(M, k, L):
+    """Lower Cholesky factor of ``M[:k, :k]`` into ``L``; False if a pivot is
+    below ``_PIVOT_REL`` times its diagonal entry (or not positive)."""
     for a in range(k):
-        ia = idx[a]
         for b in range(a + 1):
-            s = Q[ia, idx[b]]
+            s = M[a, b]
             for c in range(b):
                 s -= L[a, c] * L[b, c]
             if b == a:
-                if not (s > _PIVOT_REL * Q[ia, ia]):
+                if not (s > _PIVOT_REL * M[a, a]):
                     return False
                 L[a, a] = np.sqrt(s)
             else:
                 L[a, b] = s / L[b, b]
-    for a in range(k):
-        s = q[idx[a]] - half * sgn[idx[a]]
-        for c in range(a):
-            s -= L[a, c] * rhs[c]
-        rhs[a] = s / L[a, a]
-    for a in range(k - 1, -1, -1):
-        s = rhs[a]
-        for c in range(a + 1, k):
-            s -= L[c, a] * rhs[c]
-        rhs[a] = s / L[a, a]
-        if not (rhs[a] * sgn[idx[a]] > 0.0):
-            return False
-    for j in range(J):
-        if sgn[j] != 0 or Q[j, j] <= 0.0:
-            continue
-        g = q[j]
-        for a in range(k):
-            g -= Q[j, idx[a]] * rhs[a]
-        if not (abs(g) <= half):
-            return False
-    for a in range(k):
-        w_out[idx[a]] = rhs[a]
     return True
+
+
+@njit(**JIT)
+def _cholesky_solve(L, k, x):
+    """``x[:k] <- (L L^T)^-1 x[:k]``."""
+    for a in range(k):
+        s = x[a]
+        for c in range(a):
+            s -= L[a, c] * x[c]
+        x[a] = s / L[a, a]
+    for a in range(k - 1, -1, -1):
+        s = x[a]
+        for c in range(a + 1, k):
+            s -= L[c, a] * x[c]
+        x[a] = s / L[a, a]
+
+
+@njit(**JIT)
+def _inverse(Q, L, P):
+    """``P = Q^-1`` through a Cholesky factor; False if Q is not (safely)
+    positive definite."""
+    J = Q.shape[0]
+    if not _cholesky(Q, J, L):
+        return False
+    for c in range(J):
+        col = P[c]  # Q symmetric: row c of the inverse = column c
+        for a in range(J):
+            col[a] = 0.0
+        col[c] = 1.0
+        _cholesky_solve(L, J, col)
+    return True
+
+
+@njit(**JIT)
+def _solve_on_signs(Q, P, have_P, q, h, sgn, idx, nidx, M, L, r, t, w):
+    """``w`` = solution of ``Q_SS w_S = q_S - h sgn_S``, 0 off ``S``.
+
+    Returns False if the factorisation was rejected.  Buffers: ``idx, nidx``
+    (J) int, ``M, L`` (J, J), ``r, t`` (J).
+    """
+    J = q.shape[0]
+    k = 0
+    n = 0
+    for j in range(J):
+        w[j] = 0.0
+        if sgn[j] != 0:
+            idx[k] = j
+            r[k] = q[j] - h * sgn[j]
+            k += 1
+        else:
+            nidx[n] = j
+            n += 1
+    if k == 0:
+        return True
+    if have_P and n < k:
+        # (Q_SS)^-1 r = P_SS r - P_SN P_NN^-1 P_NS r
+        for a in range(n):
+            Pa = P[nidx[a]]
+            for c in range(a + 1):
+                M[a, c] = Pa[nidx[c]]
+            s = 0.0
+            for c in range(k):
+                s += Pa[idx[c]] * r[c]
+            t[a] = s
+        if _cholesky(M, n, L):
+            _cholesky_solve(L, n, t)
+            for a in range(k):
+                Pa = P[idx[a]]
+                s = 0.0
+                for c in range(k):
+                    s += Pa[idx[c]] * r[c]
+                for c in range(n):
+                    s -= Pa[nidx[c]] * t[c]
+                w[idx[a]] = s
+            return True
+    for a in range(k):
+        Qa = Q[idx[a]]
+        for c in range(a + 1):
+            M[a, c] = Qa[idx[c]]
+    if not _cholesky(M, k, L):
+        return False
+    _cholesky_solve(L, k, r)
+    for a in range(k):
+        w[idx[a]] = r[a]
+    return True
+
+
+@njit(**JIT)
+def _optimal(Q, q, h, sgn, w, g):
+    """Whether ``w`` (solved on ``sgn``) satisfies the optimality conditions;
+    writes the gradient ``g = q - Q w`` off the pattern."""
+    J = q.shape[0]
+    ok = True
+    for j in range(J):
+        if sgn[j] != 0:
+            g[j] = h * sgn[j]
+            if not (w[j] * sgn[j] > 0.0):
+                ok = False
+        else:
+            s = q[j]
+            for k in range(J):
+                s -= Q[j, k] * w[k]
+            g[j] = s
+            if Q[j, j] > 0.0 and not (abs(s) <= h):
+                ok = False
+    return ok
 
 
 @njit(**PJIT)
@@ -106,9 +191,9 @@ def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
         Warm start (not modified).
     max_iter : int
     tol : float
-        A pair stops when the largest change of a sweep is below ``tol`` times
-        its largest weight, or when the exact minimiser of its settled sign
-        pattern passes the optimality check (see the module docstring).
+        Coordinate descent (step 3 of the module docstring) stops when the
+        largest change of a sweep is below ``tol`` times its largest weight,
+        or when an exact solve passes the optimality check.
 
     Returns
     -------
@@ -122,7 +207,9 @@ def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
         for k in range(J):
             Q[j, k] = lam1 * G[j, k]
         Q[j, j] += lam5
-    half = 0.5 * lam4
+    P = np.empty((J, J))
+    have_P = _inverse(Q, np.empty((J, J)), P)
+    h = 0.5 * lam4
     n_tasks = (E + _PAIRS_PER_TASK - 1) // _PAIRS_PER_TASK
     flags = np.zeros(max(n_tasks, 1), np.int64)
     for task in prange(n_tasks):
@@ -132,27 +219,54 @@ def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
         sgn = np.empty(J, np.int64)
         prev = np.empty(J, np.int64)
         tried = np.empty(J, np.int64)
-        L = np.empty((J, J))
         idx = np.empty(J, np.int64)
-        rhs = np.empty(J)
+        nidx = np.empty(J, np.int64)
+        M = np.empty((J, J))
+        L = np.empty((J, J))
+        r = np.empty(J)
+        t = np.empty(J)
+        g = np.empty(J)
         wt = np.empty(J)
         for e in range(e0, e1):
-            g = group[e]
+            gr = group[e]
             w = W[e]
             for j in range(J):
                 w[j] = W_init[e, j]
-                q[j] = lam1 * b[e, j] + lam5 * Wbar[g, j]
+                q[j] = lam1 * b[e, j] + lam5 * Wbar[gr, j]
                 sg = (w[j] > 0.0) - (w[j] < 0.0)
+                if not (Q[j, j] > 0.0):
+                    sg = 0
                 sgn[j] = sg
-                prev[j] = sg
                 tried[j] = sg
-            # the warm start's signs are usually right (they change little
-            # between outer iterations): try them before any sweep
-            conv = _exact_on_signs(Q, q, half, sgn, idx, L, rhs, wt)
+            # 1-2: the warm start's signs, then primal-dual active-set steps
+            conv = False
+            for step in range(_PDAS_STEPS + 1):
+                if not _solve_on_signs(Q, P, have_P, q, h, sgn, idx, nidx, M, L, r, t, wt):
+                    break
+                if _optimal(Q, q, h, sgn, wt, g):
+                    conv = True
+                    break
+                changed = False
+                for j in range(J):
+                    qjj = Q[j, j]
+                    sg = 0
+                    if qjj > 0.0:
+                        v = wt[j] + g[j] / qjj
+                        c = h / qjj
+                        sg = (v > c) - (v < -c)
+                    if sg != sgn[j]:
+                        changed = True
+                    tried[j] = sgn[j]
+                    sgn[j] = sg
+                if not changed:
+                    break
             if conv:
                 for j in range(J):
                     w[j] = wt[j]
                 continue
+            # 3: coordinate descent from the warm start
+            for j in range(J):
+                prev[j] = (w[j] > 0.0) - (w[j] < 0.0)
             for it in range(max_iter):
                 dmax = 0.0
                 wmax = 0.0
@@ -166,10 +280,10 @@ def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
                         for k in range(J):
                             if k != j:
                                 s -= Q[j, k] * w[k]
-                        if s > half:
-                            new = (s - half) / qjj
-                        elif s < -half:
-                            new = (s + half) / qjj
+                        if s > h:
+                            new = (s - h) / qjj
+                        elif s < -h:
+                            new = (s + h) / qjj
                         else:
                             new = 0.0
                     w[j] = new
@@ -182,7 +296,7 @@ def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
                     conv = True
                     break
                 # signs settled (same as after the previous sweep) and not
-                # tried yet: try the exact minimiser on them
+                # tried last: solve on them
                 same = True
                 fresh = False
                 for j in range(J):
@@ -196,7 +310,8 @@ def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
                 if same and fresh:
                     for j in range(J):
                         tried[j] = sgn[j]
-                    if _exact_on_signs(Q, q, half, sgn, idx, L, rhs, wt):
+                    if (_solve_on_signs(Q, P, have_P, q, h, sgn, idx, nidx, M, L, r, t, wt)
+                            and _optimal(Q, q, h, sgn, wt, g)):
                         for j in range(J):
                             w[j] = wt[j]
                         conv = True
