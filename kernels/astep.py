@@ -28,47 +28,29 @@ makes it converge slowly.
 A pair with ``lam_l = 0`` (no low-rank term and no graph neighbours) gets
 ``lam_l = ridge`` and ``p = 0``: the limit of a vanishing ridge, i.e. the
 minimum-norm fit.
+
+Targets are processed in tasks of ``_TARGETS_PER_TASK`` on Numba's number of
+threads (:mod:`._parallel`).
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import JIT, PJIT
+from . import _parallel
+from ._config import JIT
 
 _TARGETS_PER_TASK = 64
 
 
 @njit(**JIT)
-def _soft(u, h):
-    # branch-free soft threshold (the sign patterns are unpredictable)
-    return max(u - h, 0.0) + min(u + h, 0.0)
-
-
-@njit(**JIT)
-def _side(u, h):
-    """-1, 0 or 1: where ``u`` lies relative to ``[-h, h]``."""
-    return (1.0 if u > h else 0.0) - (1.0 if u < -h else 0.0)
-
-
-@njit(**JIT)
-def _residual_gap(rho, P, z, lam, n, yi, h):
-    """``f(rho) = rho - y_i + sum_l z_l soft(lam_l p_l + z_l rho, h) / lam_l``
-    (increasing in rho; its root is the optimal residual)."""
-    f = rho - yi
-    for l in range(n):
-        zl = z[l]
-        if zl != 0.0:
-            f += zl * _soft(lam[l] * P[l] + zl * rho, h) / lam[l]
-    return f
-
-
-@njit(**JIT)
 def _pattern_root(P, z, lam, n, yi, h, rho_ref, side):
-    """Root of ``f`` on the linear piece containing ``rho_ref``.
+    """Root of ``f(rho) = rho - y_i + sum_l z_l soft(lam_l p_l + z_l rho, h) /
+    lam_l`` on the linear piece containing ``rho_ref``.
 
     ``side`` = -1 / +1 takes the piece at minus / plus infinity instead.
     With ``s_l`` the sign pattern of ``lam_l p_l + z_l rho`` beyond ``h``
     there, ``f`` is linear: ``rho (1 + sum_{s_l != 0} z_l^2 / lam_l) - y_i
-    + sum_{s_l != 0} z_l (p_l - s_l h / lam_l)``.
+    + sum_{s_l != 0} z_l (p_l - s_l h / lam_l)``.  Branch-free: the patterns
+    are unpredictable.
     """
     num = yi
     den = 1.0
@@ -76,9 +58,10 @@ def _pattern_root(P, z, lam, n, yi, h, rho_ref, side):
         zl = z[l]
         il = 1.0 / lam[l]
         if side == 0:
-            s = _side(lam[l] * P[l] + zl * rho_ref, h)
+            u = lam[l] * P[l] + zl * rho_ref
+            s = (1.0 if u > h else 0.0) - (1.0 if u < -h else 0.0)
         else:
-            s = side * _side(zl, 0.0)
+            s = side * ((1.0 if zl > 0.0 else 0.0) - (1.0 if zl < 0.0 else 0.0))
         act = s * s
         num -= act * (zl * (P[l] - s * h * il))
         den += act * (zl * zl * il)
@@ -86,17 +69,31 @@ def _pattern_root(P, z, lam, n, yi, h, rho_ref, side):
 
 
 @njit(**JIT)
-def _same_piece(P, z, lam, n, h, r0, r1):
-    """Whether ``r0`` and ``r1`` lie on one linear piece of ``f`` (closed)."""
-    bad = 0
-    for l in range(n):
-        zl = z[l]
-        lp = lam[l] * P[l]
-        s = _side(lp + zl * r0, h)
-        u1 = lp + zl * r1
-        ok = ((s > 0.0) & (u1 >= h)) | ((s < 0.0) & (u1 <= -h)) | ((s == 0.0) & (abs(u1) <= h))
-        bad += 0 if ok else 1
-    return bad == 0
+def _heapsort(a, n):
+    """Sort ``a[:n]`` in place (a few lines to compile, unlike ``ndarray.sort``)."""
+    for start in range(n // 2 - 1, -1, -1):
+        root = start
+        while 2 * root + 1 < n:
+            c = 2 * root + 1
+            if c + 1 < n and a[c] < a[c + 1]:
+                c += 1
+            if a[root] < a[c]:
+                a[root], a[c] = a[c], a[root]
+                root = c
+            else:
+                break
+    for end in range(n - 1, 0, -1):
+        a[0], a[end] = a[end], a[0]
+        root = 0
+        while 2 * root + 1 < end:
+            c = 2 * root + 1
+            if c + 1 < end and a[c] < a[c + 1]:
+                c += 1
+            if a[root] < a[c]:
+                a[root], a[c] = a[c], a[root]
+                root = c
+            else:
+                break
 
 
 @njit(**JIT)
@@ -105,20 +102,30 @@ def _lasso_row(P, z, lam, n, yi, h, a, bp, cd_max_iter, cd_tol):
 
     ``P, z, lam`` (length ``n = S d``): prior means, sources and diagonal;
     ``a`` holds the previous rows on entry and the result on exit.  Returns
-    True if coordinate descent met its stopping rule.
+    True if the coordinate-descent stopping rule is met.
     """
-    # residual of the previous rows, then up to two Newton steps on f
+    # residual of the previous rows, then up to two Newton steps on f: each
+    # accepted if the root stays on the piece it was computed on
     rho = yi
     for l in range(n):
         rho -= a[l] * z[l]
     found = False
     for _ in range(2):
         r1 = _pattern_root(P, z, lam, n, yi, h, rho, 0)
-        if _same_piece(P, z, lam, n, h, rho, r1):
-            rho = r1
+        bad = 0
+        for l in range(n):
+            zl = z[l]
+            lp = lam[l] * P[l]
+            u0 = lp + zl * rho
+            u1 = lp + zl * r1
+            s = (1.0 if u0 > h else 0.0) - (1.0 if u0 < -h else 0.0)
+            ok = (((s > 0.0) & (u1 >= h)) | ((s < 0.0) & (u1 <= -h))
+                  | ((s == 0.0) & (abs(u1) <= h)))
+            bad += 0 if ok else 1
+        rho = r1
+        if bad == 0:
             found = True
             break
-        rho = r1
     if not found:
         # bisection over the sorted breakpoints lam p + z rho = +-h
         nb = 0
@@ -128,13 +135,19 @@ def _lasso_row(P, z, lam, n, yi, h, a, bp, cd_max_iter, cd_tol):
                 bp[nb] = (h - lam[l] * P[l]) / zl
                 bp[nb + 1] = (-h - lam[l] * P[l]) / zl
                 nb += 2
-        bs = bp[:nb]
-        bs.sort()
+        _heapsort(bp, nb)
+        bs = bp
         lo = 0
         hi = nb
         while lo < hi:
             mid = (lo + hi) >> 1
-            if _residual_gap(bs[mid], P, z, lam, n, yi, h) >= 0.0:
+            r = bs[mid]
+            f = r - yi
+            for l in range(n):
+                zl = z[l]
+                u = lam[l] * P[l] + zl * r
+                f += zl * (max(u - h, 0.0) + min(u + h, 0.0)) / lam[l]
+            if f >= 0.0:
                 hi = mid
             else:
                 lo = mid + 1
@@ -145,7 +158,8 @@ def _lasso_row(P, z, lam, n, yi, h, a, bp, cd_max_iter, cd_tol):
         else:
             rho = _pattern_root(P, z, lam, n, yi, h, 0.5 * (bs[lo - 1] + bs[lo]), 0)
     for l in range(n):
-        a[l] = _soft(lam[l] * P[l] + z[l] * rho, h) / lam[l]
+        u = lam[l] * P[l] + z[l] * rho
+        a[l] = (max(u - h, 0.0) + min(u + h, 0.0)) / lam[l]
     r = yi
     for l in range(n):
         r -= a[l] * z[l]
@@ -155,7 +169,8 @@ def _lasso_row(P, z, lam, n, yi, h, a, bp, cd_max_iter, cd_tol):
     amax = 0.0
     for l in range(n):
         zl = z[l]
-        new = _soft(zl * (r + zl * a[l]) + lam[l] * P[l], h) / (zl * zl + lam[l])
+        u = zl * (r + zl * a[l]) + lam[l] * P[l]
+        new = (max(u - h, 0.0) + min(u + h, 0.0)) / (zl * zl + lam[l])
         dmax = max(dmax, abs(new - a[l]))
         amax = max(amax, abs(a[l]))
     if dmax <= cd_tol * amax:
@@ -189,72 +204,136 @@ def _lasso_row(P, z, lam, n, yi, h, a, bp, cd_max_iter, cd_tol):
     return False
 
 
-@njit(**PJIT)
-def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
-           W, C, R, lam1, lam2, lam3, ridge, cd_max_iter, cd_tol, A_new):
-    """One Jacobi A-step over all targets.
+@njit(**JIT)
+def _prior_means(s0, S, Ao, An, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1, lam2,
+                 ridge, z, lam):
+    """For the pairs ``s0:s0+S`` of one target: sources ``z``, diagonal
+    ``lam`` and the prior means ``P_q = (lam1 B_e + lam2 sum w A_f) / lam_q``,
+    written into ``An`` (flat ``A_new``).  Returns ``z' Lam^-1 z``."""
+    d = X.shape[1]
+    dd = d * d
+    J = W.shape[1]
+    zlz = 0.0
+    for q in range(S):
+        e = s0 + q
+        g = gain[e]
+        k = src[e]
+        for m in range(d):
+            z[q, m] = g * X[k, m]
+        wsum = 0.0
+        for kk in range(nbr_ptr[e], nbr_ptr[e + 1]):
+            wsum += nbr_w[kk]
+        lq = lam1 + lam2 * wsum
+        Pf = An[e]
+        for k2 in range(dd):
+            Pf[k2] = 0.0
+        if lq <= 0.0:
+            lq = ridge
+        else:
+            if lam1 > 0.0:
+                for j in range(J):
+                    wj = lam1 * W[e, j]
+                    Mj = M[j]
+                    for k2 in range(dd):
+                        Pf[k2] += wj * Mj[k2]
+            if lam2 > 0.0:
+                # four neighbours per pass (same order of additions per
+                # entry as one at a time; more loads in flight)
+                k0 = nbr_ptr[e]
+                k1 = nbr_ptr[e + 1]
+                while k0 + 4 <= k1:
+                    w0 = lam2 * nbr_w[k0]
+                    w1 = lam2 * nbr_w[k0 + 1]
+                    w2 = lam2 * nbr_w[k0 + 2]
+                    w3 = lam2 * nbr_w[k0 + 3]
+                    F0 = Ao[nbr_idx[k0]]
+                    F1 = Ao[nbr_idx[k0 + 1]]
+                    F2 = Ao[nbr_idx[k0 + 2]]
+                    F3 = Ao[nbr_idx[k0 + 3]]
+                    for k2 in range(dd):
+                        Pf[k2] = (((Pf[k2] + w0 * F0[k2]) + w1 * F1[k2])
+                                  + w2 * F2[k2]) + w3 * F3[k2]
+                    k0 += 4
+                for kk in range(k0, k1):
+                    wk = lam2 * nbr_w[kk]
+                    Af = Ao[nbr_idx[kk]]
+                    for k2 in range(dd):
+                        Pf[k2] += wk * Af[k2]
+            inv = 1.0 / lq
+            for k2 in range(dd):
+                Pf[k2] *= inv
+        lam[q] = lq
+        il = 1.0 / lq
+        for m in range(d):
+            zlz += z[q, m] * z[q, m] * il
+    return zlz
 
-    Parameters
-    ----------
-    A_old : float (n_pairs, d, d), C-contiguous
-        Current interaction matrices (read for neighbours and warm starts).
-    X : float (n_obs, d)
-        Observed features.
-    tgt_obs : int64 (n_targets,)
-        Observation of each target (targets with at least one pair).
-    tgt_ptr : int64 (n_targets + 1,)
-        Pairs of target ``t`` are ``tgt_ptr[t]:tgt_ptr[t+1]``.
-    src : int64 (n_pairs,)
-    gain : float (n_pairs,)
-        Pair weights ``g_e``.
-    nbr_ptr, nbr_idx, nbr_w :
-        Symmetric smoothness graph (:func:`symmetric_graph`).
-    W : float (n_pairs, J)
-    C, R : float (d, J)
-        Unit-norm target and source effects.
-    lam1, lam2, lam3, ridge : float
-    cd_max_iter : int
-    cd_tol : float
-        With ``lam3 > 0``, coordinate descent (from the exact start, see the
-        module docstring) stops when the largest change of a sweep is below
-        ``cd_tol`` times the largest entry.
-    A_new : float (n_pairs, d, d), C-contiguous
-        Output, written in place (must not alias ``A_old``).
 
-    Returns
-    -------
-    int
-        Number of (target, row) problems whose coordinate descent hit
-        ``cd_max_iter`` (0 when ``lam3 == 0``).
-    """
+@njit(**JIT)
+def _ridge_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx,
+                 nbr_w, W, M, lam1, lam2, ridge, A_new):
+    """Tasks ``task0:task1`` (``_TARGETS_PER_TASK`` targets each) of
+    :func:`a_step` with ``lam3 = 0``: the rank-one update."""
     T = tgt_obs.shape[0]
     E = A_old.shape[0]
     d = X.shape[1]
     dd = d * d
-    J = W.shape[1]
     # flat views: B_e = sum_j W[e,j] vec M_j, the neighbour sums and the
     # scalings all run over d*d contiguous entries
     Ao = A_old.reshape((E, dd))
     An = A_new.reshape((E, dd))
-    M = np.empty((J, dd))
-    for j in range(J):
-        for i in range(d):
-            for m in range(d):
-                M[j, i * d + m] = C[i, j] * R[m, j]
-    h = 0.5 * lam3
-    n_tasks = (T + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK
-    not_conv = np.zeros(max(n_tasks, 1), np.int64)
-    for task in prange(n_tasks):
+    for task in range(task0, task1):
         t0 = task * _TARGETS_PER_TASK
         t1 = min(T, t0 + _TARGETS_PER_TASK)
         smax = 0
         for t in range(t0, t1):
             smax = max(smax, tgt_ptr[t + 1] - tgt_ptr[t])
-        # buffers sized once per task, not per target
+        z = np.empty((smax, d))  # buffers sized once per task
+        lam = np.empty(smax)
+        for t in range(t0, t1):
+            s0 = tgt_ptr[t]
+            S = tgt_ptr[t + 1] - s0
+            y = X[tgt_obs[t]]
+            zlz = _prior_means(s0, S, Ao, An, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M,
+                               lam1, lam2, ridge, z, lam)
+            den = 1.0 + zlz
+            for i in range(d):
+                pz = 0.0
+                for q in range(S):
+                    Pr = An[s0 + q, i * d:(i + 1) * d]
+                    for m in range(d):
+                        pz += Pr[m] * z[q, m]
+                coef = (y[i] - pz) / den
+                for q in range(S):
+                    Pr = An[s0 + q, i * d:(i + 1) * d]
+                    il = coef / lam[q]
+                    for m in range(d):
+                        Pr[m] += z[q, m] * il
+
+
+@njit(**JIT)
+def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx,
+                 nbr_w, W, M, lam1, lam2, lam3, ridge, cd_max_iter, cd_tol, A_new,
+                 not_conv):
+    """Tasks ``task0:task1`` of :func:`a_step` with ``lam3 > 0`` (compiled
+    only when used)."""
+    T = tgt_obs.shape[0]
+    E = A_old.shape[0]
+    d = X.shape[1]
+    dd = d * d
+    Ao = A_old.reshape((E, dd))
+    An = A_new.reshape((E, dd))
+    h = 0.5 * lam3
+    for task in range(task0, task1):
+        t0 = task * _TARGETS_PER_TASK
+        t1 = min(T, t0 + _TARGETS_PER_TASK)
+        smax = 0
+        for t in range(t0, t1):
+            smax = max(smax, tgt_ptr[t + 1] - tgt_ptr[t])
         z = np.empty((smax, d))
         lam = np.empty(smax)
-        # lam3 > 0: one row's problem laid out flat (length S d)
-        nmax = smax * d if lam3 != 0.0 else 0
+        # one row's problem laid out flat (length S d)
+        nmax = smax * d
         prow = np.empty(nmax)
         zrow = np.empty(nmax)
         lrow = np.empty(nmax)
@@ -264,93 +343,75 @@ def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
             s0 = tgt_ptr[t]
             S = tgt_ptr[t + 1] - s0
             y = X[tgt_obs[t]]
-            zlz = 0.0
+            _prior_means(s0, S, Ao, An, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1,
+                         lam2, ridge, z, lam)
+            n = S * d
             for q in range(S):
-                e = s0 + q
-                g = gain[e]
-                k = src[e]
                 for m in range(d):
-                    z[q, m] = g * X[k, m]
-                wsum = 0.0
-                for kk in range(nbr_ptr[e], nbr_ptr[e + 1]):
-                    wsum += nbr_w[kk]
-                lq = lam1 + lam2 * wsum
-                # P_q = (lam1 B_e + lam2 sum w A_f) / lam_q, built in A_new[e]
-                Pf = An[e]
-                if lq <= 0.0:
-                    lq = ridge
-                    for k2 in range(dd):
-                        Pf[k2] = 0.0
-                else:
-                    for k2 in range(dd):
-                        Pf[k2] = 0.0
-                    if lam1 > 0.0:
-                        for j in range(J):
-                            wj = lam1 * W[e, j]
-                            Mj = M[j]
-                            for k2 in range(dd):
-                                Pf[k2] += wj * Mj[k2]
-                    if lam2 > 0.0:
-                        # four neighbours per pass (same order of additions
-                        # per entry as one at a time; more loads in flight)
-                        k0 = nbr_ptr[e]
-                        k1 = nbr_ptr[e + 1]
-                        while k0 + 4 <= k1:
-                            w0 = lam2 * nbr_w[k0]
-                            w1 = lam2 * nbr_w[k0 + 1]
-                            w2 = lam2 * nbr_w[k0 + 2]
-                            w3 = lam2 * nbr_w[k0 + 3]
-                            F0 = Ao[nbr_idx[k0]]
-                            F1 = Ao[nbr_idx[k0 + 1]]
-                            F2 = Ao[nbr_idx[k0 + 2]]
-                            F3 = Ao[nbr_idx[k0 + 3]]
-                            for k2 in range(dd):
-                                Pf[k2] = (((Pf[k2] + w0 * F0[k2]) + w1 * F1[k2])
-                                          + w2 * F2[k2]) + w3 * F3[k2]
-                            k0 += 4
-                        for kk in range(k0, k1):
-                            wk = lam2 * nbr_w[kk]
-                            Af = Ao[nbr_idx[kk]]
-                            for k2 in range(dd):
-                                Pf[k2] += wk * Af[k2]
-                    inv = 1.0 / lq
-                    for k2 in range(dd):
-                        Pf[k2] *= inv
-                lam[q] = lq
-                il = 1.0 / lq
-                for m in range(d):
-                    zlz += z[q, m] * z[q, m] * il
-            if lam3 == 0.0:
-                den = 1.0 + zlz
-                for i in range(d):
-                    pz = 0.0
-                    for q in range(S):
-                        Pr = An[s0 + q, i * d:(i + 1) * d]
-                        for m in range(d):
-                            pz += Pr[m] * z[q, m]
-                    coef = (y[i] - pz) / den
-                    for q in range(S):
-                        Pr = An[s0 + q, i * d:(i + 1) * d]
-                        il = coef / lam[q]
-                        for m in range(d):
-                            Pr[m] += z[q, m] * il
-            else:
-                n = S * d
+                    zrow[q * d + m] = z[q, m]
+                    lrow[q * d + m] = lam[q]
+            for i in range(d):
                 for q in range(S):
+                    e = s0 + q
                     for m in range(d):
-                        zrow[q * d + m] = z[q, m]
-                        lrow[q * d + m] = lam[q]
-                for i in range(d):
-                    for q in range(S):
-                        e = s0 + q
-                        for m in range(d):
-                            prow[q * d + m] = An[e, i * d + m]
-                            arow[q * d + m] = Ao[e, i * d + m]
-                    if not _lasso_row(prow, zrow, lrow, n, y[i], h, arow, bp,
-                                      cd_max_iter, cd_tol):
-                        not_conv[task] += 1
-                    for q in range(S):
-                        e = s0 + q
-                        for m in range(d):
-                            An[e, i * d + m] = arow[q * d + m]
-    return not_conv.sum()
+                        prow[q * d + m] = An[e, i * d + m]
+                        arow[q * d + m] = Ao[e, i * d + m]
+                if not _lasso_row(prow, zrow, lrow, n, y[i], h, arow, bp, cd_max_iter,
+                                  cd_tol):
+                    not_conv[task] += 1
+                for q in range(S):
+                    e = s0 + q
+                    for m in range(d):
+                        An[e, i * d + m] = arow[q * d + m]
+
+
+def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
+           W, C, R, lam1, lam2, lam3, ridge, cd_max_iter, cd_tol, A_new):
+    """One Jacobi A-step over all targets.
+
+    Parameters
+    ----------
+    A_old : float64 (n_pairs, d, d), C-contiguous
+        Current interaction matrices (read for neighbours and warm starts).
+    X : float64 (n_obs, d)
+        Observed features.
+    tgt_obs : int64 (n_targets,)
+        Observation of each target (targets with at least one pair).
+    tgt_ptr : int64 (n_targets + 1,)
+        Pairs of target ``t`` are ``tgt_ptr[t]:tgt_ptr[t+1]``.
+    src : int64 (n_pairs,)
+    gain : float64 (n_pairs,)
+        Pair weights ``g_e``.
+    nbr_ptr, nbr_idx, nbr_w :
+        Symmetric smoothness graph (:func:`symmetric_graph`).
+    W : float64 (n_pairs, J)
+    C, R : float64 (d, J)
+        Unit-norm target and source effects.
+    lam1, lam2, lam3, ridge : float
+    cd_max_iter : int
+    cd_tol : float
+        With ``lam3 > 0``, coordinate descent (from the exact start, see the
+        module docstring) stops when the largest change of a sweep is below
+        ``cd_tol`` times the largest entry.
+    A_new : float64 (n_pairs, d, d), C-contiguous
+        Output, written in place (must not alias ``A_old``).
+
+    Returns
+    -------
+    int
+        Number of (target, row) problems whose coordinate descent hit
+        ``cd_max_iter`` (0 when ``lam3 == 0``).
+    """
+    J = W.shape[1]
+    # vec M_j = vec(c_j r_j^T), row j
+    M = np.ascontiguousarray((C.T[:, :, None] * R.T[:, None, :]).reshape(J, -1))
+    n_tasks = (tgt_obs.shape[0] + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK
+    if lam3 == 0.0:
+        _parallel.run(_ridge_tasks, n_tasks, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr,
+                      nbr_idx, nbr_w, W, M, float(lam1), float(lam2), float(ridge), A_new)
+        return 0
+    not_conv = np.zeros(n_tasks, np.int64)
+    _parallel.run(_lasso_tasks, n_tasks, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr,
+                  nbr_idx, nbr_w, W, M, float(lam1), float(lam2), float(lam3), float(ridge),
+                  int(cd_max_iter), float(cd_tol), A_new, not_conv)
+    return int(not_conv.sum())

@@ -12,33 +12,20 @@ contiguous entries per pair and component that vectorises; the products
 with ``r_j`` or ``c_j`` then cost O(J d^2) once.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import CHUNK, JIT, PJIT
+from . import _parallel
+from ._config import CHUNK, JIT
 
 
-@njit(**PJIT)
-def weighted_sum(A, W):
-    """``S[j] = sum_e W[e, j] A_e``.
-
-    Pairs with ``W[e, j] == 0`` are skipped (exact for finite A).
-
-    Parameters
-    ----------
-    A : float (n_pairs, d, d), C-contiguous
-    W : float (n_pairs, J)
-
-    Returns
-    -------
-    float64 (J, d, d)
-    """
+@njit(**JIT)
+def _weighted_sum_chunks(ch0, ch1, A, W, part):
+    """Chunks ``ch0:ch1`` (``CHUNK`` pairs each) of :func:`weighted_sum`."""
     E, d, _ = A.shape
     dd = d * d
     J = W.shape[1]
     Af = A.reshape((E, dd))
-    n_chunks = (E + CHUNK - 1) // CHUNK
-    part = np.zeros((max(n_chunks, 1), J, dd))
-    for ch in prange(n_chunks):
+    for ch in range(ch0, ch1):
         e0 = ch * CHUNK
         e1 = min(E, e0 + CHUNK)
         acc = part[ch]
@@ -50,13 +37,31 @@ def weighted_sum(A, W):
                     aj = acc[j]
                     for k in range(dd):
                         aj[k] += w * Ae[k]
-    out = np.zeros((J, d, d))
-    of = out.reshape((J, dd))
-    for ch in range(n_chunks):
-        for j in range(J):
-            for k in range(dd):
-                of[j, k] += part[ch, j, k]
-    return out
+
+
+def weighted_sum(A, W):
+    """``S[j] = sum_e W[e, j] A_e``.
+
+    Pairs with ``W[e, j] == 0`` are skipped (exact for finite A).
+
+    Parameters
+    ----------
+    A : float64 (n_pairs, d, d), C-contiguous
+    W : float64 (n_pairs, J)
+
+    Returns
+    -------
+    float64 (J, d, d)
+    """
+    E, d, _ = A.shape
+    J = W.shape[1]
+    n_chunks = (E + CHUNK - 1) // CHUNK
+    part = np.zeros((n_chunks, J, d * d))
+    _parallel.run(_weighted_sum_chunks, n_chunks, A, W, part)
+    out = np.zeros((J, d * d))
+    for ch in range(n_chunks):  # in chunk order, whatever the threads
+        out += part[ch]
+    return out.reshape(J, d, d)
 
 
 @njit(**JIT)
@@ -74,7 +79,6 @@ def _times_columns(S, F, transpose):
     return out
 
 
-@njit(**JIT)
 def contract_ar(A, W, R):
     """``out[:, j] = sum_e W[e, j] A_e R[:, j]``.
 
@@ -88,10 +92,9 @@ def contract_ar(A, W, R):
     -------
     float64 (d, J)
     """
-    return _times_columns(weighted_sum(A, W), R, False)
+    return _times_columns(weighted_sum(A, W), np.ascontiguousarray(R, dtype=np.float64), False)
 
 
-@njit(**JIT)
 def contract_atc(A, W, C):
     """``out[:, j] = sum_e W[e, j] A_e^T C[:, j]``.
 
@@ -105,46 +108,50 @@ def contract_atc(A, W, C):
     -------
     float64 (d, J)
     """
-    return _times_columns(weighted_sum(A, W), C, True)
+    return _times_columns(weighted_sum(A, W), np.ascontiguousarray(C, dtype=np.float64), True)
 
 
-@njit(**PJIT)
+@njit(**JIT)
+def _bilinear_chunks(ch0, ch1, A, MT, out):
+    """Chunks ``ch0:ch1`` (``CHUNK`` pairs each) of :func:`bilinear_cr`."""
+    E, d, _ = A.shape
+    dd = d * d
+    J = MT.shape[1]
+    Af = A.reshape((E, dd))
+    for ch in range(ch0, ch1):
+        for e in range(ch * CHUNK, min(E, (ch + 1) * CHUNK)):
+            Ae = Af[e]
+            oe = out[e]
+            for k in range(dd):
+                a = Ae[k]
+                Mk = MT[k]
+                for j in range(J):
+                    oe[j] += a * Mk[j]
+
+
 def bilinear_cr(A, C, R):
     """``out[e, j] = C[:, j]^T A_e R[:, j]`` (= ``<vec A_e, vec M_j>``).
 
     Parameters
     ----------
-    A : float (n_pairs, d, d), C-contiguous
-    C, R : float (d, J)
+    A : float64 (n_pairs, d, d), C-contiguous
+    C, R : float64 (d, J)
 
     Returns
     -------
     float64 (n_pairs, J)
     """
-    E, d, _ = A.shape
-    dd = d * d
+    E = A.shape[0]
     J = C.shape[1]
-    Af = A.reshape((E, dd))
     # MT[k, j] = vec(M_j)[k]: every entry of A_e updates all J sums at once
     # (J independent additions, not one chain of d*d)
-    MT = np.empty((dd, J))
-    for i in range(d):
-        for m in range(d):
-            for j in range(J):
-                MT[i * d + m, j] = C[i, j] * R[m, j]
+    MT = np.ascontiguousarray((C[:, None, :] * R[None, :, :]).reshape(-1, J))
     out = np.zeros((E, J))
-    for e in prange(E):
-        Ae = Af[e]
-        oe = out[e]
-        for k in range(dd):
-            a = Ae[k]
-            Mk = MT[k]
-            for j in range(J):
-                oe[j] += a * Mk[j]
+    _parallel.run(_bilinear_chunks, (E + CHUNK - 1) // CHUNK, A, MT, out)
     return out
 
 
-@njit(**PJIT)
+@njit(**JIT)
 def lowrank_reconstruct(W, C, R):
     """``B_e = sum_j W[e, j] C[:, j] R[:, j]^T`` for every row of ``W``.
 
@@ -167,7 +174,7 @@ def lowrank_reconstruct(W, C, R):
                 M[j, i * d + m] = C[i, j] * R[m, j]
     out = np.zeros((n, d, d))
     of = out.reshape((n, dd))
-    for e in prange(n):
+    for e in range(n):
         oe = of[e]
         for j in range(J):
             w = W[e, j]

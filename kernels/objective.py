@@ -2,60 +2,29 @@
 
 All sums are taken per fixed block of targets, each block writing its own
 partial, merged in block order: the result is the same for any number of
-threads.
+threads.  The predictions are computed once per fit, serially.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import PJIT
+from . import _parallel
+from ._config import JIT
 
 _TARGETS_PER_TASK = 64
 
 
-@njit(**PJIT)
-def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
-                    W, C, R, Wbar, group):
-    """Unweighted terms of the objective (MODEL.md, "Objective").
-
-    Parameters
-    ----------
-    A : float (n_pairs, d, d), C-contiguous
-    X : float (n_obs, d)
-    tgt_obs, tgt_ptr, src, gain : pair structure (see :func:`a_step`)
-    nbr_ptr, nbr_idx, nbr_w : symmetric smoothness graph
-    W : float (n_pairs, J)
-    C, R : float (d, J)
-    Wbar : float (n_groups, J)
-    group : int64 (n_pairs,)
-
-    Returns
-    -------
-    float64 (6,)
-        ``[fidelity, low_rank, smoothness, l1_A, l1_W, pooling]``; the
-        objective is ``t[0] + lam1 t[1] + lam2 t[2] + lam3 t[3] + lam4 t[4]
-        + lam5 t[5]``.  Each undirected smoothness edge is counted once.
-
-    Notes
-    -----
-    The sums over the d*d entries of a pair are kept entry by entry across
-    the pairs of a block (``d*d`` partial sums per term, added up at the end
-    of the block): independent additions vectorise, where one running sum
-    per term would be a chain of dependent additions.
-    """
+@njit(**JIT)
+def _objective_tasks(task0, task1, A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx,
+                     nbr_w, W, M, Wbar, group, part):
+    """Tasks ``task0:task1`` (``_TARGETS_PER_TASK`` targets each) of
+    :func:`objective_terms`, one row of ``part`` per task."""
     T = tgt_obs.shape[0]
     E = A.shape[0]
     d = X.shape[1]
     dd = d * d
     J = W.shape[1]
     Af = A.reshape((E, dd))
-    M = np.empty((J, dd))
-    for j in range(J):
-        for i in range(d):
-            for m in range(d):
-                M[j, i * d + m] = C[i, j] * R[m, j]
-    n_tasks = (T + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK
-    part = np.zeros((max(n_tasks, 1), 6))
-    for task in prange(n_tasks):
+    for task in range(task0, task1):
         t0 = task * _TARGETS_PER_TASK
         t1 = min(T, t0 + _TARGETS_PER_TASK)
         acc = part[task]
@@ -110,14 +79,51 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
             acc[1] += lr[k2]
             acc[2] += sm[k2]
             acc[3] += l1[k2]
+
+
+def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
+                    W, C, R, Wbar, group):
+    """Unweighted terms of the objective (MODEL.md, "Objective").
+
+    Parameters
+    ----------
+    A : float (n_pairs, d, d), C-contiguous
+    X : float (n_obs, d)
+    tgt_obs, tgt_ptr, src, gain : pair structure (see :func:`a_step`)
+    nbr_ptr, nbr_idx, nbr_w : symmetric smoothness graph
+    W : float (n_pairs, J)
+    C, R : float (d, J)
+    Wbar : float (n_groups, J)
+    group : int64 (n_pairs,)
+
+    Returns
+    -------
+    float64 (6,)
+        ``[fidelity, low_rank, smoothness, l1_A, l1_W, pooling]``; the
+        objective is ``t[0] + lam1 t[1] + lam2 t[2] + lam3 t[3] + lam4 t[4]
+        + lam5 t[5]``.  Each undirected smoothness edge is counted once.
+
+    Notes
+    -----
+    The sums over the d*d entries of a pair are kept entry by entry across
+    the pairs of a block (``d*d`` partial sums per term, added up at the end
+    of the block): independent additions vectorise, where one running sum
+    per term would be a chain of dependent additions.
+    """
+    J = W.shape[1]
+    # vec M_j = vec(c_j r_j^T), row j
+    M = np.ascontiguousarray((C.T[:, :, None] * R.T[:, None, :]).reshape(J, -1))
+    n_tasks = (tgt_obs.shape[0] + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK
+    part = np.zeros((n_tasks, 6))
+    _parallel.run(_objective_tasks, n_tasks, A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr,
+                  nbr_idx, nbr_w, W, M, Wbar, group, part)
     out = np.zeros(6)
-    for task in range(n_tasks):
-        for k in range(6):
-            out[k] += part[task, k]
+    for task in range(n_tasks):  # in task order, whatever the threads
+        out += part[task]
     return out
 
 
-@njit(**PJIT)
+@njit(**JIT)
 def predict_pairs(A, X, tgt_ptr, src, gain):
     """``xhat_t = sum_{e into t} g_e A_e x[src_e]`` from full matrices.
 
@@ -136,7 +142,7 @@ def predict_pairs(A, X, tgt_ptr, src, gain):
     T = tgt_ptr.shape[0] - 1
     d = X.shape[1]
     out = np.zeros((T, d))
-    for t in prange(T):
+    for t in range(T):
         for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
             g = gain[e]
             k = src[e]
@@ -148,7 +154,7 @@ def predict_pairs(A, X, tgt_ptr, src, gain):
     return out
 
 
-@njit(**PJIT)
+@njit(**JIT)
 def predict_lowrank(X, tgt_ptr, src, gain, W, C, R):
     """``xhat_t = sum_e g_e sum_j W[e,j] c_j (r_j . x[src_e])`` in O(J d) per pair.
 
@@ -169,7 +175,7 @@ def predict_lowrank(X, tgt_ptr, src, gain, W, C, R):
     d = X.shape[1]
     J = W.shape[1]
     out = np.zeros((T, d))
-    for t in prange(T):
+    for t in range(T):
         proj = np.empty(J)
         for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
             g = gain[e]

@@ -7,11 +7,14 @@ so each target only scans the 3**s grid cells around it: O(n_obs * S) rather
 than the O(n_obs**2) of brute force.  The grid is stored as sorted cell keys
 (binary-searched), never as a dense array, so a sparse, wide field of view
 costs no memory.
+
+The kernels are serial: pairs are found once per fit, in well under a second
+for a million pairs, and a parallel version would only add compile time.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import JIT, PJIT
+from ._config import JIT
 
 # Beyond this many grid cells per axis the linear key could overflow int64 in
 # 3D; the cell is then widened (more candidates, same result).
@@ -92,16 +95,16 @@ def _cell_coord(v, lo, w):
     return np.int64(np.floor((v - lo) / w))
 
 
-@njit(**PJIT)
-def _sorted_keys(positions, frame_ptr, origin, width, ncell):
-    """Grid key of every observation and, per frame, the key-sorted order."""
+@njit(**JIT)
+def _grid_keys(positions, frame_ptr, origin, width, ncell):
+    """Grid key and frame of every observation."""
     n_obs, s = positions.shape
     n_frames = frame_ptr.shape[0] - 1
     keys = np.empty(n_obs, np.int64)
-    order = np.empty(n_obs, np.int64)
-    for f in prange(n_frames):
-        a, b = frame_ptr[f], frame_ptr[f + 1]
-        for o in range(a, b):
+    frame_of = np.empty(n_obs, np.int64)
+    for f in range(n_frames):
+        for o in range(frame_ptr[f], frame_ptr[f + 1]):
+            frame_of[o] = f
             key = np.int64(0)
             for k in range(s):
                 c = _cell_coord(positions[o, k], origin[f, k], width[f, k])
@@ -111,11 +114,7 @@ def _sorted_keys(positions, frame_ptr, origin, width, ncell):
                     c = ncell[f, k] - 1
                 key = key * ncell[f, k] + c
             keys[o] = key
-        local = np.argsort(keys[a:b], kind="mergesort")
-        for i in range(b - a):
-            order[a + i] = a + local[i]
-    sorted_keys = keys[order]
-    return sorted_keys, order
+    return keys, frame_of
 
 
 @njit(**JIT)
@@ -183,7 +182,6 @@ def _scan_target(o, p, positions, frame_ptr, origin, width, ncell, sorted_keys, 
     return n
 
 
-@njit(**PJIT)
 def radius_pairs(positions, frame_ptr, prev_frame, self_src, radius, include_self):
     """All pairs (target at t) <- (source at t-1) within ``radius``.
 
@@ -208,61 +206,60 @@ def radius_pairs(positions, frame_ptr, prev_frame, self_src, radius, include_sel
     dist : float64 (n_pairs,)
         Distance between target and source positions.
     """
+    origin, width, ncell = _grid_geometry(positions, frame_ptr, float(radius))
+    keys, frame_of = _grid_keys(positions, frame_ptr, origin, width, ncell)
+    # per frame, observations in key order (stable: ties in observation order)
+    order = np.lexsort((keys, frame_of)).astype(np.int64)
+    sorted_keys = np.ascontiguousarray(keys[order])
+    return _scan_pairs(positions, frame_ptr, prev_frame, self_src, float(radius),
+                       bool(include_self), frame_of, origin, width, ncell, sorted_keys, order)
+
+
+@njit(**JIT)
+def _scan_pairs(positions, frame_ptr, prev_frame, self_src, radius, include_self, frame_of,
+                origin, width, ncell, sorted_keys, order):
+    """The two passes of :func:`radius_pairs` (count, then fill) over the grid."""
     n_obs = positions.shape[0]
-    n_frames = frame_ptr.shape[0] - 1
-    frame_of = np.empty(n_obs, np.int64)
-    for f in range(n_frames):
-        for o in range(frame_ptr[f], frame_ptr[f + 1]):
-            frame_of[o] = f
-    origin, width, ncell = _grid_geometry(positions, frame_ptr, radius)
-    sorted_keys, order = _sorted_keys(positions, frame_ptr, origin, width, ncell)
-    dummy_i = np.empty(0, np.int64)
-    dummy_f = np.empty(0, np.float64)
-
     counts = np.zeros(n_obs, np.int64)
-    for o in prange(n_obs):
-        p = prev_frame[frame_of[o]]
-        if p < 0:
-            continue
-        n = _scan_target(o, p, positions, frame_ptr, origin, width, ncell, sorted_keys,
-                         order, radius, dummy_i, dummy_f, -1)
-        so = self_src[o]
-        if include_self and so >= 0 and not (_dist(positions, o, so) <= radius):
-            n += 1
-        counts[o] = n
-
     tgt_ptr = np.zeros(n_obs + 1, np.int64)
-    for o in range(n_obs):
-        tgt_ptr[o + 1] = tgt_ptr[o] + counts[o]
-    n_pairs = tgt_ptr[n_obs]
-    src = np.empty(n_pairs, np.int64)
-    dist = np.empty(n_pairs, np.float64)
-
-    for o in prange(n_obs):
-        if counts[o] == 0:
-            continue
-        p = prev_frame[frame_of[o]]
-        pos0 = tgt_ptr[o]
-        n = _scan_target(o, p, positions, frame_ptr, origin, width, ncell, sorted_keys,
-                         order, radius, src, dist, pos0)
-        so = self_src[o]
-        if include_self and so >= 0:
-            dso = _dist(positions, o, so)
-            if not (dso <= radius):
-                src[pos0 + n] = so
-                dist[pos0 + n] = dso
-                n += 1
-        # ascending source order, whatever order the grid was scanned in
-        for i in range(pos0 + 1, pos0 + n):
-            vs = src[i]
-            vd = dist[i]
-            j = i - 1
-            while j >= pos0 and src[j] > vs:
-                src[j + 1] = src[j]
-                dist[j + 1] = dist[j]
-                j -= 1
-            src[j + 1] = vs
-            dist[j + 1] = vd
+    src = np.empty(0, np.int64)
+    dist = np.empty(0, np.float64)
+    # pass 0 counts (pos0 = -1), pass 1 writes: one call site of the scan
+    for pass_ in range(2):
+        if pass_ == 1:
+            for o in range(n_obs):
+                tgt_ptr[o + 1] = tgt_ptr[o] + counts[o]
+            src = np.empty(tgt_ptr[n_obs], np.int64)
+            dist = np.empty(tgt_ptr[n_obs], np.float64)
+        for o in range(n_obs):
+            p = prev_frame[frame_of[o]]
+            if p < 0 or (pass_ == 1 and counts[o] == 0):
+                continue
+            pos0 = tgt_ptr[o] if pass_ == 1 else -1
+            n = _scan_target(o, p, positions, frame_ptr, origin, width, ncell, sorted_keys,
+                             order, radius, src, dist, pos0)
+            so = self_src[o]
+            if include_self and so >= 0:
+                dso = _dist(positions, o, so)
+                if not (dso <= radius):
+                    if pass_ == 1:
+                        src[pos0 + n] = so
+                        dist[pos0 + n] = dso
+                    n += 1
+            if pass_ == 0:
+                counts[o] = n
+                continue
+            # ascending source order, whatever order the grid was scanned in
+            for i in range(pos0 + 1, pos0 + n):
+                vs = src[i]
+                vd = dist[i]
+                j = i - 1
+                while j >= pos0 and src[j] > vs:
+                    src[j + 1] = src[j]
+                    dist[j + 1] = dist[j]
+                    j -= 1
+                src[j + 1] = vs
+                dist[j + 1] = vd
     return tgt_ptr, src, dist
 
 

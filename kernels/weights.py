@@ -36,9 +36,10 @@ alone converges linearly at a rate set by ``cond(Q)``: with typical motifs
 (``cond ~ 40``) it needed 50-200 sweeps per pair for ``tol = 1e-10``.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import JIT, PJIT
+from . import _parallel
+from ._config import JIT
 
 # pairs per parallel task (buffers are allocated once per task)
 _PAIRS_PER_TASK = 256
@@ -173,46 +174,14 @@ def _optimal(Q, q, h, sgn, w, g):
     return ok
 
 
-@njit(**PJIT)
-def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
-    """Batched Gram LASSO for the pair weights.
-
-    Parameters
-    ----------
-    b : float (n_pairs, J)
-        ``<vec A_e, vec M_j>``.
-    Wbar : float (n_groups, J)
-        Group profiles.
-    group : int64 (n_pairs,)
-    G : float (J, J)
-        Gram of the motifs.
-    lam1, lam4, lam5 : float
-    W_init : float (n_pairs, J)
-        Warm start (not modified).
-    max_iter : int
-    tol : float
-        Coordinate descent (step 3 of the module docstring) stops when the
-        largest change of a sweep is below ``tol`` times its largest weight,
-        or when an exact solve passes the optimality check.
-
-    Returns
-    -------
-    W : float64 (n_pairs, J)
-    n_not_converged : int
-    """
+@njit(**JIT)
+def _weight_tasks(task0, task1, b, Wbar, group, Q, P, have_P, lam1, lam4, lam5, max_iter,
+                  tol, W, flags):
+    """Tasks ``task0:task1`` (``_PAIRS_PER_TASK`` pairs each) of
+    :func:`weight_lasso`; ``W`` holds the warm start on entry."""
     E, J = b.shape
-    W = np.empty((E, J))
-    Q = np.empty((J, J))
-    for j in range(J):
-        for k in range(J):
-            Q[j, k] = lam1 * G[j, k]
-        Q[j, j] += lam5
-    P = np.empty((J, J))
-    have_P = _inverse(Q, np.empty((J, J)), P)
     h = 0.5 * lam4
-    n_tasks = (E + _PAIRS_PER_TASK - 1) // _PAIRS_PER_TASK
-    flags = np.zeros(max(n_tasks, 1), np.int64)
-    for task in prange(n_tasks):
+    for task in range(task0, task1):
         e0 = task * _PAIRS_PER_TASK
         e1 = min(E, e0 + _PAIRS_PER_TASK)
         q = np.empty(J)
@@ -231,7 +200,6 @@ def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
             gr = group[e]
             w = W[e]
             for j in range(J):
-                w[j] = W_init[e, j]
                 q[j] = lam1 * b[e, j] + lam5 * Wbar[gr, j]
                 sg = (w[j] > 0.0) - (w[j] < 0.0)
                 if not (Q[j, j] > 0.0):
@@ -318,7 +286,46 @@ def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
                         break
             if not conv:
                 flags[task] += 1
-    return W, flags.sum()
+
+
+def weight_lasso(b, Wbar, group, G, lam1, lam4, lam5, W_init, max_iter, tol):
+    """Batched Gram LASSO for the pair weights.
+
+    Parameters
+    ----------
+    b : float64 (n_pairs, J)
+        ``<vec A_e, vec M_j>``.
+    Wbar : float64 (n_groups, J)
+        Group profiles.
+    group : int64 (n_pairs,)
+    G : float64 (J, J)
+        Gram of the motifs.
+    lam1, lam4, lam5 : float
+    W_init : float64 (n_pairs, J)
+        Warm start (not modified).
+    max_iter : int
+    tol : float
+        Coordinate descent (step 3 of the module docstring) stops when the
+        largest change of a sweep is below ``tol`` times its largest weight,
+        or when an exact solve passes the optimality check.
+
+    Returns
+    -------
+    W : float64 (n_pairs, J)
+    n_not_converged : int
+    """
+    E, J = b.shape
+    Q = float(lam1) * np.asarray(G, dtype=np.float64)
+    Q[np.diag_indices(J)] += float(lam5)
+    Q = np.ascontiguousarray(Q)
+    P = np.empty((J, J))
+    have_P = _inverse(Q, np.empty((J, J)), P)
+    W = np.array(W_init, dtype=np.float64, order="C")
+    n_tasks = (E + _PAIRS_PER_TASK - 1) // _PAIRS_PER_TASK
+    flags = np.zeros(n_tasks, np.int64)
+    _parallel.run(_weight_tasks, n_tasks, b, Wbar, group, Q, P, have_P, float(lam1),
+                  float(lam4), float(lam5), int(max_iter), float(tol), W, flags)
+    return W, int(flags.sum())
 
 
 @njit(**JIT)

@@ -343,6 +343,40 @@ def test_knn_stacked_is_exact(case):
         np.testing.assert_array_equal(idx[q], [r[1] for r in ref[:M]])
 
 
+@st.composite
+def clustered(draw):
+    """Rows in a few tight clusters plus scattered rows, duplicates and ties:
+    the cases where the cluster bounds of the pruned search are tight."""
+    D = 2 * draw(st.integers(1, 4))
+    n_clusters = draw(st.integers(1, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    centres = rng.normal(scale=draw(st.sampled_from([1e-3, 1.0, 1e3])), size=(n_clusters, D))
+    E = draw(st.integers(2, 160))
+    rows = centres[rng.integers(n_clusters, size=E)]
+    rows = rows + rng.normal(scale=draw(st.sampled_from([0.0, 1e-9, 1e-2, 1.0])), size=(E, D))
+    if draw(st.booleans()):
+        rows = np.round(rows, 1)  # many exact ties and duplicate rows
+    M = draw(st.integers(1, min(E - 1, 8)))
+    leaf = draw(st.integers(1, 24))
+    return np.ascontiguousarray(rows), M, leaf
+
+
+@settings(**SETTINGS)
+@given(clustered())
+def test_knn_pruned_with_many_clusters_equals_brute_force(case):
+    # knn_stacked uses clusters of ~256 rows, so the other tests reach only one
+    # cluster; small leaves make the pruning bounds decide which rows are read.
+    from licchie.kernels.graph import _knn_brute, _knn_pruned
+    S, M, leaf = case
+    idx, d2 = _knn_pruned(S, M, leaf)
+    ref_idx, ref_d2 = _knn_brute(S, M)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(d2, ref_d2)
+    for q in (0, S.shape[0] - 1):  # and brute force is the plain reference
+        ref = naive.knn_order(S, q)
+        np.testing.assert_array_equal(idx[q], [r[1] for r in ref[:M]])
+
+
 def test_stacked_states():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(6, 3))
