@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 from . import synthetic  # noqa: E402
 from .data import Recording, as_recording, from_dataset, from_table  # noqa: E402
 from .model import LICCHIE, load  # noqa: E402
-from .sweeps import weight_sweep  # noqa: E402
+from .sweeps import weight_sweep, weight_sweep_states  # noqa: E402
 
 __all__ = ["LICCHIE", "load", "Recording", "as_recording", "from_dataset", "from_table",
-           "synthetic", "weight_sweep", "__version__"]
+           "synthetic", "weight_sweep", "weight_sweep_states", "__version__"]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["weight_sweep"]
+__all__ = ["weight_sweep", "weight_sweep_states"]
 
 
 def _labelled_states(ds, labels, population=None):
@@ -92,8 +92,6 @@ def _source_states(ds, population, max_sources, rng):
     S = X[seen]
     if S.shape[0] == 0:
         raise ValueError("No observed source state to apply the motifs to.")
-    if max_sources is not None and S.shape[0] > max_sources:
-        S = S[np.sort(rng.choice(S.shape[0], size=int(max_sources), replace=False))]
     return S
 
 
@@ -139,6 +137,8 @@ def weight_sweep(model, ds, labels, *, components=None, weights=None, n_neighbor
     ds : xarray.Dataset
         Recording (MODEL.md schema) that supplies the source states and the
         labelled reference states; typically data the model was not fitted on.
+        For data that is too big as a dense Dataset (e.g. untracked objects),
+        pass arrays to :func:`weight_sweep_states` instead.
     labels : xarray.DataArray, dims ("cell",) or ("cell", "time")
         Phenotype of each cell (or observation); missing labels as None, NaN
         or "".
@@ -167,9 +167,6 @@ def weight_sweep(model, ds, labels, *, components=None, weights=None, n_neighbor
         read a curve only for a stable motif.
     """
     model._check_fitted()
-    C = model.components_["target_effect"].values  # (J, d)
-    R = model.components_["source_effect"].values
-    J, d = C.shape
     feat = [str(f) for f in model.components_["feature"].values]
     if isinstance(ds, xr.Dataset) and "feature" in ds.coords:
         have = [str(f) for f in ds["feature"].values]
@@ -177,6 +174,54 @@ def weight_sweep(model, ds, labels, *, components=None, weights=None, n_neighbor
             raise ValueError(f"The recording's features {have} differ from the fitted "
                              f"features {feat}; pass data with the same features in the "
                              "same order.")
+    ref, ref_lab = _labelled_states(ds, labels, target_population)
+    src = _source_states(ds, source_population, None, None)
+    return weight_sweep_states(model, src, ref, ref_lab, components=components,
+                               weights=weights, n_neighbors=n_neighbors, baseline=baseline,
+                               max_sources=max_sources, random_state=random_state)
+
+
+def weight_sweep_states(model, sources, reference, reference_labels, *, components=None,
+                        weights=None, n_neighbors=150, baseline="mean", max_sources=500,
+                        random_state=0):
+    """:func:`weight_sweep` on plain arrays of states.
+
+    Parameters
+    ----------
+    model : fitted LICCHIE
+    sources : float (n_sources, n_features)
+        Source states the motif is applied to (finite).
+    reference : float (n_reference, n_features)
+        Labelled target states the classifier is trained on (finite).
+    reference_labels : (n_reference,)
+        Their phenotypes.
+    components, weights, n_neighbors, baseline, max_sources, random_state
+        As in :func:`weight_sweep`; ``baseline="mean"`` is the mean of
+        ``reference``.
+
+    Returns
+    -------
+    xarray.DataArray (component, weight, phenotype), as :func:`weight_sweep`.
+    """
+    model._check_fitted()
+    C = model.components_["target_effect"].values  # (J, d)
+    R = model.components_["source_effect"].values
+    J, d = C.shape
+    src = np.asarray(sources, dtype=float)
+    ref = np.asarray(reference, dtype=float)
+    ref_lab = np.asarray(reference_labels).astype(str)
+    for name, arr in (("sources", src), ("reference", ref)):
+        if arr.ndim != 2 or arr.shape[1] != d:
+            raise ValueError(f"{name} must have shape (n, {d}) (the model's features); got "
+                             f"{arr.shape}.")
+        if arr.shape[0] == 0:
+            raise ValueError(f"{name} is empty.")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} holds NaN or infinite values; drop unobserved states "
+                             "first.")
+    if ref_lab.shape != (ref.shape[0],):
+        raise ValueError(f"reference_labels must have one label per reference state "
+                         f"({ref.shape[0]}); got shape {ref_lab.shape}.")
     comps = list(range(J)) if components is None else [int(j) for j in np.atleast_1d(components)]
     bad = [j for j in comps if not 0 <= j < J]
     if bad:
@@ -190,8 +235,8 @@ def weight_sweep(model, ds, labels, *, components=None, weights=None, n_neighbor
     if max_sources is not None and int(max_sources) < 1:
         raise ValueError(f"max_sources must be >= 1 or None; got {max_sources}.")
     rng = np.random.default_rng(random_state)
-    ref, ref_lab = _labelled_states(ds, labels, target_population)
-    src = _source_states(ds, source_population, max_sources, rng)
+    if max_sources is not None and src.shape[0] > max_sources:
+        src = src[np.sort(rng.choice(src.shape[0], size=int(max_sources), replace=False))]
     if isinstance(baseline, str):
         if baseline == "mean":
             base = ref.mean(axis=0)
@@ -210,7 +255,7 @@ def weight_sweep(model, ds, labels, *, components=None, weights=None, n_neighbor
     for a, j in enumerate(comps):
         drive = src @ R[j]  # r_j . x_src, (n_src,)
         Q = base[None, None, :] + w[:, None, None] * drive[None, :, None] * C[j][None, None, :]
-        cls, q = frequency_normalised_scores(ref, ref_lab, Q.reshape(-1, d), n_neighbors)
+        _, q = frequency_normalised_scores(ref, ref_lab, Q.reshape(-1, d), n_neighbors)
         out[a] = q.reshape(w.size, src.shape[0], classes.size).mean(axis=1)
     stab = model.stability_.values[comps]
     return xr.DataArray(

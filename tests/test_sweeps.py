@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from licchie import LICCHIE
-from licchie.sweeps import weight_sweep
+from licchie.sweeps import weight_sweep, weight_sweep_states
 from licchie.synthetic import make_recording
 
 SMALL = dict(n_cells=(6, 4), n_frames=6, n_features=3, n_components=2, noise=0.01)
@@ -119,3 +119,22 @@ def test_sweep_subsamples_sources_reproducibly(fitted):
     b = weight_sweep(m, ds, lab, max_sources=5, random_state=1, n_neighbors=5)
     assert a.attrs["n_sources"] == 5
     np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_sweep_states_equals_dataset_sweep_and_checks_arrays(fitted):
+    ds, m = fitted
+    lab = _labels(ds)
+    X = ds["features"].transpose("cell", "time", "feature").values
+    seen = np.all(np.isfinite(X), axis=-1)
+    labs = lab.transpose("cell", "time").values
+    a = weight_sweep(m, ds, lab, n_neighbors=5, max_sources=None)
+    b = weight_sweep_states(m, X[seen], X[seen], labs[seen], n_neighbors=5, max_sources=None)
+    np.testing.assert_array_equal(a.values, b.values)
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        weight_sweep_states(m, X[seen][:, :2], X[seen], labs[seen])
+    bad = X[seen].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        weight_sweep_states(m, bad, X[seen], labs[seen])
+    with pytest.raises(ValueError, match="one label per reference state"):
+        weight_sweep_states(m, X[seen], X[seen], labs[seen][:-1])
