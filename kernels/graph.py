@@ -9,11 +9,14 @@ nearest.  Edge weights are ``exp(-sigma * ||s_e - s_e'||)``.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import JIT, PJIT
+from . import _parallel
+from ._config import JIT
 
 _BLOCK = 256
+# pairs per parallel task of symmetric_graph
+_PAIRS_PER_TASK = 1024
 
 
 @njit(**JIT)
@@ -196,47 +199,26 @@ def _centre_lists(C):
     nbr = np.empty((k, L), np.int64)
     lo = np.empty((k, L))
     row = np.empty(k)
-    sel = np.empty(L, np.int64)
     for i in range(k):
         for j in range(k):
             row[j] = _sq_dist_fast(C, i, C, j)
         row[i] = -1.0  # itself first, whatever the rounding
-        cut = np.partition(row, L - 1)[L - 1]
-        n = 0
-        for j in range(k):  # the L smallest: all below the cut, then ties
-            if row[j] < cut:
-                sel[n] = j
-                n += 1
-        for j in range(k):
-            if n < L and row[j] == cut:
-                sel[n] = j
-                n += 1
-        o = np.argsort(row[sel], kind="mergesort")
+        # the L smallest by (distance, index): a stable sort's first L
+        o = np.argsort(row, kind="mergesort")
         for t in range(L):
-            nbr[i, t] = sel[o[t]]
-            lo[i, t] = np.sqrt(max(row[sel[o[t]]], 0.0)) * (1.0 - g)
+            nbr[i, t] = o[t]
+            lo[i, t] = np.sqrt(max(row[o[t]], 0.0)) * (1.0 - g)
     return nbr, lo
 
 
-@njit(**PJIT)
-def _nearest_centre(S, rows, C, nbr, nbr_lo, lab, dist):
-    """Nearest centre of each of ``S[rows]``.
-
-    ``lab`` holds a first guess (or -1: the previous row's centre).  Walks
-    the guess's list of nearest centres and moves to any nearer centre
-    found; a centre is left out only when ``|c_b - c_j| >= 2 |x - c_b|``
-    (exact distances, with margins) for the best ``c_b`` so far, so it is
-    not nearer than ``c_b``.  When a list runs out every centre is tried.
-    On return ``dist`` is the computed squared distance to ``C[lab]``,
-    which is (up to rounding) the nearest.
-    """
+@njit(**JIT)
+def _nearest_centre_tasks(blk0, blk1, S, rows, C, CT, nbr, nbr_lo, lab, dist):
+    """Blocks ``blk0:blk1`` of ``_QBLOCK`` rows of :func:`_nearest_centre`."""
     n = rows.shape[0]
     k, D = C.shape
     L = nbr.shape[1]
     g = 4.0 * (D + 4) * 2.0 ** -53
-    n_blocks = (n + _QBLOCK - 1) // _QBLOCK
-    CT = np.ascontiguousarray(C.T)
-    for blk in prange(n_blocks):
+    for blk in range(blk0, blk1):
         seen = np.full(k, -1, np.int64)
         buf = np.empty(k)
         prev = 0
@@ -273,6 +255,24 @@ def _nearest_centre(S, rows, C, nbr, nbr_lo, lab, dist):
             prev = b
 
 
+def _nearest_centre(S, rows, C, nbr, nbr_lo, lab, dist):
+    """Nearest centre of each of ``S[rows]``.
+
+    ``lab`` holds a first guess (or -1: the previous row's centre).  Walks
+    the guess's list of nearest centres and moves to any nearer centre
+    found; a centre is left out only when ``|c_b - c_j| >= 2 |x - c_b|``
+    (exact distances, with margins) for the best ``c_b`` so far, so it is
+    not nearer than ``c_b``.  When a list runs out every centre is tried.
+    On return ``dist`` is the computed squared distance to ``C[lab]``,
+    which is (up to rounding) the nearest.  The rows are processed in
+    blocks of ``_QBLOCK`` (the previous row's centre does not cross a
+    block), in parallel.
+    """
+    n_blocks = (rows.shape[0] + _QBLOCK - 1) // _QBLOCK
+    CT = np.ascontiguousarray(C.T)
+    _parallel.run(_nearest_centre_tasks, n_blocks, S, rows, C, CT, nbr, nbr_lo, lab, dist)
+
+
 @njit(**JIT)
 def _sample_rows(E, n):
     """``n`` rows spread evenly over ``range(E)`` with a hashed jitter."""
@@ -289,37 +289,48 @@ def _sample_rows(E, n):
 
 
 @njit(**JIT)
-def _kmeans_centres(S, k):
-    """``k`` centres from a few Lloyd iterations on a spread sample of rows."""
+def _kmeans_start(S, k, n_s):
+    """The k-means sample rows and the starting centres."""
     E, D = S.shape
-    n_s = min(E, k * _SAMPLE_PER_CLUSTER)
     rows = _sample_rows(E, n_s)
     C = np.empty((k, D))
     for j in range(k):
         C[j] = S[rows[(j * n_s) // k]]
-    lab = np.empty(n_s, np.int64)
-    dist = np.empty(n_s)
-    sums = np.empty((k, D))
-    counts = np.empty(k, np.int64)
-    lab[:] = -1
-    for _ in range(_LLOYD_ITERS):
-        nbr, nbr_lo = _centre_lists(C)
-        _nearest_centre(S, rows, C, nbr, nbr_lo, lab, dist)
-        sums[:] = 0.0
-        counts[:] = 0
-        for r in range(n_s):
-            j = lab[r]
-            counts[j] += 1
-            for m in range(D):
-                sums[j, m] += S[rows[r], m]
-        for j in range(k):
-            if counts[j] > 0:  # an empty cluster keeps its centre
-                for m in range(D):
-                    C[j, m] = sums[j, m] / counts[j]
-    return C
+    return rows, C
 
 
 @njit(**JIT)
+def _kmeans_update(S, rows, lab, C):
+    """Each centre to the mean of its sample rows (an empty cluster keeps its centre)."""
+    k, D = C.shape
+    n_s = rows.shape[0]
+    sums = np.zeros((k, D))
+    counts = np.zeros(k, np.int64)
+    for r in range(n_s):
+        j = lab[r]
+        counts[j] += 1
+        for m in range(D):
+            sums[j, m] += S[rows[r], m]
+    for j in range(k):
+        if counts[j] > 0:
+            for m in range(D):
+                C[j, m] = sums[j, m] / counts[j]
+
+
+def _kmeans_centres(S, k):
+    """``k`` centres from a few Lloyd iterations on a spread sample of rows."""
+    E = S.shape[0]
+    n_s = min(E, k * _SAMPLE_PER_CLUSTER)
+    rows, C = _kmeans_start(S, k, n_s)
+    lab = np.full(n_s, -1, np.int64)
+    dist = np.empty(n_s)
+    for _ in range(_LLOYD_ITERS):
+        nbr, nbr_lo = _centre_lists(C)
+        _nearest_centre(S, rows, C, nbr, nbr_lo, lab, dist)
+        _kmeans_update(S, rows, lab, C)
+    return C
+
+
 def _cluster_index(S, leaf):
     """Cluster the rows of ``S`` and store them cluster by cluster.
 
@@ -336,14 +347,40 @@ def _cluster_index(S, leaf):
     transposed, a ``(D, n_j)`` block.  ``V`` only changes the speed; if it
     is not orthonormal to 1e-10 the identity is used.
     """
-    E, D = S.shape
+    E = S.shape[0]
     k = max(1, E // max(1, leaf))
     C = _kmeans_centres(S, k)
     lab = np.full(E, -1, np.int64)
     a_own = np.empty(E)
     nbr, nbr_lo = _centre_lists(C)
-    _nearest_centre(S, np.arange(E), C, nbr, nbr_lo, lab, a_own)
-    order = np.argsort(a_own, kind="mergesort")
+    _nearest_centre(S, np.arange(E, dtype=np.int64), C, nbr, nbr_lo, lab, a_own)
+    # rows by increasing distance to their centre (stable: ties by index)
+    order = np.argsort(a_own, kind="stable")
+    cs, perm, SP, mu, cov = _cluster_order(S, k, lab, order)
+    # principal axes of a sample, and the rows rotated onto them (in NumPy:
+    # compiling eigh and matmul cost seconds, and V only changes the speed)
+    D = S.shape[1]
+    _, vecs = np.linalg.eigh(cov)
+    V = np.ascontiguousarray(vecs[:, ::-1].T)
+    if not np.all(np.isfinite(V)) or np.max(np.abs(V @ V.T - np.eye(D))) > 1e-10:
+        V = np.eye(D)
+    Y = np.empty((E, D))
+    for p0 in range(0, E, 4096):  # in chunks
+        p1 = min(E, p0 + 4096)
+        Y[p0:p1] = (SP[p0:p1] - mu) @ V.T
+    big = float(np.max(np.abs(Y))) if E > 0 else 0.0
+    y_scale = 1.0
+    if big > 0.0:
+        y_scale = math.ldexp(1.0, -math.frexp(big)[1])
+    PB, PR, y_norm = _cluster_store(Y, cs, y_scale)
+    return C, cs, perm, a_own, SP, PB, PR, y_norm, y_scale
+
+
+@njit(**JIT)
+def _cluster_order(S, k, lab, order):
+    """The rows stored cluster by cluster (see :func:`_cluster_index`), their
+    mean and the covariance of a sample; returns ``(cs, perm, SP, mu, cov)``."""
+    E, D = S.shape
     cs = np.zeros(k + 1, np.int64)
     for e in range(E):
         cs[lab[e] + 1] += 1
@@ -358,7 +395,6 @@ def _cluster_index(S, leaf):
     SP = np.empty((E, D))
     for p in range(E):
         SP[p] = S[perm[p]]
-    # principal axes of a sample
     mu = np.zeros(D)
     for p in range(E):
         mu += SP[p]
@@ -371,20 +407,14 @@ def _cluster_index(S, leaf):
         for a in range(D):
             for b in range(D):
                 cov[a, b] += z[a] * z[b]
-    _, vecs = np.linalg.eigh(cov)
-    V = np.ascontiguousarray(vecs[:, ::-1].T)
-    if np.max(np.abs(V @ V.T - np.eye(D))) > 1e-10:
-        V = np.eye(D)
-    # rotated rows, in chunks
-    Y = np.empty((E, D))
-    for p0 in range(0, E, 4096):
-        p1 = min(E, p0 + 4096)
-        Z = SP[p0:p1] - mu
-        Y[p0:p1] = Z @ V.T
-    big = np.max(np.abs(Y)) if E > 0 else 0.0
-    y_scale = 1.0
-    if big > 0.0:
-        y_scale = math.ldexp(1.0, -math.frexp(big)[1])
+    return cs, perm, SP, mu, cov
+
+
+@njit(**JIT)
+def _cluster_store(Y, cs, y_scale):
+    """``PB, PR, y_norm`` of :func:`_cluster_index` from the rotated rows ``Y``."""
+    E, D = Y.shape
+    k = cs.shape[0] - 1
     PR = np.empty((E, D), np.float32)
     PB = np.empty(E * D, np.float32)
     y_norm = np.empty(E)
@@ -400,7 +430,7 @@ def _cluster_index(S, leaf):
             for m in range(D):
                 PB[cs[j] * D + m * n + c] = PR[p, m]
             y_norm[p] = np.sqrt(acc) * (1.0 + 2.0 ** -40)
-    return C, cs, perm, a_own, SP, PB, PR, y_norm, y_scale
+    return PB, PR, y_norm
 
 
 @njit(**JIT)
@@ -630,7 +660,6 @@ def _knn_block(S, M, C, cs, perm, a_own, SP, PB, PR, y_norm, y_scale, r_up, rx_l
             d2[qg, m] = bd[b, m]
 
 
-@njit(**PJIT)
 def _knn_pruned(S, M, leaf):
     """Exact M nearest other rows of finite ``S``, about ``leaf`` rows per cluster.
 
@@ -673,7 +702,23 @@ def _knn_pruned(S, M, leaf):
     """
     E, D = S.shape
     C, cs, perm, a_own, SP, PB, PR, y_norm, y_scale = _cluster_index(S, leaf)
-    k = C.shape[0]
+    r_up, rx_lo, rx_up, y_norm_max, task_c, task_lo = _knn_bounds(D, C.shape[0], cs, perm,
+                                                                  a_own, y_norm)
+    idx = np.full((E, M), -1, np.int64)
+    d2 = np.full((E, M), np.inf)
+    _parallel.run(_knn_tasks, task_c.shape[0], task_c, task_lo, S, M, C, cs, perm, a_own, SP,
+                  PB, PR, y_norm, y_scale, r_up, rx_lo, rx_up, y_norm_max, idx, d2)
+    return idx, d2
+
+
+@njit(**JIT)
+def _knn_bounds(D, k, cs, perm, a_own, y_norm):
+    """Bounds on the rows' and clusters' radii for :func:`_knn_pruned`, and
+    its tasks: blocks of at most ``_QBLOCK`` queries of one cluster.
+
+    Returns ``(r_up, rx_lo, rx_up, y_norm_max, task_c, task_lo)``.
+    """
+    E = perm.shape[0]
     g = 4.0 * (D + 4) * 2.0 ** -53
     rx_lo = np.empty(E)  # bounds on each row's exact distance to its centre
     rx_up = np.empty(E)
@@ -698,17 +743,20 @@ def _knn_pruned(S, M, leaf):
             task_c[t] = j
             task_lo[t] = lo
             t += 1
-    idx = np.full((E, M), -1, np.int64)
-    d2 = np.full((E, M), np.inf)
-    for t in prange(n_tasks):
+    return r_up, rx_lo, rx_up, y_norm_max, task_c, task_lo
+
+
+@njit(**JIT)
+def _knn_tasks(t0, t1, task_c, task_lo, S, M, C, cs, perm, a_own, SP, PB, PR, y_norm, y_scale,
+               r_up, rx_lo, rx_up, y_norm_max, idx, d2):
+    """Tasks ``t0:t1`` of :func:`_knn_pruned` (each writes its queries' rows)."""
+    for t in range(t0, t1):
         i = task_c[t]
         lo = task_lo[t]
         _knn_block(S, M, C, cs, perm, a_own, SP, PB, PR, y_norm, y_scale, r_up, rx_lo, rx_up,
                    y_norm_max, i, lo, min(cs[i + 1], lo + _QBLOCK) - lo, idx, d2)
-    return idx, d2
 
 
-@njit(**JIT)  # dispatches to parallel kernels; nothing to parallelise here
 def knn_stacked(S, M):
     """Exact M nearest other rows of ``S``.
 
@@ -741,17 +789,23 @@ def knn_stacked(S, M):
     return _knn_pruned(S, M, _LEAF)
 
 
-@njit(**PJIT)
 def _knn_brute(S, M):
     """Exact M nearest other rows of ``S``: brute force with early exit.
 
     The reference for ``knn_stacked``; O(n_pairs**2 2d).
     """
-    E, D = S.shape
+    E = S.shape[0]
     idx = np.full((E, M), -1, np.int64)
     d2 = np.full((E, M), np.inf)
-    n_blocks = (E + _BLOCK - 1) // _BLOCK
-    for blk in prange(n_blocks):
+    _parallel.run(_knn_brute_tasks, (E + _BLOCK - 1) // _BLOCK, S, M, idx, d2)
+    return idx, d2
+
+
+@njit(**JIT)
+def _knn_brute_tasks(blk0, blk1, S, M, idx, d2):
+    """Blocks ``blk0:blk1`` of ``_BLOCK`` queries of :func:`_knn_brute`."""
+    E, D = S.shape
+    for blk in range(blk0, blk1):
         q0 = blk * _BLOCK
         q1 = min(E, q0 + _BLOCK)
         for q in range(q0, q1):
@@ -783,7 +837,6 @@ def _knn_brute(S, M):
                 if filled < M:
                     filled += 1
                 worst = d2[q, M - 1] if filled == M else np.inf
-    return idx, d2
 
 
 @njit(**JIT)
@@ -795,7 +848,6 @@ def _row_dist(S, a, b):
     return np.sqrt(acc)
 
 
-@njit(**PJIT)
 def symmetric_graph(S, knn_idx, sigma):
     """Symmetrise a kNN list into a weighted undirected CSR adjacency.
 
@@ -814,6 +866,24 @@ def symmetric_graph(S, knn_idx, sigma):
     nbr_w : float64 (2 * n_edges,)
         ``exp(-sigma * ||s_e - s_e'||)``, identical from both ends.
     """
+    E = knn_idx.shape[0]
+    ptr, raw = _graph_lists(knn_idx)
+    n_tasks = (E + _PAIRS_PER_TASK - 1) // _PAIRS_PER_TASK
+    uniq = np.zeros(E, np.int64)
+    _parallel.run(_dedup_tasks, n_tasks, ptr, raw, uniq)
+    nbr_ptr = np.zeros(E + 1, np.int64)
+    np.cumsum(uniq, out=nbr_ptr[1:])
+    nbr_idx = np.empty(nbr_ptr[E], np.int64)
+    nbr_w = np.empty(nbr_ptr[E], np.float64)
+    _parallel.run(_edge_weight_tasks, n_tasks, S, ptr, raw, uniq, nbr_ptr, float(sigma),
+                  nbr_idx, nbr_w)
+    return nbr_ptr, nbr_idx, nbr_w
+
+
+@njit(**JIT)
+def _graph_lists(knn_idx):
+    """Both ends' lists of every kNN link, with repeats: pair ``e``'s are
+    ``raw[ptr[e]:ptr[e+1]]``."""
     E, M = knn_idx.shape
     deg = np.zeros(E, np.int64)
     for e in range(E):
@@ -835,8 +905,15 @@ def symmetric_graph(S, knn_idx, sigma):
                 fill[e] += 1
                 raw[fill[f]] = e
                 fill[f] += 1
-    uniq = np.zeros(E, np.int64)
-    for e in prange(E):
+    return ptr, raw
+
+
+@njit(**JIT)
+def _dedup_tasks(t0, t1, ptr, raw, uniq):
+    """Sort and deduplicate the lists of pairs in tasks ``t0:t1`` in place;
+    ``uniq[e]`` is the number left."""
+    E = uniq.shape[0]
+    for e in range(t0 * _PAIRS_PER_TASK, min(E, t1 * _PAIRS_PER_TASK)):
         a, b = ptr[e], ptr[e + 1]
         seg = np.sort(raw[a:b])
         n = 0
@@ -845,16 +922,16 @@ def symmetric_graph(S, knn_idx, sigma):
                 raw[a + n] = seg[i]
                 n += 1
         uniq[e] = n
-    nbr_ptr = np.zeros(E + 1, np.int64)
-    for e in range(E):
-        nbr_ptr[e + 1] = nbr_ptr[e] + uniq[e]
-    nbr_idx = np.empty(nbr_ptr[E], np.int64)
-    nbr_w = np.empty(nbr_ptr[E], np.float64)
-    for e in prange(E):
+
+
+@njit(**JIT)
+def _edge_weight_tasks(t0, t1, S, ptr, raw, uniq, nbr_ptr, sigma, nbr_idx, nbr_w):
+    """The neighbours and edge weights of the pairs in tasks ``t0:t1``."""
+    E = uniq.shape[0]
+    for e in range(t0 * _PAIRS_PER_TASK, min(E, t1 * _PAIRS_PER_TASK)):
         a = ptr[e]
         o = nbr_ptr[e]
         for i in range(uniq[e]):
             f = raw[a + i]
             nbr_idx[o + i] = f
             nbr_w[o + i] = np.exp(-sigma * _row_dist(S, e, f))
-    return nbr_ptr, nbr_idx, nbr_w

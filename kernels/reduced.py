@@ -21,12 +21,15 @@ target solve a ridge problem whose design ``Q_t = [u_ej c_j]`` has the small
 Gram ``Q_t Q_t^T = C diag(mu_t) C^T`` with ``mu_tj = sum_{e in t} u_ej^2``.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import JIT, PJIT
+from . import _parallel
+from ._config import JIT
+
+# targets per parallel task
+_TARGETS_PER_TASK = 64
 
 
-@njit(**PJIT)
 def target_source_sums(W, Z, tgt_ptr):
     """``V[t, j] = sum_{e in t} W[e, j] z_e``.
 
@@ -42,17 +45,25 @@ def target_source_sums(W, Z, tgt_ptr):
     V : float64 (n_targets, J, d)
     """
     nt = tgt_ptr.shape[0] - 1
+    V = np.zeros((nt, W.shape[1], Z.shape[1]))
+    _parallel.run(_source_sum_tasks, (nt + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK,
+                  W, Z, tgt_ptr, V)
+    return V
+
+
+@njit(**JIT)
+def _source_sum_tasks(t0, t1, W, Z, tgt_ptr, V):
+    """The targets of tasks ``t0:t1`` of :func:`target_source_sums`."""
+    nt = tgt_ptr.shape[0] - 1
     J = W.shape[1]
     d = Z.shape[1]
-    V = np.zeros((nt, J, d))
-    for t in prange(nt):
+    for t in range(t0 * _TARGETS_PER_TASK, min(nt, t1 * _TARGETS_PER_TASK)):
         for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
             for j in range(J):
                 w = W[e, j]
                 if w != 0.0:
                     for m in range(d):
                         V[t, j, m] += w * Z[e, m]
-    return V
 
 
 @njit(**JIT)
@@ -195,7 +206,6 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho)
     return gram, rhs
 
 
-@njit(**PJIT)
 def pooled_deviations(U, C, Y, tgt_ptr, group, Wbar, rho):
     """Per-pair weights ``W[e] = Wbar[g(e)] + delta_e`` given the profiles.
 
@@ -207,13 +217,21 @@ def pooled_deviations(U, C, Y, tgt_ptr, group, Wbar, rho):
     -------
     W : float64 (n_pairs, J)
     """
+    nt = tgt_ptr.shape[0] - 1
+    W = np.empty((U.shape[0], C.shape[1]))
+    _parallel.run(_deviation_tasks, (nt + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK,
+                  U, C, Y, tgt_ptr, group, Wbar, rho, W)
+    return W
+
+
+@njit(**JIT)
+def _deviation_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, W):
+    """The targets of tasks ``t0:t1`` of :func:`pooled_deviations`."""
     d, J = C.shape
     nt = tgt_ptr.shape[0] - 1
-    E = U.shape[0]
-    W = np.empty((E, J))
-    for t in prange(nt):
+    M = np.empty((d, d))
+    for t in range(t0 * _TARGETS_PER_TASK, min(nt, t1 * _TARGETS_PER_TASK)):
         e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
-        M = np.empty((d, d))
         _target_system(C, U, e0, e1, rho[t], M)
         r = Y[t].copy()
         for e in range(e0, e1):
@@ -234,4 +252,3 @@ def pooled_deviations(U, C, Y, tgt_ptr, group, Wbar, rho):
             g = group[e]
             for j in range(J):
                 W[e, j] = Wbar[g, j] + U[e, j] * cv[j]
-    return W
