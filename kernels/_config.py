@@ -19,12 +19,5 @@ CACHE = os.environ.get("LICCHIE_CACHE", "1") not in ("0", "false", "False", "no"
 CHUNK = 2048
 
 JIT = dict(cache=CACHE, nogil=True)
-# Only explicit ``prange`` loops run in parallel.  Numba's other parallel
-# transforms (array expressions, np.zeros/np.full, reductions such as .sum(),
-# ``a += b`` on arrays, fusion) would each be compiled into a separate gufunc:
-# they doubled the compile time of the kernels without paying at run time
-# (every hot loop here is an explicit prange), and a parallel np.sum would
-# make a result depend on the thread count.
-_PARALLEL = dict(prange=True, comprehension=False, reduction=False, inplace_binop=False,
-                 setitem=False, numpy=False, stencil=False, fusion=False)
-PJIT = dict(cache=CACHE, nogil=True, parallel=_PARALLEL)
+# No kernel uses parallel=True: tasks run on a thread pool (``_parallel``),
+# which compiles once instead of through Numba's second, parallel pipeline.
