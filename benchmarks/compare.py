@@ -120,7 +120,7 @@ def worker_licchie(args):
                                  pairs, args.n_neighbors, args.sigma)
         out["threading_layer"] = numba.threading_layer()
         ridge = F.RIDGE_REL * max(float(np.mean(obs.features ** 2)), np.finfo(float).tiny)
-        prob = F.Problem(obs.features, pairs, graph, lam, ridge)
+        prob = F.Problem(obs.features, pairs, graph, lam, ridge, np.dtype(args.dtype).type)
         A, st["init_a_step"] = rep(F.initial_interactions, args.repeats, prob)
         (W, C, R), par_s = _timed(F.parafac_init, A, args.n_components, args.seed)
         out["parafac_s"] = par_s
@@ -272,7 +272,7 @@ def report(args, nai, cold, warm):
     p(f"LICCHIE vs naive: n_cells={tuple(args.n_cells)} x scale {args.scale}, "
       f"n_frames={args.n_frames}, d={args.n_features}, J={args.n_components}, "
       f"radius={args.radius}, M={args.n_neighbors}, sigma={args.sigma}, "
-      f"lambdas={_lambdas(args)}, seed={args.seed}")
+      f"lambdas={_lambdas(args)}, seed={args.seed}, LICCHIE dtype={args.dtype}")
     p(f"pairs={warm['n_pairs']}, targets={warm['n_targets']} "
       f"(S={warm['n_pairs'] / max(warm['n_targets'], 1):.2f} pairs per target), "
       f"graph edges={warm['n_edges']}")
@@ -342,7 +342,9 @@ def report(args, nai, cold, warm):
             p(f"  {name:20s} peak {r['rss_peak_mb']:8.1f} MB   base {r['rss_base_mb']:8.1f} MB"
               f"   fit {r['rss_peak_mb'] - r['rss_base_mb']:8.1f} MB")
     E, d = warm["n_pairs"], warm["d"]
-    p(f"  (one interaction tensor A: pairs x d x d x 8 B = {E * d * d * 8 / 2**20:.1f} MB)")
+    size = 4 if args.dtype == "float32" else 8
+    p(f"  (one interaction tensor A: pairs x d x d x {size} B = "
+      f"{E * d * d * size / 2**20:.1f} MB)")
     return "\n".join(lines)
 
 
@@ -366,6 +368,9 @@ def parse(argv=None):
     ap.add_argument("--numba-threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                    help="LICCHIE's storage of A (LICCHIE(dtype=...)); the naive code "
+                         "stays float64")
     ap.add_argument("--timeout", type=float, default=3600, help="per worker, seconds")
     ap.add_argument("--json", help="also write all measurements to this file")
     ap.add_argument("--worker", choices=("licchie", "naive"), help=argparse.SUPPRESS)

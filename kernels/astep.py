@@ -31,6 +31,11 @@ minimum-norm fit.
 
 Targets are processed in tasks of ``_TARGETS_PER_TASK`` on Numba's number of
 threads (:mod:`._parallel`).
+
+``A`` may be float32 (``LICCHIE(dtype="float32")``, half the memory): each
+target's prior means and solution are then computed in a float64 buffer and
+rounded once when stored.  Numba compiles the float32 version on its first
+call only.
 """
 import numpy as np
 from numba import njit
@@ -205,11 +210,14 @@ def _lasso_row(P, z, lam, n, yi, h, a, bp, cd_max_iter, cd_tol):
 
 
 @njit(**JIT)
-def _prior_means(s0, S, Ao, An, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1, lam2,
-                 ridge, z, lam):
+def _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1, lam2,
+                 ridge, z, lam, P):
     """For the pairs ``s0:s0+S`` of one target: sources ``z``, diagonal
     ``lam`` and the prior means ``P_q = (lam1 B_e + lam2 sum w A_f) / lam_q``,
-    written into ``An`` (flat ``A_new``).  Returns ``z' Lam^-1 z``."""
+    written into the float64 rows ``P[q]`` (whatever the dtype of ``Ao``: the
+    sums over neighbours and the update that follows stay in float64, and a
+    float32 ``A_new`` is rounded once, when the result is stored).  Returns
+    ``z' Lam^-1 z``."""
     d = X.shape[1]
     dd = d * d
     J = W.shape[1]
@@ -224,7 +232,7 @@ def _prior_means(s0, S, Ao, An, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam
         for kk in range(nbr_ptr[e], nbr_ptr[e + 1]):
             wsum += nbr_w[kk]
         lq = lam1 + lam2 * wsum
-        Pf = An[e]
+        Pf = P[q]
         for k2 in range(dd):
             Pf[k2] = 0.0
         if lq <= 0.0:
@@ -290,25 +298,31 @@ def _ridge_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
             smax = max(smax, tgt_ptr[t + 1] - tgt_ptr[t])
         z = np.empty((smax, d))  # buffers sized once per task
         lam = np.empty(smax)
+        P = np.empty((smax, dd))
         for t in range(t0, t1):
             s0 = tgt_ptr[t]
             S = tgt_ptr[t + 1] - s0
             y = X[tgt_obs[t]]
-            zlz = _prior_means(s0, S, Ao, An, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M,
-                               lam1, lam2, ridge, z, lam)
+            zlz = _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M,
+                               lam1, lam2, ridge, z, lam, P)
             den = 1.0 + zlz
             for i in range(d):
                 pz = 0.0
                 for q in range(S):
-                    Pr = An[s0 + q, i * d:(i + 1) * d]
+                    Pr = P[q, i * d:(i + 1) * d]
                     for m in range(d):
                         pz += Pr[m] * z[q, m]
                 coef = (y[i] - pz) / den
                 for q in range(S):
-                    Pr = An[s0 + q, i * d:(i + 1) * d]
+                    Pr = P[q, i * d:(i + 1) * d]
                     il = coef / lam[q]
                     for m in range(d):
                         Pr[m] += z[q, m] * il
+            for q in range(S):
+                Aq = An[s0 + q]
+                Pq = P[q]
+                for k2 in range(dd):
+                    Aq[k2] = Pq[k2]
 
 
 @njit(**JIT)
@@ -332,6 +346,7 @@ def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
             smax = max(smax, tgt_ptr[t + 1] - tgt_ptr[t])
         z = np.empty((smax, d))
         lam = np.empty(smax)
+        P = np.empty((smax, dd))
         # one row's problem laid out flat (length S d)
         nmax = smax * d
         prow = np.empty(nmax)
@@ -343,8 +358,8 @@ def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
             s0 = tgt_ptr[t]
             S = tgt_ptr[t + 1] - s0
             y = X[tgt_obs[t]]
-            _prior_means(s0, S, Ao, An, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1,
-                         lam2, ridge, z, lam)
+            _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1,
+                         lam2, ridge, z, lam, P)
             n = S * d
             for q in range(S):
                 for m in range(d):
@@ -354,7 +369,7 @@ def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
                 for q in range(S):
                     e = s0 + q
                     for m in range(d):
-                        prow[q * d + m] = An[e, i * d + m]
+                        prow[q * d + m] = P[q, i * d + m]
                         arow[q * d + m] = Ao[e, i * d + m]
                 if not _lasso_row(prow, zrow, lrow, n, y[i], h, arow, bp, cd_max_iter,
                                   cd_tol):
@@ -371,8 +386,9 @@ def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
 
     Parameters
     ----------
-    A_old : float64 (n_pairs, d, d), C-contiguous
+    A_old : float64 or float32 (n_pairs, d, d), C-contiguous
         Current interaction matrices (read for neighbours and warm starts).
+        Everything else is computed in float64 whatever this dtype.
     X : float64 (n_obs, d)
         Observed features.
     tgt_obs : int64 (n_targets,)
@@ -393,8 +409,9 @@ def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
         With ``lam3 > 0``, coordinate descent (from the exact start, see the
         module docstring) stops when the largest change of a sweep is below
         ``cd_tol`` times the largest entry.
-    A_new : float64 (n_pairs, d, d), C-contiguous
-        Output, written in place (must not alias ``A_old``).
+    A_new : same dtype as ``A_old`` (n_pairs, d, d), C-contiguous
+        Output, written in place (must not alias ``A_old``); a float32
+        ``A_new`` receives the float64 solution rounded once.
 
     Returns
     -------

@@ -46,12 +46,13 @@ def weighted_sum(A, W):
 
     Parameters
     ----------
-    A : float64 (n_pairs, d, d), C-contiguous
+    A : float64 or float32 (n_pairs, d, d), C-contiguous
     W : float64 (n_pairs, J)
 
     Returns
     -------
     float64 (J, d, d)
+        Summed in float64 whatever the dtype of ``A``.
     """
     E, d, _ = A.shape
     J = W.shape[1]
@@ -134,12 +135,13 @@ def bilinear_cr(A, C, R):
 
     Parameters
     ----------
-    A : float64 (n_pairs, d, d), C-contiguous
+    A : float64 or float32 (n_pairs, d, d), C-contiguous
     C, R : float64 (d, J)
 
     Returns
     -------
     float64 (n_pairs, J)
+        Summed in float64 whatever the dtype of ``A``.
     """
     E = A.shape[0]
     J = C.shape[1]
@@ -152,18 +154,9 @@ def bilinear_cr(A, C, R):
 
 
 @njit(**JIT)
-def lowrank_reconstruct(W, C, R):
-    """``B_e = sum_j W[e, j] C[:, j] R[:, j]^T`` for every row of ``W``.
-
-    Parameters
-    ----------
-    W : float (n, J)
-    C, R : float (d, J)
-
-    Returns
-    -------
-    float64 (n, d, d)
-    """
+def _lowrank_into(W, C, R, out):
+    """Core of :func:`lowrank_reconstruct`: sums in float64, one rounding
+    per entry when ``out`` is float32."""
     n, J = W.shape
     d = C.shape[0]
     dd = d * d
@@ -172,13 +165,37 @@ def lowrank_reconstruct(W, C, R):
         for i in range(d):
             for m in range(d):
                 M[j, i * d + m] = C[i, j] * R[m, j]
-    out = np.zeros((n, d, d))
     of = out.reshape((n, dd))
+    acc = np.empty(dd)
     for e in range(n):
-        oe = of[e]
+        for k in range(dd):
+            acc[k] = 0.0
         for j in range(J):
             w = W[e, j]
             Mj = M[j]
             for k in range(dd):
-                oe[k] += w * Mj[k]
+                acc[k] += w * Mj[k]
+        oe = of[e]
+        for k in range(dd):
+            oe[k] = acc[k]
+
+
+def lowrank_reconstruct(W, C, R, dtype=np.float64):
+    """``B_e = sum_j W[e, j] C[:, j] R[:, j]^T`` for every row of ``W``.
+
+    Parameters
+    ----------
+    W : float (n, J)
+    C, R : float (d, J)
+    dtype : float64 or float32
+        Of the result (the sums are taken in float64 either way).
+
+    Returns
+    -------
+    (n, d, d) of ``dtype``
+    """
+    n = W.shape[0]
+    d = C.shape[0]
+    out = np.empty((n, d, d), dtype=dtype)
+    _lowrank_into(W, C, R, out)
     return out

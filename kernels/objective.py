@@ -65,7 +65,8 @@ def _objective_tasks(task0, task1, A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
                         Ff = Af[f]
                         wk = nbr_w[kk]
                         for k2 in range(dd):
-                            df = Ae[k2] - Ff[k2]
+                            # float64 difference also for a float32 A
+                            df = np.float64(Ae[k2]) - Ff[k2]
                             sm[k2] += wk * (df * df)
                 gr = group[e]
                 for j in range(J):
@@ -87,7 +88,8 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
 
     Parameters
     ----------
-    A : float (n_pairs, d, d), C-contiguous
+    A : float64 or float32 (n_pairs, d, d), C-contiguous
+        Every product and sum is taken in float64 whatever its dtype.
     X : float (n_obs, d)
     tgt_obs, tgt_ptr, src, gain : pair structure (see :func:`a_step`)
     nbr_ptr, nbr_idx, nbr_w : symmetric smoothness graph

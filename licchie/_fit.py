@@ -156,6 +156,9 @@ class Problem:
     graph: Graph
     lambdas: tuple  # (lam1, lam2, lam3, lam4, lam5)
     ridge: float = 1e-12
+    # dtype of the pair-sized tensors (A_e and B_e); everything else, and
+    # every sum over pairs, is float64
+    dtype: type = np.float64
 
     def objective(self, A, W, C, R, Wbar):
         t = K.objective_terms(A, self.X, self.pairs.tgt_obs, self.pairs.tgt_ptr,
@@ -220,7 +223,7 @@ def initial_interactions(problem: Problem):
     """One A-step with lam1 = 0 from A = 0 (shared by every start)."""
     E = problem.pairs.n_pairs
     d = problem.X.shape[1]
-    A0 = np.zeros((E, d, d))
+    A0 = np.zeros((E, d, d), dtype=problem.dtype)
     J0 = 1
     zW = np.zeros((E, J0))
     zC = np.zeros((d, J0))
@@ -580,7 +583,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
         W, C, R, _ = group_init(problem, init_group[0], init_group[1], J, seed, bootstrap)
         # the A_e that go with these factors: one exact A-step from A = B
         # (L at A = B is finite and the step can only lower it)
-        B = K.lowrank_reconstruct(W, C, R)
+        B = K.lowrank_reconstruct(W, C, R, problem.dtype)
         A, nbad = problem.a_step(B, W, C, R, cd_max_iter=cd_max_iter, cd_tol=cd_tol)
         del B
     Wbar = K.group_mean(W, problem.pairs.group, problem.pairs.n_groups)

@@ -27,6 +27,9 @@ def _add_fit_options(p):
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=None, help="Numba threads (default: all)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="storage of the pairs x d x d interaction tensors; float32 halves "
+                        "the fit's memory (default float64; see docs/performance.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -37,7 +40,7 @@ def _model_from_args(a):
                    pair_weight=a.pair_weight, n_init=a.n_init, init=a.init,
                    max_iter=a.max_iter,
                    tol=a.tol, random_state=a.seed, n_jobs=a.jobs,
-                   verbose=0 if a.quiet else 1)
+                   verbose=0 if a.quiet else 1, dtype=a.dtype)
 
 
 def cmd_fit(a):

@@ -16,6 +16,9 @@ from .data import as_recording
 
 __all__ = ["LICCHIE", "load", "STABILITY_HIGH", "STABILITY_LOW"]
 
+# Storage of the pair-sized tensors (the ``dtype`` parameter).
+_DTYPES = {"float64": np.float64, "float32": np.float32}
+
 # Reading of the stability diagnostic (docs: "Reading the stability number").
 STABILITY_HIGH = 0.9
 STABILITY_LOW = 0.7
@@ -96,6 +99,14 @@ class LICCHIE(BaseEstimator):
         Record the objective after every step (A, components, weights) rather
         than after every iteration.  Each record is one evaluation of the
         objective, about a sixth of an iteration's time.
+    dtype : {"float64", "float32"}, default "float64"
+        Storage of the interaction matrices ``A_e`` (and the other
+        pairs x d x d tensors of the fit), which dominate its memory.
+        ``"float32"`` halves that memory; sums over pairs, the objective,
+        the Gram matrices and the per-target solves stay in float64, and
+        the motifs, weights and objective differ from a float64 fit by about
+        float32 rounding (docs/performance.md, "float32").  The first
+        float32 fit in an environment compiles the float32 kernels.
 
     Attributes
     ----------
@@ -126,7 +137,7 @@ class LICCHIE(BaseEstimator):
                  pooling_window=None, pair_weight="none", bandwidth=None,
                  include_self=True, n_init=5, max_iter=50, tol=1e-6, random_state=None,
                  n_jobs=None, verbose=1, extrapolate=True, init="parafac",
-                 record_steps=False):
+                 record_steps=False, dtype="float64"):
         self.n_components = n_components
         self.radius = radius
         self.n_neighbors = n_neighbors
@@ -147,6 +158,7 @@ class LICCHIE(BaseEstimator):
         self.extrapolate = extrapolate
         self.init = init
         self.record_steps = record_steps
+        self.dtype = dtype
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -197,6 +209,8 @@ class LICCHIE(BaseEstimator):
                                    "'class_time'", w)
         if self.init not in ("parafac", "groups"):
             raise _param_error("init", "'parafac' or 'groups'", self.init)
+        if not (isinstance(self.dtype, str) and self.dtype in _DTYPES):
+            raise _param_error("dtype", "'float64' or 'float32' (a string)", self.dtype)
         if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
                                         or (self.n_jobs < 1 and self.n_jobs != -1)):
             raise _param_error("n_jobs", "None, -1 or an int >= 1", self.n_jobs)
@@ -249,7 +263,7 @@ class LICCHIE(BaseEstimator):
         with F.numba_threads(self.n_jobs):
             graph = F.build_graph(Xf, pairs, self.n_neighbors, self.sigma)
             ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
-            problem = F.Problem(Xf, pairs, graph, lam, ridge)
+            problem = F.Problem(Xf, pairs, graph, lam, ridge, _DTYPES[self.dtype])
             A_init = F.initial_interactions(problem)
             init_group = F.init_groups(obs, pairs) if self.init == "groups" else None
             progress = _progress(self.verbose, self.n_init * self.max_iter)
