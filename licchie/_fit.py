@@ -238,11 +238,14 @@ def parafac_init(A, J, seed, n_iter_max=100):
 
     rng = np.random.default_rng(seed)
     E, d, _ = A.shape
-    ok = A.size > 0 and np.isfinite(A).all() and np.abs(A).max() > 0
+    # no temporary of A's size (np.abs(A) would be one)
+    ok = A.size > 0 and np.isfinite(A).all() and (A.max() > 0 or A.min() < 0)
     if ok:
         try:
+            # A itself, not tl.tensor(A) (a copy): tensorly's CP-ALS only
+            # reads it; in A's dtype, so a float32 A keeps its unfoldings float32
             with tl.backend_context("numpy"):
-                cp = parafac(tl.tensor(A), rank=J, init="random", n_iter_max=n_iter_max,
+                cp = parafac(A, rank=J, init="random", n_iter_max=n_iter_max,
                              tol=1e-8, random_state=int(rng.integers(2**31 - 1)),
                              normalize_factors=False)
         except np.linalg.LinAlgError:
@@ -535,7 +538,11 @@ def _extrapolate(problem, cur, prev, alpha):
     """
     A0, W0, C0, R0 = prev
     A1, W1, C1, R1 = cur
-    A = A1 + alpha * (A1 - A0)
+    # A1 + alpha (A1 - A0) with one temporary of A's size, not three
+    # (the same values: IEEE + and * commute)
+    A = np.subtract(A1, A0)
+    A *= alpha
+    A += A1
     W = W1 + alpha * (W1 - W0)
     C = C1 + alpha * (C1 - C0)
     R = R1 + alpha * (R1 - R0)

@@ -15,9 +15,11 @@ from licchie import LICCHIE
 from licchie._fit import motif_agreement
 from licchie.synthetic import make_recording
 
-# Documented in docs/performance.md ("float32"): on these problems a float32
-# fit's objective is within this relative distance of the float64 fit's.
-OBJ_RTOL = 1e-5
+# Documented in docs/performance.md ("float32"): a float32 fit's objective
+# stayed within 6e-6 (relative) of the float64 fit's at every iteration on
+# this problem, at the paper's size and at 20x; the largest difference is at
+# the start (PARAFAC runs in float32).  5x margin for other BLAS builds.
+OBJ_RTOL = 3e-5
 # A step may raise the objective by rounding its float64 solution to float32;
 # that is far below float32's resolution of the objective's value.
 NOISE_RTOL = 1e-7
