@@ -30,3 +30,18 @@ def subprocess_env(**extra):
                 [REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def add_problem_arguments(ap):
+    """The problem options shared by compare.py and float32.py (paper's size by
+    default: 25 + 10 cells, 50 frames, d = 10, J = 8, radius 10, M = 10)."""
+    ap.add_argument("--n-cells", type=int, nargs="+", default=[25, 10])
+    ap.add_argument("--scale", type=float, default=1)
+    ap.add_argument("--n-frames", type=int, default=50)
+    ap.add_argument("--n-features", type=int, default=10)
+    ap.add_argument("--n-components", type=int, default=8)
+    ap.add_argument("--radius", type=float, default=10.0)
+    ap.add_argument("--n-neighbors", type=int, default=10)
+    ap.add_argument("--sigma", type=float, default=0.3)
+    ap.add_argument("--lambdas", type=float, nargs=4, default=[1.0, 0.1, 0.0, 0.01])
+    ap.add_argument("--pooling", type=float, default=0.0)

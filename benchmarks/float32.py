@@ -32,7 +32,7 @@ import time
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import subprocess_env  # noqa: E402
+from benchmarks import add_problem_arguments, subprocess_env  # noqa: E402
 
 
 def _maxrss_mb():
@@ -143,16 +143,7 @@ def report(args, r64, r32):
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-cells", type=int, nargs="+", default=[25, 10])
-    ap.add_argument("--scale", type=float, default=1)
-    ap.add_argument("--n-frames", type=int, default=50)
-    ap.add_argument("--n-features", type=int, default=10)
-    ap.add_argument("--n-components", type=int, default=8)
-    ap.add_argument("--radius", type=float, default=10.0)
-    ap.add_argument("--n-neighbors", type=int, default=10)
-    ap.add_argument("--sigma", type=float, default=0.3)
-    ap.add_argument("--lambdas", type=float, nargs=4, default=[1.0, 0.1, 0.0, 0.01])
-    ap.add_argument("--pooling", type=float, default=0.0)
+    add_problem_arguments(ap)
     ap.add_argument("--init", choices=("parafac", "groups"), default="parafac")
     ap.add_argument("--max-iter", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="Numba threads")

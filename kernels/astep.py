@@ -74,31 +74,27 @@ def _pattern_root(P, z, lam, n, yi, h, rho_ref, side):
 
 
 @njit(**JIT)
+def _sift_down(a, root, end):
+    """Restore the max-heap property of ``a[:end]`` below ``root``."""
+    while 2 * root + 1 < end:
+        c = 2 * root + 1
+        if c + 1 < end and a[c] < a[c + 1]:
+            c += 1
+        if a[root] < a[c]:
+            a[root], a[c] = a[c], a[root]
+            root = c
+        else:
+            break
+
+
+@njit(**JIT)
 def _heapsort(a, n):
     """Sort ``a[:n]`` in place (a few lines to compile, unlike ``ndarray.sort``)."""
     for start in range(n // 2 - 1, -1, -1):
-        root = start
-        while 2 * root + 1 < n:
-            c = 2 * root + 1
-            if c + 1 < n and a[c] < a[c + 1]:
-                c += 1
-            if a[root] < a[c]:
-                a[root], a[c] = a[c], a[root]
-                root = c
-            else:
-                break
+        _sift_down(a, start, n)
     for end in range(n - 1, 0, -1):
         a[0], a[end] = a[end], a[0]
-        root = 0
-        while 2 * root + 1 < end:
-            c = 2 * root + 1
-            if c + 1 < end and a[c] < a[c + 1]:
-                c += 1
-            if a[root] < a[c]:
-                a[root], a[c] = a[c], a[root]
-                root = c
-            else:
-                break
+        _sift_down(a, 0, end)
 
 
 @njit(**JIT)

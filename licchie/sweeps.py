@@ -34,6 +34,21 @@ import xarray as xr
 __all__ = ["weight_sweep", "weight_sweep_states"]
 
 
+def _population_mask(ds, population, argument):
+    """Cells of ``population`` (all cells when it is None), as a bool (cell,) array."""
+    n_cells = ds.sizes["cell"]
+    if population is None:
+        return np.ones(n_cells, dtype=bool)
+    if "population" not in ds:
+        raise ValueError(f"{argument} was given but the recording has no "
+                         "'population (cell)' variable.")
+    pops = np.asarray(ds["population"].values).astype(str)
+    if str(population) not in set(pops.tolist()):
+        raise ValueError(f"{argument} {population!r} is not in the recording; "
+                         f"populations are {sorted(set(pops.tolist()))}.")
+    return pops == str(population)
+
+
 def _labelled_states(ds, labels, population=None):
     """Observed feature vectors with a label: ``(X (n, d), y (n,) str)``."""
     if not isinstance(ds, xr.Dataset) or "features" not in ds:
@@ -60,15 +75,7 @@ def _labelled_states(ds, labels, population=None):
     known = np.array([v is not None and v == v and str(v) != "" for v in lab.ravel()],
                      dtype=bool).reshape(lab.shape)
     keep = seen & known
-    if population is not None:
-        if "population" not in ds:
-            raise ValueError("target_population was given but the recording has no "
-                             "'population (cell)' variable.")
-        pops = np.asarray(ds["population"].values).astype(str)
-        if str(population) not in set(pops.tolist()):
-            raise ValueError(f"target_population {population!r} is not in the recording; "
-                             f"populations are {sorted(set(pops.tolist()))}.")
-        keep &= (pops == str(population))[:, None]
+    keep &= _population_mask(ds, population, "target_population")[:, None]
     if not keep.any():
         raise ValueError("No observed state carries a label (after selecting the target "
                          "population): label some observed cells, or check that the "
@@ -76,19 +83,11 @@ def _labelled_states(ds, labels, population=None):
     return X[keep], lab[keep].astype(str)
 
 
-def _source_states(ds, population, max_sources, rng):
+def _source_states(ds, population):
     F = ds["features"].transpose("cell", "time", "feature")
     X = F.values
     seen = np.all(np.isfinite(X), axis=-1)
-    if population is not None:
-        if "population" not in ds:
-            raise ValueError("source_population was given but the recording has no "
-                             "'population (cell)' variable.")
-        pops = np.asarray(ds["population"].values).astype(str)
-        if str(population) not in set(pops.tolist()):
-            raise ValueError(f"source_population {population!r} is not in the recording; "
-                             f"populations are {sorted(set(pops.tolist()))}.")
-        seen &= (pops == str(population))[:, None]
+    seen &= _population_mask(ds, population, "source_population")[:, None]
     S = X[seen]
     if S.shape[0] == 0:
         raise ValueError("No observed source state to apply the motifs to.")
@@ -175,7 +174,7 @@ def weight_sweep(model, ds, labels, *, components=None, weights=None, n_neighbor
                              f"features {feat}; pass data with the same features in the "
                              "same order.")
     ref, ref_lab = _labelled_states(ds, labels, target_population)
-    src = _source_states(ds, source_population, None, None)
+    src = _source_states(ds, source_population)
     return weight_sweep_states(model, src, ref, ref_lab, components=components,
                                weights=weights, n_neighbors=n_neighbors, baseline=baseline,
                                max_sources=max_sources, random_state=random_state)

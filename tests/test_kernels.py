@@ -812,3 +812,15 @@ def test_predictions_match_dense(p):
         naive.predict_lowrank(p["X"], p["tgt_ptr"], p["src"], p["gain"], p["W"], p["C"],
                               p["R"]),
         rtol=1e-12, atol=1e-12)
+
+
+@settings(**SETTINGS)
+@given(arrays(np.float64, st.integers(0, 40), elements=st.floats(-5, 5, width=64)),
+       st.integers(0, 40))
+def test_a_step_heapsort_sorts_the_prefix_only(a, n):
+    from licchie.kernels.astep import _heapsort
+    n = min(n, a.size)
+    got = a.copy()
+    _heapsort(got, n)
+    np.testing.assert_array_equal(got[:n], np.sort(a[:n]))
+    np.testing.assert_array_equal(got[n:], a[n:])
