@@ -80,6 +80,26 @@ def _times_columns(S, F, transpose):
     return out
 
 
+def times_columns(S, F, transpose=False):
+    """``out[:, j] = S[j] F[:, j]`` (``S[j]^T F[:, j]`` with ``transpose``).
+
+    With ``S = weighted_sum(A, W)`` this is :func:`contract_ar` (or
+    :func:`contract_atc`) without another pass over ``A``.
+
+    Parameters
+    ----------
+    S : float64 (J, d, d)
+    F : float (d, J)
+    transpose : bool
+
+    Returns
+    -------
+    float64 (d, J)
+    """
+    return _times_columns(np.ascontiguousarray(S, dtype=np.float64),
+                          np.ascontiguousarray(F, dtype=np.float64), bool(transpose))
+
+
 def contract_ar(A, W, R):
     """``out[:, j] = sum_e W[e, j] A_e R[:, j]``.
 

@@ -186,8 +186,11 @@ class Problem:
         R = R.copy()
         J = W.shape[1]
         G = W.T @ W
-        # sum_e W[e,j] A_e r_j does not depend on C: one pass over A for all j
-        AR = K.contract_ar(A, W, R)
+        # sum_e W[e,j] A_e r_j = S_j r_j and sum_e W[e,j] A_e^T c_j = S_j^T c_j
+        # with S_j = sum_e W[e,j] A_e, which depends on neither C nor R: one
+        # pass over A serves both half-steps
+        S = K.weighted_sum(A, W)
+        AR = K.times_columns(S, R)
         RR = R.T @ R
         for j in range(J):
             v = AR[:, j].copy()
@@ -197,7 +200,7 @@ class Problem:
             nv = np.linalg.norm(v)
             if nv > 0:
                 C[:, j] = v / nv
-        AtC = K.contract_atc(A, W, C)
+        AtC = K.times_columns(S, C, transpose=True)
         CC = C.T @ C
         for j in range(J):
             v = AtC[:, j].copy()

@@ -596,6 +596,13 @@ def test_contractions_match_einsum(f):
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(K.contract_atc(A, W, C), naive.contract_atc(A, W, C),
                                rtol=1e-12, atol=1e-12)
+    # the component step's shared pass: S = sum_e W[e,j] A_e, then S_j r_j, S_j^T c_j
+    S = K.weighted_sum(A, W)
+    np.testing.assert_allclose(S, np.einsum("ej,eab->jab", W, A), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(K.times_columns(S, R), naive.contract_ar(A, W, R),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(K.times_columns(S, C, transpose=True),
+                               naive.contract_atc(A, W, C), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(K.bilinear_cr(A, C, R), naive.bilinear_cr(A, C, R),
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(K.lowrank_reconstruct(W, C, R),
