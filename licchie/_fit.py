@@ -563,7 +563,7 @@ def _extrapolate(problem, cur, prev, alpha):
 def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
               cd_max_iter=1000, cd_tol=1e-10, start_label="", extrapolate=True,
               init="parafac", init_group=None, bootstrap=False, record_steps=True,
-              keep_A=True):
+              keep_A=True, parafac_iter=100):
     """One start of the alternating minimisation.
 
     ``init="parafac"`` starts as MODEL.md says (PARAFAC of ``A_init``, the
@@ -574,6 +574,8 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     ``record_steps`` evaluates and records the objective after every step
     (A, components, weights); otherwise only after every iteration, which
     saves two of the three objective evaluations per iteration.
+
+    ``parafac_iter`` caps the ALS iterations of the PARAFAC start.
 
     ``keep_A=False`` drops the final ``A_e`` from the result (``res.A`` is
     None): a fit of ``n_init`` starts then holds one interaction tensor per
@@ -587,7 +589,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     """
     nbad = 0
     if init == "parafac":
-        W, C, R = parafac_init(A_init, J, seed)
+        W, C, R = parafac_init(A_init, J, seed, n_iter_max=parafac_iter)
         A = A_init
     else:
         W, C, R, _ = group_init(problem, init_group[0], init_group[1], J, seed, bootstrap)

@@ -23,6 +23,9 @@ def _add_fit_options(p):
     p.add_argument("--n-init", type=int, default=5, help="starts (default 5)")
     p.add_argument("--init", choices=("parafac", "groups"), default="parafac",
                    help="how each start begins (default parafac; see README)")
+    p.add_argument("--init-max-iter", type=int, default=100,
+                   help="ALS iterations of the PARAFAC start (default 100; lower for "
+                        "very large fits)")
     p.add_argument("--max-iter", type=int, default=50)
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--seed", type=int, default=0)
@@ -40,7 +43,8 @@ def _model_from_args(a):
                    pair_weight=a.pair_weight, n_init=a.n_init, init=a.init,
                    max_iter=a.max_iter,
                    tol=a.tol, random_state=a.seed, n_jobs=a.jobs,
-                   verbose=0 if a.quiet else 1, dtype=a.dtype)
+                   verbose=0 if a.quiet else 1, dtype=a.dtype,
+                   init_max_iter=a.init_max_iter)
 
 
 def cmd_fit(a):

@@ -95,6 +95,13 @@ class LICCHIE(BaseEstimator):
         ``"groups"`` is much better when the motifs are identifiable
         (``pooling > 0``) and ``lam1`` is not small against the squared norm
         of a target's inputs (docs, "Initialisation").
+    init_max_iter : int, default 100
+        ALS iterations of tensorly's PARAFAC in the ``"parafac"`` start
+        (stopped earlier at its relative tolerance 1e-8).  Its cost grows like
+        n_pairs d^2 J per iteration: at 1 M pairs, d = 19, J = 10 it took
+        about 15 min per start with the default, far more than the fit's
+        iterations; a smaller value gives a rougher start for the
+        alternation to refine (docs/performance.md).
     record_steps : bool, default False
         Record the objective after every step (A, components, weights) rather
         than after every iteration.  Each record is one evaluation of the
@@ -137,7 +144,7 @@ class LICCHIE(BaseEstimator):
                  pooling_window=None, pair_weight="none", bandwidth=None,
                  include_self=True, n_init=5, max_iter=50, tol=1e-6, random_state=None,
                  n_jobs=None, verbose=1, extrapolate=True, init="parafac",
-                 record_steps=False, dtype="float64"):
+                 record_steps=False, dtype="float64", init_max_iter=100):
         self.n_components = n_components
         self.radius = radius
         self.n_neighbors = n_neighbors
@@ -158,6 +165,7 @@ class LICCHIE(BaseEstimator):
         self.extrapolate = extrapolate
         self.init = init
         self.record_steps = record_steps
+        self.init_max_iter = init_max_iter
         self.dtype = dtype
 
     # ------------------------------------------------------------------ checks
@@ -209,6 +217,9 @@ class LICCHIE(BaseEstimator):
                                    "'class_time'", w)
         if self.init not in ("parafac", "groups"):
             raise _param_error("init", "'parafac' or 'groups'", self.init)
+        if (not isinstance(self.init_max_iter, numbers.Integral)
+                or isinstance(self.init_max_iter, bool) or self.init_max_iter < 1):
+            raise _param_error("init_max_iter", "an int >= 1", self.init_max_iter)
         if not (isinstance(self.dtype, str) and self.dtype in _DTYPES):
             raise _param_error("dtype", "'float64' or 'float32' (a string)", self.dtype)
         if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
@@ -277,7 +288,8 @@ class LICCHIE(BaseEstimator):
                                                init=self.init, init_group=init_group,
                                                bootstrap=s > 0,
                                                record_steps=bool(self.record_steps),
-                                               keep_A=False))
+                                               keep_A=False,
+                                               parafac_iter=int(self.init_max_iter)))
             finally:
                 if progress is not None:
                     progress.close()

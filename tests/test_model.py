@@ -248,10 +248,27 @@ def test_load_errors(tmp_path, small):
     (dict(pooling_groups="class_time"), "pooling_window"),
     (dict(n_init=0), "n_init"),
     (dict(n_jobs=0), "n_jobs"),
+    (dict(init_max_iter=0), "init_max_iter"),
+    (dict(init_max_iter=2.5), "init_max_iter"),
 ])
 def test_bad_parameters(small, kw, match):
     with pytest.raises(ValueError, match=match):
         _model(**kw).fit(small[0])
+
+
+def test_init_max_iter_caps_the_parafac_start(small, tmp_path):
+    """One ALS iteration gives a different (rougher) start than 100, the value
+    reaches the PARAFAC call, and it survives save/load."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rough = _model(n_init=1, max_iter=1, init_max_iter=1).fit(small[0])
+        full = _model(n_init=1, max_iter=1).fit(small[0])
+    L0_rough = rough.objective_history_.isel(step=0).sel(term="total").item()
+    L0_full = full.objective_history_.isel(step=0).sel(term="total").item()
+    assert rough.objective_history_["stage"].values[0] == "init"
+    assert not np.isclose(L0_rough, L0_full, rtol=1e-6)
+    rough.save(tmp_path / "m.nc")
+    assert licchie.load(tmp_path / "m.nc").init_max_iter == 1
 
 
 def test_too_many_components(small):
