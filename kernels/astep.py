@@ -274,6 +274,17 @@ def _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1, l
 
 
 @njit(**JIT)
+def _task_targets(task, T, tgt_ptr):
+    """Targets ``t0:t1`` of ``task`` and their largest number of pairs."""
+    t0 = task * _TARGETS_PER_TASK
+    t1 = min(T, t0 + _TARGETS_PER_TASK)
+    smax = 0
+    for t in range(t0, t1):
+        smax = max(smax, tgt_ptr[t + 1] - tgt_ptr[t])
+    return t0, t1, smax
+
+
+@njit(**JIT)
 def _ridge_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx,
                  nbr_w, W, M, lam1, lam2, ridge, A_new):
     """Tasks ``task0:task1`` (``_TARGETS_PER_TASK`` targets each) of
@@ -287,11 +298,7 @@ def _ridge_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
     Ao = A_old.reshape((E, dd))
     An = A_new.reshape((E, dd))
     for task in range(task0, task1):
-        t0 = task * _TARGETS_PER_TASK
-        t1 = min(T, t0 + _TARGETS_PER_TASK)
-        smax = 0
-        for t in range(t0, t1):
-            smax = max(smax, tgt_ptr[t + 1] - tgt_ptr[t])
+        t0, t1, smax = _task_targets(task, T, tgt_ptr)
         z = np.empty((smax, d))  # buffers sized once per task
         lam = np.empty(smax)
         P = np.empty((smax, dd))
@@ -335,11 +342,7 @@ def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
     An = A_new.reshape((E, dd))
     h = 0.5 * lam3
     for task in range(task0, task1):
-        t0 = task * _TARGETS_PER_TASK
-        t1 = min(T, t0 + _TARGETS_PER_TASK)
-        smax = 0
-        for t in range(t0, t1):
-            smax = max(smax, tgt_ptr[t + 1] - tgt_ptr[t])
+        t0, t1, smax = _task_targets(task, T, tgt_ptr)
         z = np.empty((smax, d))
         lam = np.empty(smax)
         P = np.empty((smax, dd))

@@ -13,6 +13,7 @@ from numba import njit
 
 from . import _parallel
 from ._config import JIT
+from .pairs import _lower_bound
 
 _BLOCK = 256
 # pairs per parallel task of symmetric_graph
@@ -123,20 +124,9 @@ def _sq_dists_cols(Q, q, P, base, n, c0, c1, K, out):
 
 
 @njit(**JIT)
-def _first_at_least(a, lo, hi, x):
-    """First ``p`` in ``lo:hi`` with ``a[p] >= x`` (``a`` ascending there)."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(**JIT)
 def _first_above(a, lo, hi, x):
-    """First ``p`` in ``lo:hi`` with ``a[p] > x`` (``a`` ascending there)."""
+    """First ``p`` in ``lo:hi`` with ``a[p] > x`` (``a`` ascending there);
+    ``pairs._lower_bound`` is the ``>=`` twin."""
     while lo < hi:
         mid = (lo + hi) >> 1
         if a[mid] <= x:
@@ -218,9 +208,10 @@ def _nearest_centre_tasks(blk0, blk1, S, rows, C, CT, nbr, nbr_lo, lab, dist):
     k, D = C.shape
     L = nbr.shape[1]
     g = 4.0 * (D + 4) * 2.0 ** -53
+    # marks hold row numbers, unique across blocks: no reset between blocks
+    seen = np.full(k, -1, np.int64)
+    buf = np.empty(k)
     for blk in range(blk0, blk1):
-        seen = np.full(k, -1, np.int64)
-        buf = np.empty(k)
         prev = 0
         for r in range(blk * _QBLOCK, min(n, (blk + 1) * _QBLOCK)):
             x = rows[r]
@@ -584,7 +575,7 @@ def _knn_block(S, M, C, cs, perm, a_own, SP, PB, PR, y_norm, y_scale, r_up, rx_l
             if th < np.inf:
                 sq = np.sqrt(dqj)
                 st = np.sqrt(th) * (1.0 + g)
-                c0 = _first_at_least(rx_up, cs[j], cs[j + 1], sq * (1.0 - g) - st) - cs[j]
+                c0 = _lower_bound(rx_up, cs[j], cs[j + 1], sq * (1.0 - g) - st) - cs[j]
                 c1 = _first_above(rx_lo, cs[j], cs[j + 1], sq * (1.0 + g) + st) - cs[j]
                 if c0 >= c1:
                     continue
@@ -841,11 +832,7 @@ def _knn_brute_tasks(blk0, blk1, S, M, idx, d2):
 
 @njit(**JIT)
 def _row_dist(S, a, b):
-    acc = 0.0
-    for k in range(S.shape[1]):
-        t = S[a, k] - S[b, k]
-        acc += t * t
-    return np.sqrt(acc)
+    return np.sqrt(_sq_dist_rows(S, a, S, b))
 
 
 def symmetric_graph(S, knn_idx, sigma):

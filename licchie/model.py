@@ -187,6 +187,7 @@ class LICCHIE(BaseEstimator):
         integer("n_neighbors", 1)
         integer("n_init", 1)
         integer("max_iter", 1)
+        integer("init_max_iter", 1)
         real("radius", 0, strict=True, allow_inf=True)
         real("sigma", 0)
         real("pooling", 0)
@@ -217,9 +218,6 @@ class LICCHIE(BaseEstimator):
                                    "'class_time'", w)
         if self.init not in ("parafac", "groups"):
             raise _param_error("init", "'parafac' or 'groups'", self.init)
-        if (not isinstance(self.init_max_iter, numbers.Integral)
-                or isinstance(self.init_max_iter, bool) or self.init_max_iter < 1):
-            raise _param_error("init_max_iter", "an int >= 1", self.init_max_iter)
         if not (isinstance(self.dtype, str) and self.dtype in _DTYPES):
             raise _param_error("dtype", "'float64' or 'float32' (a string)", self.dtype)
         if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
