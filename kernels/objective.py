@@ -51,9 +51,10 @@ def _objective_tasks(task0, task1, A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
                     B[k2] = 0.0
                 for j in range(J):
                     wj = W[e, j]
-                    Mj = M[j]
-                    for k2 in range(dd):
-                        B[k2] += wj * Mj[k2]
+                    if wj != 0.0:  # most weights are 0 after the LASSO; M is finite
+                        Mj = M[j]
+                        for k2 in range(dd):
+                            B[k2] += wj * Mj[k2]
                 for k2 in range(dd):
                     r = Ae[k2] - B[k2]
                     lr[k2] += r * r
