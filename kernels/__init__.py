@@ -6,7 +6,7 @@ layer in :mod:`licchie` owns labels, validation and dtype coercion.
 from .pairs import radius_pairs, self_sources, pair_gains
 from .graph import stacked_states, knn_stacked, symmetric_graph
 from .astep import a_step
-from .cp import (weighted_sum, times_columns, contract_ar, contract_atc, bilinear_cr,
+from .cp import (weighted_sum, times_columns, unit_sphere_sweep, contract_ar, contract_atc, bilinear_cr,
                  lowrank_reconstruct)
 from .weights import weight_lasso, group_mean
 from .objective import objective_terms, predict_pairs, predict_lowrank
@@ -15,7 +15,7 @@ __all__ = [
     "radius_pairs", "self_sources", "pair_gains",
     "stacked_states", "knn_stacked", "symmetric_graph",
     "a_step",
-    "weighted_sum", "times_columns", "contract_ar", "contract_atc", "bilinear_cr",
+    "weighted_sum", "times_columns", "unit_sphere_sweep", "contract_ar", "contract_atc", "bilinear_cr",
     "lowrank_reconstruct",
     "weight_lasso", "group_mean",
     "objective_terms", "predict_pairs", "predict_lowrank",

@@ -77,6 +77,56 @@ def _times_columns(S, F, transpose):
     return out
 
 
+@njit(**JIT)
+def _unit_sphere_sweep(P, G, FF, F):
+    """Core of :func:`unit_sphere_sweep` (in place)."""
+    d, J = F.shape
+    v = np.empty(d)
+    for j in range(J):
+        for k in range(d):
+            v[k] = P[k, j]
+        for i in range(J):
+            if i != j:
+                s = G[j, i] * FF[i, j]
+                for k in range(d):
+                    v[k] -= s * F[k, i]
+        nv = 0.0
+        for k in range(d):
+            nv += v[k] * v[k]
+        nv = np.sqrt(nv)
+        if nv > 0.0:
+            for k in range(d):
+                F[k, j] = v[k] / nv
+
+
+def unit_sphere_sweep(P, G, FF, F):
+    """One Gauss-Seidel sweep of the component step's exact unit-sphere updates.
+
+    For ``j = 0, ..., J-1`` in turn (each update sees the previous ones),
+    ``F[:, j] <- v / ||v||`` with ``v = P[:, j] - sum_{i != j} G[j, i] FF[i, j]
+    F[:, i]``; a column with ``v = 0`` is kept.  With ``F = C``,
+    ``P = times_columns(S, R)``, ``G = W^T W`` and ``FF = R^T R`` this is the
+    update of every ``c_j`` (MODEL.md, "Fitting", step 2); likewise for ``R``
+    with ``P = times_columns(S, C, transpose=True)`` and ``FF = C^T C``.
+
+    Parameters
+    ----------
+    P : float64 (d, J)
+    G, FF : float64 (J, J)
+    F : float64 (d, J)
+
+    Returns
+    -------
+    float64 (d, J)
+        The updated copy of ``F``.
+    """
+    F = np.array(F, dtype=np.float64, order="C")
+    _unit_sphere_sweep(np.ascontiguousarray(P, dtype=np.float64),
+                       np.ascontiguousarray(G, dtype=np.float64),
+                       np.ascontiguousarray(FF, dtype=np.float64), F)
+    return F
+
+
 def times_columns(S, F, transpose=False):
     """``out[:, j] = S[j] F[:, j]`` (``S[j]^T F[:, j]`` with ``transpose``).
 

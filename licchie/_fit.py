@@ -182,34 +182,13 @@ class Problem:
 
     def component_step(self, A, W, C, R):
         """Exact unit-sphere updates of every c_j, then every r_j."""
-        C = C.copy()
-        R = R.copy()
-        J = W.shape[1]
         G = W.T @ W
         # sum_e W[e,j] A_e r_j = S_j r_j and sum_e W[e,j] A_e^T c_j = S_j^T c_j
         # with S_j = sum_e W[e,j] A_e, which depends on neither C nor R: one
         # pass over A serves both half-steps
         S = K.weighted_sum(A, W)
-        AR = K.times_columns(S, R)
-        RR = R.T @ R
-        for j in range(J):
-            v = AR[:, j].copy()
-            for i in range(J):
-                if i != j:
-                    v -= G[j, i] * RR[i, j] * C[:, i]
-            nv = np.linalg.norm(v)
-            if nv > 0:
-                C[:, j] = v / nv
-        AtC = K.times_columns(S, C, transpose=True)
-        CC = C.T @ C
-        for j in range(J):
-            v = AtC[:, j].copy()
-            for i in range(J):
-                if i != j:
-                    v -= G[j, i] * CC[i, j] * R[:, i]
-            nv = np.linalg.norm(v)
-            if nv > 0:
-                R[:, j] = v / nv
+        C = K.unit_sphere_sweep(K.times_columns(S, R), G, R.T @ R, C)
+        R = K.unit_sphere_sweep(K.times_columns(S, C, transpose=True), G, C.T @ C, R)
         return C, R
 
     def weight_step(self, A, W, C, R, Wbar, max_iter=1000, tol=1e-10):
