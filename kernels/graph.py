@@ -773,9 +773,12 @@ def knn_stacked(S, M):
     number of threads.  With a non-finite value anywhere the plain brute
     force (``_knn_brute``) runs instead, and also when an entry exceeds
     1e100 in magnitude, where squared distances and the bounds' sums of
-    squares could overflow.
+    squares could overflow, or when every entry is below 1e-100 (and not all
+    are 0): the float32 filter works on rows scaled up to magnitude ~1, where
+    a difference whose float64 square underflows to 0 would look large.
     """
-    if not np.all(np.isfinite(S)) or (S.size > 0 and np.max(np.abs(S)) > 1e100):
+    big = float(np.max(np.abs(S))) if S.size > 0 else 0.0
+    if not np.all(np.isfinite(S)) or big > 1e100 or 0.0 < big < 1e-100:
         return _knn_brute(S, M)
     return _knn_pruned(S, M, _LEAF)
 
