@@ -5,8 +5,8 @@ and an independent implementation of MODEL.md that
 :mod:`benchmarks.test_naive_agrees` checks the engine with.  It uses no
 Numba and nothing from ``licchie.kernels``; it shares with the package only
 the data layer (an :class:`~licchie._observations.Observations`) and, as the
-common starting point, the tensorly PARAFAC initialisation
-(:func:`licchie._fit.parafac_init`, itself plain tensorly).
+common starting point, the PARAFAC initialisation
+(:func:`licchie._fit.parafac_init` with ``als="tensorly"``: plain tensorly).
 
 Every stage is the textbook tool applied literally:
 

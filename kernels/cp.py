@@ -258,3 +258,74 @@ def lowrank_reconstruct(W, C, R, dtype=np.float64):
     out = np.empty((n, d, d), dtype=dtype)
     _lowrank_into(W, C, R, out)
     return out
+
+
+def _sq_norm(A):
+    """``sum A**2`` in float64, one chunk at a time (no temporary of A's size)."""
+    E = A.shape[0]
+    Af = A.reshape(E, -1) if E else A.reshape(0, 0)
+    s = 0.0
+    for e0 in range(0, E, CHUNK):
+        c = np.asarray(Af[e0:e0 + CHUNK], dtype=np.float64)
+        s += float(np.einsum("ij,ij->", c, c))
+    return s
+
+
+def cp_als(A, W, C, R, n_iter_max, tol):
+    """CP-ALS of ``A_e ~ sum_j W[e, j] c_j r_j^T`` from the factors given.
+
+    The algorithm of tensorly's ``parafac`` with ``normalize_factors=False``,
+    no line search and its default stopping rule (the relative reconstruction
+    error changed by less than ``tol`` between iterations): each iteration
+    solves for ``W``, then ``C``, then ``R`` with the other two fixed.  The
+    three MTTKRPs are :func:`bilinear_cr` and :func:`times_columns` of one
+    :func:`weighted_sum` (``C`` and ``R`` both use the new ``W``), two passes
+    over ``A`` per iteration.  tensorly forms them from unfoldings of ``A``
+    and explicit Khatri-Rao products of ``n_pairs * d`` rows, copies of
+    ``A``'s size per mode, which made its PARAFAC the slowest part of a fit
+    at a million pairs.
+
+    Parameters
+    ----------
+    A : float64 or float32 (n_pairs, d, d), C-contiguous
+    W : float (n_pairs, J)
+    C, R : float (d, J)
+        Starting factors.
+    n_iter_max : int
+    tol : float
+
+    Returns
+    -------
+    W : float64 (n_pairs, J), C, R : float64 (d, J), n_iter : int
+        The factors after ``n_iter`` iterations.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When a normal-equation matrix is singular (as tensorly).
+    """
+    W = np.asarray(W, dtype=np.float64)
+    C = np.asarray(C, dtype=np.float64)
+    R = np.asarray(R, dtype=np.float64)
+    norm = np.sqrt(_sq_norm(A))
+    errors = []
+    it = 0
+    for it in range(1, int(n_iter_max) + 1):
+        CC, RR = C.T @ C, R.T @ R
+        W = np.linalg.solve((CC * RR).T, bilinear_cr(A, C, R).T).T
+        WW = W.T @ W
+        S = weighted_sum(A, W)
+        C = np.linalg.solve((WW * RR).T, times_columns(S, R).T).T
+        CC = C.T @ C
+        m2 = times_columns(S, C, transpose=True)
+        R = np.linalg.solve((WW * CC).T, m2.T).T
+        if tol:
+            # ||A - rec||^2 = ||A||^2 + ||rec||^2 - 2 <A, rec>, <A, rec> from
+            # the last MTTKRP
+            rec2 = float(np.sum(WW * CC * (R.T @ R)))
+            err = np.sqrt(abs(norm ** 2 + rec2 - 2.0 * float(np.sum(m2 * R)))) / norm
+            errors.append(err)
+            if len(errors) >= 2 and abs(errors[-2] - errors[-1]) < tol:
+                break
+    return (np.ascontiguousarray(W), np.ascontiguousarray(C), np.ascontiguousarray(R),
+            it)

@@ -213,31 +213,42 @@ def initial_interactions(problem: Problem):
     return A
 
 
-def parafac_init(A, J, seed, n_iter_max=100):
-    """CP of the stacked tensor (tensorly, random init), scale moved into W."""
+def parafac_init(A, J, seed, n_iter_max=100, als="kernels"):
+    """CP of the stacked tensor (tensorly's random init and CP-ALS), scale moved into W.
+
+    The random factors come from tensorly's ``initialize_cp`` with the start's
+    seed.  The ALS iterations are tensorly's ``parafac`` (``tol=1e-8``, no
+    normalisation, no line search), by default (``als="kernels"``) run through
+    the package's contraction kernels (:func:`licchie.kernels.cp_als`, tested
+    equal to tensorly's result), which never copy ``A``; ``als="tensorly"``
+    calls tensorly itself (the naive benchmark does).
+    """
     import tensorly as tl
     from tensorly.decomposition import parafac
+    from tensorly.decomposition._cp import initialize_cp
 
     rng = np.random.default_rng(seed)
     E, d, _ = A.shape
     # no temporary of A's size (np.abs(A) would be one)
     ok = A.size > 0 and np.isfinite(A).all() and (A.max() > 0 or A.min() < 0)
     if ok:
+        state = int(rng.integers(2**31 - 1))
         try:
-            # A itself, not tl.tensor(A) (a copy): tensorly's CP-ALS only
-            # reads it; in A's dtype, so a float32 A keeps its unfoldings float32
-            with tl.backend_context("numpy"):
-                cp = parafac(A, rank=J, init="random", n_iter_max=n_iter_max,
-                             tol=1e-8, random_state=int(rng.integers(2**31 - 1)),
-                             normalize_factors=False)
+            if als == "tensorly":
+                with tl.backend_context("numpy"):
+                    cp = parafac(A, rank=J, init="random", n_iter_max=n_iter_max, tol=1e-8,
+                                 random_state=state, normalize_factors=False)
+                Wf, Cf, Rf = (np.asarray(f, dtype=np.float64) for f in cp.factors)
+                Wf = Wf * np.asarray(cp.weights, dtype=np.float64)[None, :]
+            else:
+                _, (W0, C0, R0) = initialize_cp(A, J, init="random", random_state=state,
+                                                normalize_factors=False)
+                Wf, Cf, Rf, _ = K.cp_als(A, W0, C0, R0, n_iter_max, 1e-8)
         except np.linalg.LinAlgError:
             # CP-ALS solves singular systems when the tensor's rank is below J
             # (e.g. one target, sparse first A-step): start from random factors
             ok = False
-    if ok:
-        Wf, Cf, Rf = (np.asarray(f, dtype=np.float64) for f in cp.factors)
-        Wf = Wf * np.asarray(cp.weights, dtype=np.float64)[None, :]
-    else:
+    if not ok:
         Wf = np.zeros((E, J))
         Cf = rng.normal(size=(d, J))
         Rf = rng.normal(size=(d, J))

@@ -343,6 +343,15 @@ def test_knn_stacked_is_exact(case):
         np.testing.assert_array_equal(idx[q], [r[1] for r in ref[:M]])
 
 
+def test_knn_stacked_ties_from_underflow():
+    """Found by hypothesis: at 1e-192 the squared distances underflow to 0,
+    so rows 0 and 2 tie for row 1 and the lower index wins."""
+    S = np.array([[8.78008498e-192, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    idx, d2 = K.knn_stacked(S, 1)
+    np.testing.assert_array_equal(idx[:, 0], [1, 0, 0])
+    np.testing.assert_array_equal(d2, 0.0)
+
+
 @st.composite
 def clustered(draw):
     """Rows in a few tight clusters plus scattered rows, duplicates and ties:
@@ -627,6 +636,65 @@ def test_contractions_do_not_depend_on_thread_count():
     np.testing.assert_allclose(out[0][1], naive.contract_atc(A, W, C), rtol=1e-10)
 
 
+@st.composite
+def cp_problems(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    d = draw(st.integers(1, 4))
+    J = draw(st.integers(1, d))  # J <= d <= E: the normal equations are regular
+    E = draw(st.integers(d, 60))
+    # a low-rank tensor plus noise
+    A = np.einsum("ej,aj,bj->eab", rng.normal(size=(E, J)), rng.normal(size=(d, J)),
+                  rng.normal(size=(d, J)))
+    A = A + draw(st.sampled_from([0.0, 0.1, 1.0])) * rng.normal(size=(E, d, d))
+    return A, J, draw(st.integers(1, 6)), draw(st.sampled_from([0.0, 1e-8])), seed
+
+
+@settings(**SETTINGS)
+@given(cp_problems())
+def test_cp_als_is_tensorlys_parafac(prob):
+    """The kernels' CP-ALS reproduces tensorly's parafac (same random init,
+    no normalisation, no line search) to rounding, with its stopping rule."""
+    from tensorly.decomposition import parafac
+    from tensorly.decomposition._cp import initialize_cp
+
+    A, J, n_iter, tol, seed = prob
+    state = seed % (2**31 - 1)
+    ref = parafac(A, rank=J, init="random", n_iter_max=n_iter, tol=tol, random_state=state,
+                  normalize_factors=False)
+    _, f0 = initialize_cp(A, J, init="random", random_state=state, normalize_factors=False)
+    W, C, R, _ = K.cp_als(A, *f0, n_iter, tol)
+    np.testing.assert_array_equal(ref.weights, 1.0)
+    # the factors are determined up to scalings that ill-conditioned normal
+    # equations amplify rounding in: compare the reconstructions
+    rec = np.einsum("ej,aj,bj->eab", W, C, R)
+    rec_ref = np.einsum("ej,aj,bj->eab", *ref.factors)
+    np.testing.assert_allclose(rec, rec_ref, rtol=0, atol=1e-7 * max(1.0, np.abs(A).max()))
+
+
+def test_cp_als_factors_match_tensorly_and_use_float64_sums():
+    from tensorly.decomposition import parafac
+    from tensorly.decomposition._cp import initialize_cp
+
+    rng = np.random.default_rng(4)
+    E, d, J = 3000, 5, 3  # two chunks
+    A = np.einsum("ej,aj,bj->eab", rng.normal(size=(E, J)), rng.normal(size=(d, J)),
+                  rng.normal(size=(d, J))) + 0.3 * rng.normal(size=(E, d, d))
+    ref = parafac(A, rank=J, init="random", n_iter_max=100, tol=1e-8, random_state=3,
+                  normalize_factors=False)
+    _, f0 = initialize_cp(A, J, init="random", random_state=3, normalize_factors=False)
+    out = K.cp_als(A, *f0, 100, 1e-8)
+    assert 1 < out[3] < 100  # stopped by the tolerance, as tensorly did
+    for got, want in zip(out[:3], ref.factors):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 * np.abs(want).max())
+    # float32 A: the same iterations on the widened values, sums in float64
+    A32 = A.astype(np.float32)
+    got32 = K.cp_als(A32, *f0, 5, 0.0)
+    want32 = K.cp_als(A32.astype(np.float64), *f0, 5, 0.0)
+    for a, b in zip(got32, want32):
+        np.testing.assert_array_equal(a, b)
+
+
 # --------------------------------------------------------------------------
 # component step
 # --------------------------------------------------------------------------
@@ -831,3 +899,14 @@ def test_a_step_heapsort_sorts_the_prefix_only(a, n):
     _heapsort(got, n)
     np.testing.assert_array_equal(got[:n], np.sort(a[:n]))
     np.testing.assert_array_equal(got[n:], a[n:])
+
+
+def test_parafac_start_matches_tensorly():
+    from licchie._fit import parafac_init
+
+    rng = np.random.default_rng(8)
+    E, d, J = 500, 4, 3
+    A = np.einsum("ej,aj,bj->eab", rng.normal(size=(E, J)), rng.normal(size=(d, J)),
+                  rng.normal(size=(d, J))) + 0.2 * rng.normal(size=(E, d, d))
+    for got, want in zip(parafac_init(A, J, 11), parafac_init(A, J, 11, als="tensorly")):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
