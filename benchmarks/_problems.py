@@ -26,7 +26,10 @@ BASE = dict(n_cells=(25, 10), scale=1, n_frames=50, n_features=10, n_components=
             seed=0)
 
 STAGES = ("pairs", "graph", "a_step", "component_step", "weight_step", "objective",
-          "iteration")
+          "iteration", "parafac_als")
+# ALS iterations timed by the "parafac_als" stage (the PARAFAC start runs up to
+# LICCHIE(init_max_iter=100) of them); tol 0 fixes their number
+PARAFAC_ALS_ITERS = 5
 
 # The log grids of the asv suite: class name -> (parameter, values).  Each
 # varies one quantity from BASE.
@@ -104,6 +107,7 @@ def iteration(prob, A, W, C, R, Wbar):
 def stage_calls(b):
     """``{stage: zero-argument callable}`` for a bundle from :func:`build`."""
     from licchie import _fit as F
+    from licchie import kernels as K
 
     cfg = b["cfg"]
     calls = {
@@ -120,6 +124,8 @@ def stage_calls(b):
             "weight_step": lambda: prob.weight_step(A, W, C, R, Wbar),
             "objective": lambda: prob.objective(A, W, C, R, Wbar),
             "iteration": lambda: iteration(prob, A, W, C, R, Wbar),
+            # the PARAFAC start's CP-ALS on the current A from the current factors
+            "parafac_als": lambda: K.cp_als(A, W, C, R, PARAFAC_ALS_ITERS, 0.0),
         })
     return calls
 

@@ -15,7 +15,8 @@ class          parameter                         what grows
 =============  ================================  ===========================
 
 Per stage (pairs, smoothness graph, A-step, component step, weight step,
-objective, one whole plain iteration) there is a ``time_`` and a
+objective, one whole plain iteration, and ``PARAFAC_ALS_ITERS`` iterations of
+the PARAFAC start's CP-ALS) there is a ``time_`` and a
 ``peakmem_`` benchmark; ``track_n_pairs`` / ``track_n_targets`` /
 ``track_n_edges`` record the sizes so that :mod:`benchmarks.scaling` can fit
 exponents against pairs.  Problems are built once per class in
@@ -83,6 +84,9 @@ class _StagesBase:
     def time_iteration(self, paths, value):
         self.calls["iteration"]()
 
+    def time_parafac_als(self, paths, value):
+        self.calls["parafac_als"]()
+
     def peakmem_a_step(self, paths, value):
         self.calls["a_step"]()
 
@@ -97,6 +101,9 @@ class _StagesBase:
 
     def peakmem_iteration(self, paths, value):
         self.calls["iteration"]()
+
+    def peakmem_parafac_als(self, paths, value):
+        self.calls["parafac_als"]()
 
     def track_n_pairs(self, paths, value):
         return self.bundle["n_pairs"]

@@ -65,6 +65,8 @@ CLAIMS = {
     ("Components", "weight_step"): ("1-2 (J^2 per CD sweep)", "1"),
     ("Components", "objective"): ("<=1", "—"),
     ("Components", "iteration"): ("1", "1"),
+    ("Features", "parafac_als"): ("2", "—"),
+    ("Components", "parafac_als"): ("1 (+J^2 per pair)", "—"),
 }
 
 
