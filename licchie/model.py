@@ -272,9 +272,16 @@ class LICCHIE(BaseEstimator):
         with F.numba_threads(self.n_jobs):
             graph = F.build_graph(Xf, pairs, self.n_neighbors, self.sigma)
             ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
-            problem = F.Problem(Xf, pairs, graph, lam, ridge, _DTYPES[self.dtype])
+            # the fit works with graph neighbours close in memory; the results
+            # are mapped back to the pairs' order below
+            fpairs, fgraph, perm, order = pairs, graph, None, None
+            if F.REORDER_PAIRS:
+                order = F.locality_order(Xf, pairs)
+                fpairs, fgraph, perm = F.reorder(pairs, graph, order)
+            problem = F.Problem(Xf, fpairs, fgraph, lam, ridge, _DTYPES[self.dtype],
+                                target_order=order)
             A_init = F.initial_interactions(problem)
-            init_group = F.init_groups(obs, pairs) if self.init == "groups" else None
+            init_group = F.init_groups(obs, fpairs) if self.init == "groups" else None
             progress = _progress(self.verbose, self.n_init * self.max_iter)
             results = []
             try:
@@ -291,6 +298,12 @@ class LICCHIE(BaseEstimator):
             finally:
                 if progress is not None:
                     progress.close()
+        if perm is not None:
+            inv = F.inverse_permutation(perm)
+            for r in results:
+                r.W = np.ascontiguousarray(r.W[inv])
+                r.A = None if r.A is None else r.A[inv]
+        del problem, fpairs, fgraph, A_init
         finals = np.array([r.objective for r in results])
         best = int(np.argmin(finals))
         self._set_results(rec, pairs, graph, results, best)
