@@ -275,10 +275,12 @@ class Problem:
                              lam5 * t[5]])
         return weighted
 
-    def a_step(self, A_old, W, C, R, lam1=None, cd_max_iter=1000, cd_tol=1e-10):
+    def a_step(self, A_old, W, C, R, lam1=None, cd_max_iter=1000, cd_tol=1e-10, out=None):
+        """The A-step from ``A_old`` into ``out`` (a new array if None; never
+        ``A_old`` itself: the step is a Jacobi sweep)."""
         lam1_, lam2, lam3, _, _ = self.lambdas
         lam1 = lam1_ if lam1 is None else lam1
-        A_new = np.empty_like(A_old)
+        A_new = np.empty_like(A_old) if out is None else out
         n_bad = K.a_step(A_old, self.X, self.pairs.tgt_obs, self.pairs.tgt_ptr,
                          self.pairs.src, self.pairs.gain, self.graph.nbr_ptr,
                          self.graph.nbr_idx, self.graph.nbr_w, W, C, R, lam1, lam2, lam3,
@@ -630,17 +632,18 @@ def _check_finite(terms, iteration, step):
             "regularisation (lambdas).")
 
 
-def _extrapolate(problem, cur, prev, alpha):
+def _extrapolate(problem, cur, prev, alpha, out=None):
     """Candidate ``cur + alpha (cur - prev)`` for (A, W, C, R), Wbar exact.
 
     C and R are renormalised to unit columns with the scale moved into W, so
     the candidate has the same low-rank matrices as the extrapolated factors.
+    The candidate's A is written into ``out`` (a new array if None).
     """
     A0, W0, C0, R0 = prev
     A1, W1, C1, R1 = cur
     # A1 + alpha (A1 - A0) with one temporary of A's size, not three
     # (the same values: IEEE + and * commute)
-    A = np.subtract(A1, A0)
+    A = np.subtract(A1, A0, out=out)
     A *= alpha
     A += A1
     W = W1 + alpha * (W1 - W0)
@@ -685,6 +688,19 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     length grows after every success and is reset after a failure.
     """
     nbad = 0
+    # Spare arrays of A's shape, reused across iterations: a fresh array of
+    # that size costs a page fault per 4 KiB on its first write, which at
+    # 250 k pairs took longer than the A-step kernel itself.  A_init (shared
+    # by every start) is never written to or pooled.
+    spare = []
+
+    def buffer():
+        return spare.pop() if spare else None
+
+    def release(X):
+        if X is not None and X is not A_init:
+            spare.append(X)
+
     if init == "parafac":
         W, C, R = parafac_init(A_init, J, seed, n_iter_max=parafac_iter)
         A = A_init
@@ -705,7 +721,8 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     alpha = 1.0
     for it in range(1, max_iter + 1):
         before = (A, W, C, R)
-        A, nbad = problem.a_step(A, W, C, R, cd_max_iter=cd_max_iter, cd_tol=cd_tol)
+        A, nbad = problem.a_step(A, W, C, R, cd_max_iter=cd_max_iter, cd_tol=cd_tol,
+                                 out=buffer())
         res.n_cd_not_converged += nbad
         if record_steps:
             terms = problem.objective(A, W, C, R, Wbar)
@@ -723,17 +740,24 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
         res.history.append((it, "weights", terms))
         cur = float(terms.sum())
         if extrapolate and it > 1:
-            cand = _extrapolate(problem, (A, W, C, R), before, alpha)
+            buf = buffer()
+            cand = _extrapolate(problem, (A, W, C, R), before, alpha, out=buf)
             if cand is not None:
                 t_c = problem.objective(*cand)
                 if np.all(np.isfinite(t_c)) and float(t_c.sum()) < cur:
+                    release(A)
                     A, W, C, R, Wbar = cand
                     terms = t_c
                     cur = float(t_c.sum())
                     res.history.append((it, "extrapolate", terms))
                     alpha *= 1.5
                 else:
+                    release(cand[0])
                     alpha = 1.0
+            else:
+                release(buf)
+        release(before[0])
+        before = None
         res.n_iter = it
         if progress is not None:
             progress.update(1)
@@ -744,6 +768,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
         prev = cur
     if progress is not None and res.n_iter < max_iter:
         progress.update(max_iter - res.n_iter)
+    spare.clear()
     res.W, res.C, res.R, res.Wbar = W, C, R, Wbar
     res.A = A if keep_A else None
     return res
