@@ -95,10 +95,11 @@ def build(with_graph=True, parafac_iter=20, **overrides):
     return out
 
 
-def iteration(prob, A, W, C, R, Wbar):
+def iteration(prob, A, W, C, R, Wbar, out=None):
     """One plain outer iteration as ``LICCHIE.fit`` runs it by default (without
-    extrapolation): three steps, one objective evaluation."""
-    A, _ = prob.a_step(A, W, C, R)
+    extrapolation): three steps, one objective evaluation.  ``out``: an array
+    for the new A (the fit reuses one; a fresh array costs page faults)."""
+    A, _ = prob.a_step(A, W, C, R, out=out)
     C, R = prob.component_step(A, W, C, R)
     W, Wbar, _ = prob.weight_step(A, W, C, R, Wbar)
     return A, W, C, R, Wbar, prob.objective(A, W, C, R, Wbar)
