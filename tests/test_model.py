@@ -331,3 +331,29 @@ def test_cli_fit_and_simulate(tmp_path, capsys):
     garbage.write_text("nope")
     assert main(["fit", str(garbage), "-o", str(out)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("init", ["parafac", "groups"])
+def test_run_start_state_matches_its_recorded_objective(small, init):
+    """run_start reuses spare arrays of A's shape across iterations: the state
+    it returns must be the one whose objective it recorded last (no buffer
+    overwritten while in use), and the shared start A_init is never written."""
+    from licchie import _fit as F
+    from licchie.data import as_recording
+
+    ds, _ = small
+    obs = as_recording(ds).obs
+    pairs = F.build_pairs(obs, 10.0, pooling_groups="class")
+    graph = F.build_graph(obs.features, pairs, 4, 0.3)
+    prob = F.Problem(obs.features, pairs, graph, (1.0, 0.1, 0.0, 0.01, 1.0), 1e-12)
+    A_init = F.initial_interactions(prob)
+    A_copy = A_init.copy()
+    group = F.init_groups(obs, pairs) if init == "groups" else None
+    # many iterations with extrapolation: accepted and rejected candidates
+    res = F.run_start(prob, A_init, 2, 3, max_iter=25, tol=0.0, init=init,
+                      init_group=group, record_steps=False, keep_A=True)
+    steps = [h[1] for h in res.history]
+    assert "extrapolate" in steps
+    np.testing.assert_array_equal(A_init, A_copy)
+    last = res.history[-1][2]
+    np.testing.assert_array_equal(prob.objective(res.A, res.W, res.C, res.R, res.Wbar), last)
