@@ -470,22 +470,31 @@ class LICCHIE(BaseEstimator):
         if same and weights != "group":
             W = np.ascontiguousarray(self.weights_.values)
         else:
-            W = self._group_weights_for(pairs)
+            W = self._group_weights_for(pairs, obs)
         C = np.ascontiguousarray(self.components_["target_effect"].values.T)
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)
         yhat = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain, W,
                                    C, R)
         return format_prediction(X, obs, pairs, yhat, feat)
 
-    def _group_weights_for(self, pairs):
-        """Each pair's group profile ``Wbar[g(e)]`` (zero for unseen groups)."""
+    def _group_weights_for(self, pairs, obs):
+        """Each pair's group profile ``Wbar[g(e)]`` (zero for unseen groups).
+
+        With ``pooling_groups="class_time"`` the window of a pair is looked up
+        on the training data's time axis by (session, time label) of its
+        target, so a recording that starts later than the training data (a
+        held-out stretch) gets the windows its frames had in training.
+        """
         J = self.n_components
         gw = {g: self.group_weights_.values[k]
               for k, g in enumerate(self.group_weights_["group"].values)}
         W = np.zeros((pairs.n_pairs, J))
+        names = np.asarray(pairs.group_names, dtype=object)[pairs.group]
+        if self.pooling_groups == "class_time" and pairs.n_pairs:
+            names = self._training_windows(names, obs, pairs)
         unknown = 0
-        for k, g in enumerate(pairs.group_names):
-            sel = pairs.group == k
+        for g in np.unique(names):
+            sel = names == g
             if g in gw:
                 W[sel] = gw[g]
             else:
@@ -495,6 +504,22 @@ class LICCHIE(BaseEstimator):
                           "populations or time windows?); they predict zero.", UserWarning,
                           stacklevel=3)
         return W
+
+    def _training_windows(self, names, obs, pairs):
+        """``class@window`` names with the window the target's (session, time
+        label) had in the training data (``"class@?"`` when unseen there)."""
+        wt = self.weights_
+        train = {}
+        for s_, t_, g_ in zip(wt["session"].values, wt["time"].values,
+                              wt["pooling_group"].values):
+            train.setdefault((str(s_), t_), str(g_).rsplit("@", 1)[1])
+        sess = np.asarray(obs.session_names, dtype=object)[obs.session[pairs.tgt]]
+        times = _time_labels(obs, pairs.tgt)
+        out = np.empty(pairs.n_pairs, dtype=object)
+        for e in range(pairs.n_pairs):
+            cls = names[e].rsplit("@", 1)[0]
+            out[e] = f"{cls}@{train.get((str(sess[e]), times[e]), '?')}"
+        return out
 
     def summary(self):
         """A plain-text report: objective, iterations, stability per motif."""

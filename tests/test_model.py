@@ -357,3 +357,20 @@ def test_run_start_state_matches_its_recorded_objective(small, init):
     np.testing.assert_array_equal(A_init, A_copy)
     last = res.history[-1][2]
     np.testing.assert_array_equal(prob.objective(res.A, res.W, res.C, res.R, res.Wbar), last)
+
+
+def test_class_time_predict_on_a_later_stretch_uses_the_training_windows():
+    """A held-out stretch that starts later than the training data gets the
+    windows its frames had in training (by session and time label), not
+    windows numbered from its own first frame."""
+    ds, _ = make_recording(**SMALL, seed=5)
+    m = _model(pooling_groups="class_time", pooling_window=3, max_iter=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(ds)
+        full = m.predict(ds, weights="group")
+        part = m.predict(ds.isel(time=slice(3, None)), weights="group")
+    t = ds["time"].values[4:]  # the stretch's first frame has no predecessor
+    assert np.isfinite(part.sel(time=t).values).any()
+    np.testing.assert_allclose(part.sel(time=t).values, full.sel(time=t).values,
+                               rtol=1e-12, atol=1e-12, equal_nan=True)
