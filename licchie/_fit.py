@@ -323,8 +323,8 @@ def initial_interactions(problem: Problem):
 def parafac_init(A, J, seed, n_iter_max=100, als="kernels"):
     """CP of the stacked tensor (tensorly's random init and CP-ALS), scale moved into W.
 
-    The random factors come from tensorly's ``initialize_cp`` with the start's
-    seed.  The ALS iterations are tensorly's ``parafac`` (``tol=1e-8``, no
+    The random factors are tensorly's ``random_cp`` with the start's seed, the
+    start of its ``parafac(init="random")``.  The ALS iterations are tensorly's ``parafac`` (``tol=1e-8``, no
     normalisation, no line search), by default (``als="kernels"``) run through
     the package's contraction kernels (:func:`licchie.kernels.cp_als`, tested
     equal to tensorly's result), which never copy ``A``; ``als="tensorly"``
@@ -332,7 +332,7 @@ def parafac_init(A, J, seed, n_iter_max=100, als="kernels"):
     """
     import tensorly as tl
     from tensorly.decomposition import parafac
-    from tensorly.decomposition._cp import initialize_cp
+    from tensorly.random import random_cp
 
     rng = np.random.default_rng(seed)
     E, d, _ = A.shape
@@ -348,8 +348,9 @@ def parafac_init(A, J, seed, n_iter_max=100, als="kernels"):
                 Wf, Cf, Rf = (np.asarray(f, dtype=np.float64) for f in cp.factors)
                 Wf = Wf * np.asarray(cp.weights, dtype=np.float64)[None, :]
             else:
-                _, (W0, C0, R0) = initialize_cp(A, J, init="random", random_state=state,
-                                                normalize_factors=False)
+                # what parafac(init="random") starts from (its initialize_cp)
+                _, (W0, C0, R0) = random_cp(A.shape, J, random_state=state,
+                                            normalise_factors=False)
                 Wf, Cf, Rf, _ = K.cp_als(A, W0, C0, R0, n_iter_max, 1e-8)
         except np.linalg.LinAlgError:
             # CP-ALS solves singular systems when the tensor's rank is below J
