@@ -1,14 +1,18 @@
-"""Truth start against the best fitted start, both run far longer (issue 3).
+"""Truth start against fitted starts, run far longer, and the L1 weight (issue 3).
 
 ``benchmarks/starts_study.py`` compared starts after 150 iterations (truth
 start: 500).  This runs the truth start and one fitted start (its index as
 in that study: the lowest objective there) for many more iterations with
 ``tol=1e-12``, to see which basin the objective prefers once both are near
-convergence.  2 Numba threads; about 1.5 min per seed at 3000 iterations.
+convergence.  With ``--fit`` it first runs the whole fit (BASE_FIT of
+``recovery_diagnosis.py``, 3 starts, 150 iterations) and reports its
+recovery; ``--lam4`` changes the L1 weight of W for everything.
+2 Numba threads; about 1.5 min per seed at 3000 iterations.
 
-    python benchmarks/long_starts.py SEED START [ITERATIONS=3000]
-    # this session: 0 15, 1 15, 2 7 (the best groups starts of starts_study.py)
+    python benchmarks/long_starts.py 1 --start 15          # this session: 0 15, 1 15, 2 7
+    python benchmarks/long_starts.py 1 --lam4 0.05 --fit --iterations 1000 --start -1
 """
+import argparse
 import os
 import sys
 import time
@@ -21,34 +25,59 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from recovery_diagnosis import BASE_FIT, PAPER_DATA, _problem, recovery, truth_start  # noqa
 
 
-def main(argv):
+def main(argv=None):
+    from licchie import LICCHIE
     from licchie import _fit as F
     from licchie.synthetic import make_recording
 
-    seed, start = int(argv[0]), int(argv[1])
-    its = int(argv[2]) if len(argv) > 2 else 3000
-    fit = dict(BASE_FIT, init="groups", max_iter=its, tol=1e-12)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("seed", type=int)
+    ap.add_argument("--start", type=int, default=15,
+                    help="fitted start to run long (-1: none)")
+    ap.add_argument("--iterations", type=int, default=3000)
+    ap.add_argument("--lam4", type=float, default=BASE_FIT["lambdas"][3])
+    ap.add_argument("--fit", action="store_true", help="also run the whole fit first")
+    a = ap.parse_args(argv)
+    seed, its = a.seed, a.iterations
+    fit = dict(BASE_FIT, lambdas=tuple(BASE_FIT["lambdas"][:3]) + (a.lam4,))
     ds, truth = make_recording(regime="pooled", seed=seed, **PAPER_DATA)
-    with F.numba_threads(2), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        _, fin, C, R = truth_start(ds, truth, fit)
-        print(f"seed {seed} truth start, {its} its: {fin:.4f}  recovery "
-              f"{recovery(truth, C, R).mean():.3f}  ({time.perf_counter() - t0:.0f} s)",
-              flush=True)
-        obs, pairs, prob = _problem(ds, fit)
-        A_init = F.initial_interactions(prob)
-        init_group = F.init_groups(obs, pairs)
-        seeds = np.random.SeedSequence(seed).generate_state(start + 1)
-        for n in (150, its):
+        if a.fit:
             t0 = time.perf_counter()
-            res = F.run_start(prob, A_init, PAPER_DATA["n_components"], int(seeds[start]), n,
-                              1e-12, init="groups", init_group=init_group,
-                              bootstrap=start > 0, keep_A=False, record_steps=False)
-            print(f"seed {seed} start {start}, {res.n_iter} its (converged {res.converged}): "
-                  f"{res.objective:.4f}  recovery {recovery(truth, res.C, res.R).mean():.3f}  "
+            m = LICCHIE(n_components=PAPER_DATA["n_components"], radius=10.0,
+                        n_neighbors=10, sigma=0.3, random_state=seed, verbose=0, n_jobs=2,
+                        **fit).fit(ds)
+            sim = recovery(truth, m.components_["target_effect"].values.T,
+                           m.components_["source_effect"].values.T)
+            print(f"seed {seed} lam4 {a.lam4}: fit objective "
+                  f"{m.start_objectives_.min().item():.3f}  recovery {sim.mean():.3f}  "
+                  f"stability {m.stability_.attrs['mean']:.3f}  "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        long = dict(fit, init="groups", max_iter=its, tol=1e-12)
+        with F.numba_threads(2):
+            t0 = time.perf_counter()
+            _, fin, C, R = truth_start(ds, truth, long)
+            print(f"seed {seed} lam4 {a.lam4} truth start, {its} its: {fin:.4f}  recovery "
+                  f"{recovery(truth, C, R).mean():.3f}  ({time.perf_counter() - t0:.0f} s)",
+                  flush=True)
+            if a.start < 0:
+                return
+            obs, pairs, prob = _problem(ds, long)
+            A_init = F.initial_interactions(prob)
+            init_group = F.init_groups(obs, pairs)
+            seeds = np.random.SeedSequence(seed).generate_state(a.start + 1)
+            for n in (150, its):
+                t0 = time.perf_counter()
+                res = F.run_start(prob, A_init, PAPER_DATA["n_components"],
+                                  int(seeds[a.start]), n, 1e-12, init="groups",
+                                  init_group=init_group, bootstrap=a.start > 0,
+                                  keep_A=False, record_steps=False)
+                print(f"seed {seed} start {a.start}, {res.n_iter} its (converged "
+                      f"{res.converged}): {res.objective:.4f}  recovery "
+                      f"{recovery(truth, res.C, res.R).mean():.3f}  "
+                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
