@@ -31,14 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import _problems as P  # noqa: E402
-
-
-def _vmhwm():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) * 1024
-    return 0
+from benchmarks.scaling import _status  # noqa: E402
 
 
 def target_order(name, obs, pairs, graph):
@@ -193,7 +186,7 @@ def main():
                                         f"{res[st]['cpu_median']:.3f}" for st in stages)
               + f"  | obj after A {res['objective_after_a_step']:.15g}, after iteration "
               f"{res['objective_after_iteration']:.15g}", flush=True)
-    out["peak_rss_gib"] = _vmhwm() / 2**30
+    out["peak_rss_gib"] = _status()["VmHWM"] / 2**30
     ref = out["layouts"].get("frame")
     if ref:
         for name, res in out["layouts"].items():

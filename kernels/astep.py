@@ -274,14 +274,20 @@ def _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1, l
 
 
 @njit(**JIT)
-def _task_targets(task, T, tgt_ptr):
-    """Targets ``t0:t1`` of ``task`` and their largest number of pairs."""
+def _task_targets(task, T):
+    """Targets ``t0:t1`` of ``task``."""
     t0 = task * _TARGETS_PER_TASK
-    t1 = min(T, t0 + _TARGETS_PER_TASK)
+    return t0, min(T, t0 + _TARGETS_PER_TASK)
+
+
+@njit(**JIT)
+def _max_pairs(task0, task1, T, tgt_ptr):
+    """The largest number of pairs of a target in tasks ``task0:task1`` (the
+    size of the per-call buffers)."""
     smax = 0
-    for t in range(t0, t1):
+    for t in range(task0 * _TARGETS_PER_TASK, min(T, task1 * _TARGETS_PER_TASK)):
         smax = max(smax, tgt_ptr[t + 1] - tgt_ptr[t])
-    return t0, t1, smax
+    return smax
 
 
 @njit(**JIT)
@@ -297,11 +303,12 @@ def _ridge_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
     # scalings all run over d*d contiguous entries
     Ao = A_old.reshape((E, dd))
     An = A_new.reshape((E, dd))
+    smax = _max_pairs(task0, task1, T, tgt_ptr)
+    z = np.empty((smax, d))  # buffers, once per call
+    lam = np.empty(smax)
+    P = np.empty((smax, dd))
     for task in range(task0, task1):
-        t0, t1, smax = _task_targets(task, T, tgt_ptr)
-        z = np.empty((smax, d))  # buffers sized once per task
-        lam = np.empty(smax)
-        P = np.empty((smax, dd))
+        t0, t1 = _task_targets(task, T)
         for t in range(t0, t1):
             s0 = tgt_ptr[t]
             S = tgt_ptr[t + 1] - s0
@@ -341,18 +348,19 @@ def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
     Ao = A_old.reshape((E, dd))
     An = A_new.reshape((E, dd))
     h = 0.5 * lam3
+    smax = _max_pairs(task0, task1, T, tgt_ptr)
+    z = np.empty((smax, d))  # buffers, once per call
+    lam = np.empty(smax)
+    P = np.empty((smax, dd))
+    # one row's problem laid out flat (length S d)
+    nmax = smax * d
+    prow = np.empty(nmax)
+    zrow = np.empty(nmax)
+    lrow = np.empty(nmax)
+    arow = np.empty(nmax)
+    bp = np.empty(2 * nmax)
     for task in range(task0, task1):
-        t0, t1, smax = _task_targets(task, T, tgt_ptr)
-        z = np.empty((smax, d))
-        lam = np.empty(smax)
-        P = np.empty((smax, dd))
-        # one row's problem laid out flat (length S d)
-        nmax = smax * d
-        prow = np.empty(nmax)
-        zrow = np.empty(nmax)
-        lrow = np.empty(nmax)
-        arow = np.empty(nmax)
-        bp = np.empty(2 * nmax)
+        t0, t1 = _task_targets(task, T)
         for t in range(t0, t1):
             s0 = tgt_ptr[t]
             S = tgt_ptr[t + 1] - s0

@@ -24,15 +24,19 @@ def _objective_tasks(task0, task1, A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
     dd = d * d
     J = W.shape[1]
     Af = A.reshape((E, dd))
+    yhat = np.empty(d)
+    B = np.empty(dd)
+    lr = np.empty(dd)
+    l1 = np.empty(dd)
+    sm = np.empty(dd)
     for task in range(task0, task1):
         t0 = task * _TARGETS_PER_TASK
         t1 = min(T, t0 + _TARGETS_PER_TASK)
         acc = part[task]
-        yhat = np.empty(d)
-        B = np.empty(dd)
-        lr = np.zeros(dd)
-        l1 = np.zeros(dd)
-        sm = np.zeros(dd)
+        # the task's entry-wise partial sums
+        lr[:] = 0.0
+        l1[:] = 0.0
+        sm[:] = 0.0
         for t in range(t0, t1):
             o = tgt_obs[t]
             for i in range(d):

@@ -41,7 +41,7 @@ from numba import njit
 from . import _parallel
 from ._config import JIT
 
-# pairs per parallel task (buffers are allocated once per task)
+# pairs per parallel task
 _PAIRS_PER_TASK = 256
 # a Cholesky pivot below this fraction of its diagonal entry rejects the
 # solve (the block is too ill-conditioned to beat coordinate descent)
@@ -181,21 +181,22 @@ def _weight_tasks(task0, task1, b, Wbar, group, Q, P, have_P, lam1, lam4, lam5, 
     :func:`weight_lasso`; ``W`` holds the warm start on entry."""
     E, J = b.shape
     h = 0.5 * lam4
+    # buffers, once per call (each pair overwrites what it reads)
+    q = np.empty(J)
+    sgn = np.empty(J, np.int64)
+    prev = np.empty(J, np.int64)
+    tried = np.empty(J, np.int64)
+    idx = np.empty(J, np.int64)
+    nidx = np.empty(J, np.int64)
+    M = np.empty((J, J))
+    L = np.empty((J, J))
+    r = np.empty(J)
+    t = np.empty(J)
+    g = np.empty(J)
+    wt = np.empty(J)
     for task in range(task0, task1):
         e0 = task * _PAIRS_PER_TASK
         e1 = min(E, e0 + _PAIRS_PER_TASK)
-        q = np.empty(J)
-        sgn = np.empty(J, np.int64)
-        prev = np.empty(J, np.int64)
-        tried = np.empty(J, np.int64)
-        idx = np.empty(J, np.int64)
-        nidx = np.empty(J, np.int64)
-        M = np.empty((J, J))
-        L = np.empty((J, J))
-        r = np.empty(J)
-        t = np.empty(J)
-        g = np.empty(J)
-        wt = np.empty(J)
         for e in range(e0, e1):
             gr = group[e]
             w = W[e]

@@ -324,11 +324,12 @@ def parafac_init(A, J, seed, n_iter_max=100, als="kernels"):
     """CP of the stacked tensor (tensorly's random init and CP-ALS), scale moved into W.
 
     The random factors are tensorly's ``random_cp`` with the start's seed, the
-    start of its ``parafac(init="random")``.  The ALS iterations are tensorly's ``parafac`` (``tol=1e-8``, no
-    normalisation, no line search), by default (``als="kernels"``) run through
-    the package's contraction kernels (:func:`licchie.kernels.cp_als`, tested
-    equal to tensorly's result), which never copy ``A``; ``als="tensorly"``
-    calls tensorly itself (the naive benchmark does).
+    start of its ``parafac(init="random")``.  The ALS iterations are tensorly's
+    ``parafac`` (``tol=1e-8``, no normalisation, no line search), by default
+    (``als="kernels"``) run through the package's contraction kernels
+    (:func:`licchie.kernels.cp_als`, tested equal to tensorly's result), which
+    never copy ``A``; ``als="tensorly"`` calls tensorly itself (the naive
+    benchmark does).
     """
     import tensorly as tl
     from tensorly.decomposition import parafac

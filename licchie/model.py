@@ -96,12 +96,12 @@ class LICCHIE(BaseEstimator):
         (``pooling > 0``) and ``lam1`` is not small against the squared norm
         of a target's inputs (docs, "Initialisation").
     init_max_iter : int, default 100
-        ALS iterations of tensorly's PARAFAC in the ``"parafac"`` start
-        (stopped earlier at its relative tolerance 1e-8).  Its cost grows like
-        n_pairs d^2 J per iteration: at 1 M pairs, d = 19, J = 10 it took
-        about 15 min per start with the default, far more than the fit's
-        iterations; a smaller value gives a rougher start for the
-        alternation to refine (docs/performance.md).
+        CP-ALS iterations of the PARAFAC in the ``"parafac"`` start (stopped
+        earlier at its relative tolerance 1e-8).  Each costs about two passes
+        over the interaction tensor: at 1 M pairs, d = 19, J = 10 about 0.8 s,
+        so the default takes longer than a short fit's iterations; a smaller
+        value gives a rougher start for the alternation to refine
+        (docs/performance.md).
     record_steps : bool, default False
         Record the objective after every step (A, components, weights) rather
         than after every iteration.  Each record is one evaluation of the
@@ -298,11 +298,10 @@ class LICCHIE(BaseEstimator):
             finally:
                 if progress is not None:
                     progress.close()
-        if perm is not None:
+        if perm is not None:  # back to the pairs' order (the starts kept no A)
             inv = F.inverse_permutation(perm)
             for r in results:
                 r.W = np.ascontiguousarray(r.W[inv])
-                r.A = None if r.A is None else r.A[inv]
         del problem, fpairs, fgraph, A_init
         finals = np.array([r.objective for r in results])
         best = int(np.argmin(finals))
@@ -489,9 +488,10 @@ class LICCHIE(BaseEstimator):
         gw = {g: self.group_weights_.values[k]
               for k, g in enumerate(self.group_weights_["group"].values)}
         W = np.zeros((pairs.n_pairs, J))
-        names = np.asarray(pairs.group_names, dtype=object)[pairs.group]
         if self.pooling_groups == "class_time" and pairs.n_pairs:
-            names = self._training_windows(names, obs, pairs)
+            names = self._training_windows(obs, pairs)
+        else:
+            names = np.asarray(pairs.group_names, dtype=object)[pairs.group]
         unknown = 0
         for g in np.unique(names):
             sel = names == g
@@ -505,21 +505,28 @@ class LICCHIE(BaseEstimator):
                           stacklevel=3)
         return W
 
-    def _training_windows(self, names, obs, pairs):
-        """``class@window`` names with the window the target's (session, time
-        label) had in the training data (``"class@?"`` when unseen there)."""
+    def _training_windows(self, obs, pairs):
+        """Each pair's ``class@window`` name with the window its target's
+        (session, time label) had in the training data (``class@?`` when the
+        training data had no pair at that time)."""
+        import pandas as pd
+
         wt = self.weights_
-        train = {}
-        for s_, t_, g_ in zip(wt["session"].values, wt["time"].values,
-                              wt["pooling_group"].values):
-            train.setdefault((str(s_), t_), str(g_).rsplit("@", 1)[1])
-        sess = np.asarray(obs.session_names, dtype=object)[obs.session[pairs.tgt]]
-        times = _time_labels(obs, pairs.tgt)
-        out = np.empty(pairs.n_pairs, dtype=object)
-        for e in range(pairs.n_pairs):
-            cls = names[e].rsplit("@", 1)[0]
-            out[e] = f"{cls}@{train.get((str(sess[e]), times[e]), '?')}"
-        return out
+        train = pd.DataFrame({
+            "session": wt["session"].values.astype(str),
+            "time": wt["time"].values,
+            "window": pd.Series(wt["pooling_group"].values.astype(str))
+                        .str.rsplit("@", n=1).str[1].values,
+        }).drop_duplicates(["session", "time"])
+        new = pd.DataFrame({
+            "session": np.asarray(obs.session_names, dtype=object)[obs.session[pairs.tgt]]
+                         .astype(str),
+            "time": _time_labels(obs, pairs.tgt),
+        })
+        window = new.merge(train, on=["session", "time"], how="left")["window"].fillna("?")
+        cls = pd.Series(np.asarray(pairs.group_names, dtype=object)).str.rsplit(
+            "@", n=1).str[0].values[pairs.group]
+        return (cls + "@" + window.values).astype(object)
 
     def summary(self):
         """A plain-text report: objective, iterations, stability per motif."""
