@@ -101,7 +101,7 @@ def iteration(prob, A, W, C, R, Wbar, out=None):
     for the new A (the fit reuses one; a fresh array costs page faults)."""
     A, _ = prob.a_step(A, W, C, R, out=out)
     C, R = prob.component_step(A, W, C, R)
-    W, Wbar, _ = prob.weight_step(A, W, C, R, Wbar)
+    W, Wbar, _, _ = prob.weight_step(A, W, C, R, Wbar)
     return A, W, C, R, Wbar, prob.objective(A, W, C, R, Wbar)
 
 

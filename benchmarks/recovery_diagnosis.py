@@ -66,22 +66,22 @@ def iterate(prob, A, W, C, R, fit):
     from licchie import kernels as K
 
     pairs = prob.pairs
-    Wb = K.group_mean(W, pairs.group, pairs.n_groups)
-    at_start = float(prob.objective(A, W, C, R, Wb).sum())
+    Wb, gam = prob.profiles(W)
+    at_start = float(prob.objective(A, W, C, R, Wb, gam).sum())
     prev = cur = at_start
     alpha = 1.0
     for it in range(1, fit["max_iter"] + 1):
         before = (A, W, C, R)
         A, _ = prob.a_step(A, W, C, R)
         C, R = prob.component_step(A, W, C, R)
-        W, Wb, _ = prob.weight_step(A, W, C, R, Wb)
-        cur = float(prob.objective(A, W, C, R, Wb).sum())
+        W, Wb, gam, _ = prob.weight_step(A, W, C, R, Wb, gam)
+        cur = float(prob.objective(A, W, C, R, Wb, gam).sum())
         if it > 1:
-            cand = F._extrapolate(prob, (A, W, C, R), before, alpha)
+            cand = F._extrapolate(prob, (A, W, C, R), before, alpha, gamma=gam)
             if cand is not None:
                 lc = float(prob.objective(*cand).sum())
                 if np.isfinite(lc) and lc < cur:
-                    A, W, C, R, Wb = cand
+                    A, W, C, R, Wb, gam = cand
                     cur = lc
                     alpha *= 1.5
                 else:
@@ -89,6 +89,7 @@ def iterate(prob, A, W, C, R, fit):
         if prev - cur <= fit["tol"] * max(abs(prev), np.finfo(float).tiny):
             break
         prev = cur
+    iterate.terms = prob.objective(A, W, C, R, Wb, gam)
     return at_start, cur, C, R
 
 

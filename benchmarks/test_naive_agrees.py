@@ -114,7 +114,7 @@ def _one_iteration(lam, J=3, seed=11):
     oA = lic.objective(A1, W0, C0, R0, Wb0)
     C1, R1 = lic.component_step(A1, W0, C0, R0)
     oC = lic.objective(A1, W0, C1, R1, Wb0)
-    W1, Wb1, _ = lic.weight_step(A1, W0, C1, R1, Wb0)
+    W1, Wb1, _, _ = lic.weight_step(A1, W0, C1, R1, Wb0)
     oW = lic.objective(A1, W1, C1, R1, Wb1)
     # naive, from the same start
     (nA, nW, nC, nR, nWb), hist = N.iteration(nai, A0, W0, C0, R0, Wb0)

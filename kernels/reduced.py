@@ -114,7 +114,7 @@ def _chol_solve(M, v):
 
 
 @njit(**JIT)
-def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho):
+def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho, gamma):
     """Normal equations of the group profiles with the deviations eliminated.
 
     For fixed ``C, R`` and ``W[e] = Wbar[g(e)] + delta_e``, minimising ``F``
@@ -122,7 +122,8 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho)
     ``(y - H Wbar)^T Omega (y - H Wbar)`` with
     ``Omega = lam5 (Q Q^T + rho_t I)^-1`` and ``rho_t = lam5 / kappa_t``, where
     ``H`` maps the profiles of the target's groups to its prediction
-    (``H_g = C diag(sum_{e in t, g(e)=g} u_e)``).
+    (``H_g = gamma_t C diag(sum_{e in t, g(e)=g} u_e)``; ``gamma_t`` the
+    target's gain, all ones for MODEL.md's pooling).
 
     Parameters
     ----------
@@ -137,6 +138,8 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho)
     lam5 : float > 0
     rho : float64 (n_targets,)
         ``lam5 / kappa_t``.
+    gamma : float64 (n_targets,)
+        Target gains (pooling toward ``gamma_t Wbar[g(e)]``).
 
     Returns
     -------
@@ -173,7 +176,7 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho)
             while gl[k] != g:
                 k += 1
             for j in range(J):
-                u = U[e, j]
+                u = U[e, j] * gamma[t]
                 for a in range(d):
                     H[a, k * J + j] += u * C[a, j]
         # Omega H and Omega y, column by column
@@ -206,12 +209,13 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho)
     return gram, rhs
 
 
-def pooled_deviations(U, C, Y, tgt_ptr, group, Wbar, rho):
-    """Per-pair weights ``W[e] = Wbar[g(e)] + delta_e`` given the profiles.
+def pooled_deviations(U, C, Y, tgt_ptr, group, Wbar, rho, gamma):
+    """Per-pair weights ``W[e] = gamma_t Wbar[g(e)] + delta_e`` given the profiles.
 
     ``delta`` of a target minimises ``kappa ||r - Q delta||^2 + lam5 ||delta||^2``
     with ``r = y - H Wbar``: ``delta = Q^T (Q Q^T + rho I)^-1 r``, i.e.
     ``delta_ej = u_ej (c_j . v)`` with ``v = (Q Q^T + rho I)^-1 r``.
+    ``gamma`` (n_targets,) are the target gains (ones: MODEL.md's pooling).
 
     Returns
     -------
@@ -220,12 +224,12 @@ def pooled_deviations(U, C, Y, tgt_ptr, group, Wbar, rho):
     nt = tgt_ptr.shape[0] - 1
     W = np.empty((U.shape[0], C.shape[1]))
     _parallel.run(_deviation_tasks, (nt + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK,
-                  U, C, Y, tgt_ptr, group, Wbar, rho, W)
+                  U, C, Y, tgt_ptr, group, Wbar, rho, gamma, W)
     return W
 
 
 @njit(**JIT)
-def _deviation_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, W):
+def _deviation_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, gamma, W):
     """The targets of tasks ``t0:t1`` of :func:`pooled_deviations`."""
     d, J = C.shape
     nt = tgt_ptr.shape[0] - 1
@@ -237,7 +241,7 @@ def _deviation_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, W):
         for e in range(e0, e1):
             g = group[e]
             for j in range(J):
-                s = Wbar[g, j] * U[e, j]
+                s = gamma[t] * Wbar[g, j] * U[e, j]
                 if s != 0.0:
                     for a in range(d):
                         r[a] -= s * C[a, j]
@@ -251,4 +255,52 @@ def _deviation_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, W):
         for e in range(e0, e1):
             g = group[e]
             for j in range(J):
-                W[e, j] = Wbar[g, j] + U[e, j] * cv[j]
+                W[e, j] = gamma[t] * Wbar[g, j] + U[e, j] * cv[j]
+
+
+def target_gains(U, C, Y, tgt_ptr, group, Wbar, rho, gamma):
+    """Each target's gain minimising ``F`` for fixed profiles and factors.
+
+    With the deviations eliminated a target's part of ``F`` is
+    ``(y - gamma h)^T Omega (y - gamma h)``, ``h = sum_{e in t} sum_j
+    Wbar[g(e), j] u_ej c_j`` and ``Omega`` proportional to
+    ``(Q Q^T + rho_t I)^-1``, so ``gamma = h^T Omega y / h^T Omega h``.  A
+    target with ``h = 0`` keeps its gain from ``gamma``.
+
+    Returns
+    -------
+    float64 (n_targets,)
+    """
+    nt = tgt_ptr.shape[0] - 1
+    out = np.array(gamma, dtype=np.float64)
+    _parallel.run(_gain_tasks, (nt + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK,
+                  U, C, Y, tgt_ptr, group, Wbar, rho, out)
+    return out
+
+
+@njit(**JIT)
+def _gain_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, out):
+    """The targets of tasks ``t0:t1`` of :func:`target_gains`."""
+    d, J = C.shape
+    nt = tgt_ptr.shape[0] - 1
+    M = np.empty((d, d))
+    for t in range(t0 * _TARGETS_PER_TASK, min(nt, t1 * _TARGETS_PER_TASK)):
+        e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
+        h = np.zeros(d)
+        for e in range(e0, e1):
+            g = group[e]
+            for j in range(J):
+                s = Wbar[g, j] * U[e, j]
+                if s != 0.0:
+                    for a in range(d):
+                        h[a] += s * C[a, j]
+        _target_system(C, U, e0, e1, rho[t], M)
+        oh = h.copy()
+        _chol_solve(M, oh)
+        num = 0.0
+        den = 0.0
+        for a in range(d):
+            num += oh[a] * Y[t, a]
+            den += oh[a] * h[a]
+        if den > 0.0:
+            out[t] = num / den

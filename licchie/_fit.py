@@ -264,12 +264,32 @@ class Problem:
     # :func:`reorder`), or None: bootstrap resamples are drawn in that order,
     # so a fit does not depend on the order it works in
     target_order: np.ndarray = None
+    # pooling toward gain[t(e)] * Wbar[g(e)], one gain per target (see
+    # :func:`pooled_profiles`) instead of toward Wbar[g(e)] (MODEL.md)
+    target_gain: bool = False
 
-    def objective(self, A, W, C, R, Wbar):
+    def pooling_prior(self, Wbar, gamma):
+        """``(prior, index)`` with ``prior[index[e]]`` the pooling target of pair e."""
+        if gamma is None:
+            return Wbar, self.pairs.group
+        p = self.pairs
+        tid = np.repeat(np.arange(p.tgt_ptr.shape[0] - 1), np.diff(p.tgt_ptr))
+        return (np.ascontiguousarray(gamma[tid, None] * Wbar[p.group]),
+                np.arange(p.n_pairs, dtype=np.int64))
+
+    def profiles(self, W, gamma=None):
+        """The exact pooling block update: ``(Wbar, gamma)`` for weights W."""
+        if not self.target_gain:
+            return K.group_mean(W, self.pairs.group, self.pairs.n_groups), None
+        return pooled_profiles(W, self.pairs.group, self.pairs.n_groups,
+                               self.pairs.tgt_ptr, gamma)
+
+    def objective(self, A, W, C, R, Wbar, gamma=None):
+        prior, index = self.pooling_prior(Wbar, gamma)
         t = K.objective_terms(A, self.X, self.pairs.tgt_obs, self.pairs.tgt_ptr,
                               self.pairs.src, self.pairs.gain, self.graph.nbr_ptr,
-                              self.graph.nbr_idx, self.graph.nbr_w, W, C, R, Wbar,
-                              self.pairs.group)
+                              self.graph.nbr_idx, self.graph.nbr_w, W, C, R, prior,
+                              index)
         lam1, lam2, lam3, lam4, lam5 = self.lambdas
         weighted = np.array([t[0], lam1 * t[1], lam2 * t[2], lam3 * t[3], lam4 * t[4],
                              lam5 * t[5]])
@@ -298,14 +318,52 @@ class Problem:
         R = K.unit_sphere_sweep(K.times_columns(S, C, transpose=True), G, C.T @ C, R)
         return C, R
 
-    def weight_step(self, A, W, C, R, Wbar, max_iter=1000, tol=1e-10):
+    def weight_step(self, A, W, C, R, Wbar, gamma=None, max_iter=1000, tol=1e-10):
         lam1, _, _, lam4, lam5 = self.lambdas
         b = K.bilinear_cr(A, C, R)
         G = (C.T @ C) * (R.T @ R)
-        W_new, n_bad = K.weight_lasso(b, Wbar, self.pairs.group, G, lam1, lam4, lam5, W,
+        prior, index = self.pooling_prior(Wbar, gamma)
+        W_new, n_bad = K.weight_lasso(b, prior, index, G, lam1, lam4, lam5, W,
                                       max_iter, tol)
-        Wbar_new = K.group_mean(W_new, self.pairs.group, self.pairs.n_groups)
-        return W_new, Wbar_new, int(n_bad)
+        Wbar_new, gamma_new = self.profiles(W_new, gamma)
+        return W_new, Wbar_new, gamma_new, int(n_bad)
+
+
+def pooled_profiles(W, group, n_groups, tgt_ptr, gamma=None, rounds=20):
+    """Group profiles and target gains that minimise the gain pooling term.
+
+    ``sum_e ||W[e] - gamma[t(e)] Wbar[g(e)]||^2`` over ``Wbar`` and ``gamma``
+    by alternating exact updates from ``gamma`` (all ones if None), so the
+    term never rises above its value at the given gains.  The product
+    ``gamma Wbar`` has one free scale: the gains are normalised to mean 1,
+    so that ``Wbar`` is the profile of a typical target.
+
+    Returns
+    -------
+    Wbar : float64 (n_groups, J), gamma : float64 (n_targets,)
+    """
+    nt = tgt_ptr.shape[0] - 1
+    J = W.shape[1]
+    tid = np.repeat(np.arange(nt), np.diff(tgt_ptr))
+    gamma = np.ones(nt) if gamma is None else np.array(gamma, dtype=np.float64)
+    Wbar = np.zeros((n_groups, J))
+    for _ in range(rounds):
+        ge = gamma[tid]
+        den = np.bincount(group, weights=ge * ge, minlength=n_groups)
+        num = np.stack([np.bincount(group, weights=ge * W[:, j], minlength=n_groups)
+                        for j in range(J)], axis=1).reshape(n_groups, J)
+        ok = den > 0
+        Wbar = np.where(ok[:, None], num / np.where(ok, den, 1.0)[:, None], 0.0)
+        P = Wbar[group]
+        den_t = np.bincount(tid, weights=np.einsum("ej,ej->e", P, P), minlength=nt)
+        num_t = np.bincount(tid, weights=np.einsum("ej,ej->e", P, W), minlength=nt)
+        okt = den_t > 0
+        gamma = np.where(okt, num_t / np.where(okt, den_t, 1.0), gamma)
+    s = float(np.mean(gamma)) if nt else 1.0
+    if s != 0.0 and np.isfinite(s):
+        gamma = gamma / s
+        Wbar = Wbar * s
+    return np.ascontiguousarray(Wbar), gamma
 
 
 def initial_interactions(problem: Problem):
@@ -416,7 +474,31 @@ def _unit_columns(W, Wbar, C, R, rng):
             np.ascontiguousarray(C / nc), np.ascontiguousarray(R / nr))
 
 
-def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R0=None):
+def _profile_blocks(group, tid, n_groups, J):
+    """Independent blocks of the profiles' normal equations.
+
+    Two groups are coupled only through a target with pairs in both; with
+    class x time pooling the equations fall apart by frame.  Returns a list
+    of ``(n_blocks, size)`` index arrays into the ``n_groups * J`` unknowns,
+    one per block size.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    nt = int(tid.max()) + 1 if tid.size else 0
+    inc = sp.csr_matrix((np.ones(group.size), (group, tid)), shape=(n_groups, max(nt, 1)))
+    n_comp, label = connected_components(inc @ inc.T, directed=False)
+    cols = np.arange(J)
+    blocks = [(np.flatnonzero(label == c)[:, None] * J + cols).ravel() for c in range(n_comp)]
+    # blocks of one size stacked, for one batched solve each
+    by_size = {}
+    for b in blocks:
+        by_size.setdefault(b.size, []).append(b)
+    return [np.stack(v) for v in by_size.values()]
+
+
+def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R0=None,
+                 gain_rounds=5, gain_tol=1e-4):
     """Start factors from the reduced objective (A eliminated), random start.
 
     Alternating exact least squares on ``F(W, C, R)`` of
@@ -455,26 +537,52 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
     eye = np.eye(J)
     history = []
 
-    def weights(C, R):
+    nt = p.tgt_ptr.shape[0] - 1
+    tid = np.repeat(np.arange(nt), np.diff(p.tgt_ptr))
+    gamma = np.ones(nt)
+
+    blocks = _profile_blocks(p.group, tid, G, J)
+
+    def profiles(U, C, gamma):
+        gram, rhs = KR.pooled_normal_equations(
+            U, C, Y, kappa, p.tgt_ptr, p.group, G, lam5, rho, gamma)
+        gram[np.diag_indices_from(gram)] += profile_ridge
+        out = np.empty(G * J)
+        for idx in blocks:  # (n_blocks, size) of one size
+            out[idx] = np.linalg.solve(gram[idx[:, :, None], idx[:, None, :]],
+                                       rhs[idx][:, :, None])[:, :, 0]
+        return out.reshape(G, J)
+
+    def weights(C, R, gamma):
         U = np.ascontiguousarray(Z @ R)
         if lam5 > 0:
-            gram, rhs = KR.pooled_normal_equations(
-                U, C, Y, kappa, p.tgt_ptr, p.group, G, lam5, rho)
-            gram[np.diag_indices_from(gram)] += profile_ridge
-            Wb = np.linalg.solve(gram, rhs).reshape(G, J)
+            Wb = profiles(U, C, gamma)
+            if problem.target_gain:
+                # alternate exact updates of the gains and the profiles
+                for _ in range(gain_rounds):
+                    g_new = KR.target_gains(U, C, Y, p.tgt_ptr, p.group, Wb, rho, gamma)
+                    s = float(np.mean(g_new))
+                    if s != 0.0 and np.isfinite(s):
+                        g_new = g_new / s
+                    change = np.max(np.abs(g_new - gamma))
+                    gamma = g_new
+                    Wb = profiles(U, C, gamma)
+                    if change <= gain_tol:
+                        break
         else:
             Wb = np.zeros((G, J))
-        return KR.pooled_deviations(U, C, Y, p.tgt_ptr, p.group, Wb, rho), Wb
+        W = KR.pooled_deviations(U, C, Y, p.tgt_ptr, p.group, Wb, rho, gamma)
+        return W, Wb, gamma
 
-    def value(V, W, Wbar, C, R):
+    def value(V, W, Wbar, C, R, gamma):
         S = np.einsum("tjm,mj->tj", V, R)
         res = Y - S @ C.T
-        dev = W - Wbar[p.group]
+        dev = W - gamma[tid, None] * Wbar[p.group]
         return float(kappa @ np.einsum("td,td->t", res, res) + lam5 * np.sum(dev * dev))
 
     prev = np.inf
     for sweep in range(max_sweeps):
-        W, Wbar = weights(C, R)
+        W, Wbar, gamma = weights(C, R, gamma)
         V = KR.target_source_sums(W, Z, p.tgt_ptr)
         S = np.einsum("tjm,mj->tj", V, R)
         kS = S * kappa[:, None]
@@ -490,12 +598,12 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
         R = np.linalg.solve(gram + ridge * np.eye(J * d), rhs).reshape(J, d).T.copy()
         W, Wbar, C, R = _unit_columns(W, Wbar, C, R, rng)
         V = KR.target_source_sums(W, Z, p.tgt_ptr)
-        f = value(V, W, Wbar, C, R)
+        f = value(V, W, Wbar, C, R, gamma)
         history.append(f)
         if abs(prev - f) <= tol * max(abs(f), np.finfo(float).tiny):
             break
         prev = f
-    W, Wbar = weights(C, R)
+    W, Wbar, gamma = weights(C, R, gamma)
     return np.ascontiguousarray(W), C, R, history
 
 
@@ -522,12 +630,15 @@ def init_groups(obs: Observations, pairs: Pairs, min_rows_per_unknown=10, max_wi
     return group, len(names)
 
 
-def group_matrices(Z, Y, kappa, tgt_ptr, group, n_groups):
+def group_matrices(Z, Y, kappa, tgt_ptr, group, n_groups, gain_rounds=0):
     """Least-squares interaction matrix of every group, weighted by ``kappa``.
 
     Solves ``min sum_t kappa_t ||y_t - sum_g M_g (sum_{e in t, g(e)=g} z_e)||^2``
     with a small ridge.  For pooled data ``M_g = C diag(mean profile of g)
-    R^T``, so the stack is a CP tensor with the model's own factors.
+    R^T``, so the stack is a CP tensor with the model's own factors.  With
+    ``gain_rounds > 0`` every target also has a gain ``gamma_t`` on its
+    prediction (pooling with target gains), fitted by that many alternations
+    of the matrices and the gains (each an exact least-squares update).
 
     Parameters
     ----------
@@ -552,14 +663,23 @@ def group_matrices(Z, Y, kappa, tgt_ptr, group, n_groups):
     cols = (group[:, None] * d + np.arange(d)[None, :]).ravel()
     Phi = sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(nt, n_groups * d))
     Phi.sum_duplicates()
-    kPhi = sp.diags(kappa) @ Phi
-    gram = (Phi.T @ kPhi).tocsc()
-    # source states of a linear network fill few directions after the first
-    # frame (span C); the ridge keeps the matrices at ~0 in the others
-    ridge = 1e-3 * max(float(gram.diagonal().mean()), np.finfo(float).tiny)
-    theta = spl.spsolve(gram + ridge * sp.eye(n_groups * d, format="csc"),
-                        np.asarray(kPhi.T @ Y))
-    theta = np.asarray(theta).reshape(n_groups, d, d)
+    gamma = np.ones(nt)
+    for r in range(gain_rounds + 1):
+        gPhi = sp.diags(gamma) @ Phi
+        kPhi = sp.diags(kappa) @ gPhi
+        gram = (gPhi.T @ kPhi).tocsc()
+        # source states of a linear network fill few directions after the
+        # first frame (span C); the ridge keeps the matrices at ~0 in the others
+        ridge = 1e-3 * max(float(gram.diagonal().mean()), np.finfo(float).tiny)
+        theta = np.asarray(spl.spsolve(gram + ridge * sp.eye(n_groups * d, format="csc"),
+                                       np.asarray(kPhi.T @ Y)))
+        if r < gain_rounds:
+            pred = np.asarray(Phi @ theta)
+            den = np.einsum("td,td->t", pred, pred)
+            num = np.einsum("td,td->t", pred, Y)
+            gamma = np.where(den > 0, num / np.where(den > 0, den, 1.0), gamma)
+            gamma = gamma / (np.mean(gamma) if np.mean(gamma) != 0 else 1.0)
+    theta = theta.reshape(n_groups, d, d)
     return np.ascontiguousarray(theta.transpose(0, 2, 1))
 
 
@@ -587,7 +707,8 @@ def group_init(problem: Problem, group, n_groups, J, seed, bootstrap=False,
         draw = rng.multinomial(nt, np.full(nt, 1.0 / nt))  # in the user's order
         order = problem.target_order
         kappa = kappa * (draw if order is None else draw[order])
-    T = group_matrices(Z, Y, kappa, problem.pairs.tgt_ptr, group, n_groups)
+    T = group_matrices(Z, Y, kappa, problem.pairs.tgt_ptr, group, n_groups,
+                       gain_rounds=5 if problem.target_gain else 0)
     d = T.shape[1]
     C0 = R0 = None
     if np.isfinite(T).all() and np.abs(T).max() > 0:
@@ -614,6 +735,7 @@ class StartResult:
     R: np.ndarray
     Wbar: np.ndarray
     A: np.ndarray
+    gamma: np.ndarray = None  # target gains (target_gain pooling), else None
     history: list = field(default_factory=list)  # (iteration, step, terms[6])
     n_iter: int = 0
     converged: bool = False
@@ -634,7 +756,7 @@ def _check_finite(terms, iteration, step):
             "regularisation (lambdas).")
 
 
-def _extrapolate(problem, cur, prev, alpha, out=None):
+def _extrapolate(problem, cur, prev, alpha, out=None, gamma=None):
     """Candidate ``cur + alpha (cur - prev)`` for (A, W, C, R), Wbar exact.
 
     C and R are renormalised to unit columns with the scale moved into W, so
@@ -658,8 +780,8 @@ def _extrapolate(problem, cur, prev, alpha, out=None):
     C = np.ascontiguousarray(C / nc)
     R = np.ascontiguousarray(R / nr)
     W = np.ascontiguousarray(W * (nc * nr)[None, :])
-    Wbar = K.group_mean(W, problem.pairs.group, problem.pairs.n_groups)
-    return A, W, C, R, Wbar
+    Wbar, gamma = problem.profiles(W, gamma)
+    return A, W, C, R, Wbar, gamma
 
 
 def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
@@ -713,10 +835,10 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
         B = K.lowrank_reconstruct(W, C, R, problem.dtype)
         A, nbad = problem.a_step(B, W, C, R, cd_max_iter=cd_max_iter, cd_tol=cd_tol)
         del B
-    Wbar = K.group_mean(W, problem.pairs.group, problem.pairs.n_groups)
+    Wbar, gamma = problem.profiles(W)
     res = StartResult(seed, W, C, R, Wbar, A)
     res.n_cd_not_converged += nbad
-    terms = problem.objective(A, W, C, R, Wbar)
+    terms = problem.objective(A, W, C, R, Wbar, gamma)
     _check_finite(terms, 0, "init")
     res.history.append((0, "init", terms))
     prev = float(terms.sum())
@@ -727,28 +849,28 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
                                  out=buffer())
         res.n_cd_not_converged += nbad
         if record_steps:
-            terms = problem.objective(A, W, C, R, Wbar)
+            terms = problem.objective(A, W, C, R, Wbar, gamma)
             _check_finite(terms, it, "A")
             res.history.append((it, "A", terms))
         C, R = problem.component_step(A, W, C, R)
         if record_steps:
-            terms = problem.objective(A, W, C, R, Wbar)
+            terms = problem.objective(A, W, C, R, Wbar, gamma)
             _check_finite(terms, it, "components")
             res.history.append((it, "components", terms))
-        W, Wbar, nbad = problem.weight_step(A, W, C, R, Wbar, tol=cd_tol)
+        W, Wbar, gamma, nbad = problem.weight_step(A, W, C, R, Wbar, gamma, tol=cd_tol)
         res.n_cd_not_converged += nbad
-        terms = problem.objective(A, W, C, R, Wbar)
+        terms = problem.objective(A, W, C, R, Wbar, gamma)
         _check_finite(terms, it, "weights")
         res.history.append((it, "weights", terms))
         cur = float(terms.sum())
         if extrapolate and it > 1:
             buf = buffer()
-            cand = _extrapolate(problem, (A, W, C, R), before, alpha, out=buf)
+            cand = _extrapolate(problem, (A, W, C, R), before, alpha, out=buf, gamma=gamma)
             if cand is not None:
                 t_c = problem.objective(*cand)
                 if np.all(np.isfinite(t_c)) and float(t_c.sum()) < cur:
                     release(A)
-                    A, W, C, R, Wbar = cand
+                    A, W, C, R, Wbar, gamma = cand
                     terms = t_c
                     cur = float(t_c.sum())
                     res.history.append((it, "extrapolate", terms))
@@ -771,7 +893,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     if progress is not None and res.n_iter < max_iter:
         progress.update(max_iter - res.n_iter)
     spare.clear()
-    res.W, res.C, res.R, res.Wbar = W, C, R, Wbar
+    res.W, res.C, res.R, res.Wbar, res.gamma = W, C, R, Wbar, gamma
     res.A = A if keep_A else None
     return res
 

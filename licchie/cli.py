@@ -19,6 +19,9 @@ def _add_fit_options(p):
                    help="low rank, smoothness, L1 on A, L1 on W (1 0.1 0 0.01)")
     p.add_argument("--pooling", type=float, default=0.0,
                    help="lam5, pull of pair weights toward their class profile (0 = paper)")
+    p.add_argument("--target-gain", action="store_true",
+                   help="with --pooling > 0: pool toward a per-target gain times the class "
+                        "profile (README, 'Target gains')")
     p.add_argument("--pair-weight", default="none", choices=["none", "gaussian", "distance"])
     p.add_argument("--n-init", type=int, default=5, help="starts (default 5)")
     p.add_argument("--init", choices=("parafac", "groups"), default="parafac",
@@ -40,8 +43,8 @@ def _model_from_args(a):
     from .model import LICCHIE
     return LICCHIE(n_components=a.components, radius=a.radius, n_neighbors=a.neighbors,
                    sigma=a.sigma, lambdas=tuple(a.lambdas), pooling=a.pooling,
-                   pair_weight=a.pair_weight, n_init=a.n_init, init=a.init,
-                   max_iter=a.max_iter,
+                   target_gain=a.target_gain, pair_weight=a.pair_weight,
+                   n_init=a.n_init, init=a.init, max_iter=a.max_iter,
                    tol=a.tol, random_state=a.seed, n_jobs=a.jobs,
                    verbose=0 if a.quiet else 1, dtype=a.dtype,
                    init_max_iter=a.init_max_iter)

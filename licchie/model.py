@@ -60,6 +60,15 @@ class LICCHIE(BaseEstimator):
         population; the self pair its own class), or class x time window.
     pooling_window : int, optional
         Window length in frames for ``"class_time"``.
+    target_gain : bool, default False
+        With ``pooling > 0``, pool each pair's weights toward ``gamma_t *
+        Wbar[g(e)]`` instead of ``Wbar[g(e)]``: every target observation has
+        its own gain ``gamma_t`` (fitted; normalised to mean 1), so an
+        interaction type keeps its shape over the motifs while cells differ in
+        how strongly they respond (an extension beyond MODEL.md; docs,
+        "Choices beyond MODEL.md").  The gains are the ``target_gain``
+        coordinate of ``weights_``; predictions with group profiles use
+        gain 1, the typical target.
     pair_weight : {"none", "gaussian", "distance"}, default "none"
         ``g_e``: 1, ``exp(-d^2 / 2h^2)``, or ``d`` (zeroes the self pair).
     bandwidth : float, optional
@@ -123,9 +132,12 @@ class LICCHIE(BaseEstimator):
     weights_ : xarray.DataArray (pair, component)
         With pair coords ``target``, ``source`` (cell ids), ``time`` (the
         target's frame), ``session``, ``target_population``,
-        ``source_population``, ``is_self``, ``pooling_group``.
+        ``source_population``, ``is_self``, ``pooling_group`` and
+        ``target_gain`` (the gain of the pair's target; all 1 unless
+        ``target_gain=True``).
     group_weights_ : xarray.DataArray (group, component)
-        Group profiles ``Wbar`` (group means of the weights).
+        Group profiles ``Wbar`` (group means of the weights; with
+        ``target_gain``, the profile of a target with gain 1).
     stability_ : xarray.DataArray (component)
         Per motif, the mean Hungarian-matched |cosine| with the other starts;
         ``attrs["mean"]`` is the overall score.  NaN with ``n_init == 1``.
@@ -141,8 +153,8 @@ class LICCHIE(BaseEstimator):
 
     def __init__(self, n_components=8, radius=10.0, n_neighbors=10, sigma=0.3,
                  lambdas=(1.0, 0.1, 0.0, 0.01), pooling=0.0, pooling_groups="class",
-                 pooling_window=None, pair_weight="none", bandwidth=None,
-                 include_self=True, n_init=5, max_iter=50, tol=1e-6, random_state=None,
+                 pooling_window=None, target_gain=False, pair_weight="none",
+                 bandwidth=None, include_self=True, n_init=5, max_iter=50, tol=1e-6, random_state=None,
                  n_jobs=None, verbose=1, extrapolate=True, init="parafac",
                  record_steps=False, dtype="float64", init_max_iter=100):
         self.n_components = n_components
@@ -153,6 +165,7 @@ class LICCHIE(BaseEstimator):
         self.pooling = pooling
         self.pooling_groups = pooling_groups
         self.pooling_window = pooling_window
+        self.target_gain = target_gain
         self.pair_weight = pair_weight
         self.bandwidth = bandwidth
         self.include_self = include_self
@@ -216,6 +229,8 @@ class LICCHIE(BaseEstimator):
             if not isinstance(w, numbers.Integral) or w < 1:
                 raise _param_error("pooling_window", "an int >= 1 when pooling_groups="
                                    "'class_time'", w)
+        if not isinstance(self.target_gain, (bool, np.bool_)):
+            raise _param_error("target_gain", "True or False", self.target_gain)
         if self.init not in ("parafac", "groups"):
             raise _param_error("init", "'parafac' or 'groups'", self.init)
         if not (isinstance(self.dtype, str) and self.dtype in _DTYPES):
@@ -279,7 +294,8 @@ class LICCHIE(BaseEstimator):
                 order = F.locality_order(Xf, pairs)
                 fpairs, fgraph, perm = F.reorder(pairs, graph, order)
             problem = F.Problem(Xf, fpairs, fgraph, lam, ridge, _DTYPES[self.dtype],
-                                target_order=order)
+                                target_order=order,
+                                target_gain=bool(self.target_gain) and lam[4] > 0)
             A_init = F.initial_interactions(problem)
             init_group = F.init_groups(obs, fpairs) if self.init == "groups" else None
             progress = _progress(self.verbose, self.n_init * self.max_iter)
@@ -298,10 +314,15 @@ class LICCHIE(BaseEstimator):
             finally:
                 if progress is not None:
                     progress.close()
+        # each pair's target gain (1 without target_gain), in the fit's order
+        tid = np.repeat(np.arange(fpairs.tgt_ptr.shape[0] - 1), np.diff(fpairs.tgt_ptr))
+        for r in results:
+            r.pair_gain = np.ones(fpairs.n_pairs) if r.gamma is None else r.gamma[tid]
         if perm is not None:  # back to the pairs' order (the starts kept no A)
             inv = F.inverse_permutation(perm)
             for r in results:
                 r.W = np.ascontiguousarray(r.W[inv])
+                r.pair_gain = r.pair_gain[inv]
         del problem, fpairs, fgraph, A_init
         finals = np.array([r.objective for r in results])
         best = int(np.argmin(finals))
@@ -343,7 +364,8 @@ class LICCHIE(BaseEstimator):
              "stability": ("component", stab)},
             coords={"component": comp, "feature": feat})
         self.weights_ = xr.DataArray(res.W, dims=("pair", "component"),
-                                     coords={**_pair_coords(obs, pairs), "component": comp},
+                                     coords={**_pair_coords(obs, pairs), "component": comp,
+                                             "target_gain": ("pair", res.pair_gain)},
                                      name="weights")
         self.group_weights_ = xr.DataArray(res.Wbar, dims=("group", "component"),
                                            coords={"group": list(pairs.group_names),
@@ -539,7 +561,9 @@ class LICCHIE(BaseEstimator):
             f"  objective {float(h.sel(term='total')):.6g} after {self.n_iter_} iterations "
             f"({'converged' if self.converged_ else 'NOT converged'}; best of "
             f"{len(self.start_objectives_)} starts)   in-sample R^2 {self.in_sample_r2_:.3f}",
-            "  terms: " + ", ".join(f"{t} {float(h.sel(term=t)):.4g}" for t in F.TERMS),
+            "  terms: " + ", ".join(f"{t} {float(h.sel(term=t)):.4g}" for t in F.TERMS)
+            + ("  (pooling with target gains)" if self.target_gain and self.pooling > 0
+               else ""),
             f"  motif stability (agreement across starts, 1 = identical): "
             f"{st.attrs['mean']:.3f}  [{_stability_word(st.attrs['mean'])}]",
             "  per motif: " + "  ".join(f"{j}:{v:.2f}" for j, v in enumerate(st.values)),

@@ -95,6 +95,35 @@ def test_objective_history_is_monotone_and_complete(fitted):
     assert fitted.start_objectives_[fitted.best_start_] == fitted.start_objectives_.min()
 
 
+def test_target_gain_fit_is_monotone_and_reports_gains(small, tmp_path):
+    """Pooling with target gains: the objective never rises, every pair
+    carries its target's gain (one value per target, mean 1 over targets),
+    and the gains survive save/load."""
+    ds, _ = small
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = _model(target_gain=True, init="groups").fit(ds)
+        plain = _model(init="groups").fit(ds)
+    tot = m.objective_history_.sel(term="total").values
+    assert np.all(np.diff(tot) <= 1e-9 * np.abs(tot[:-1]) + 1e-12)
+    w = m.weights_
+    key = np.stack([w["session"].values.astype(str).astype(object),
+                    w["time"].values, w["target"].values]).T
+    per_target = {}
+    for k, g in zip(map(tuple, key), w["target_gain"].values):
+        per_target.setdefault(k, set()).add(g)
+    assert all(len(v) == 1 for v in per_target.values())
+    gains = np.array([next(iter(v)) for v in per_target.values()])
+    assert abs(gains.mean() - 1.0) < 1e-9
+    assert np.std(gains) > 0  # the gains are fitted, not left at 1
+    assert np.all(plain.weights_["target_gain"].values == 1.0)
+    assert "target gains" in m.summary()
+    m.save(tmp_path / "m.nc")
+    back = licchie.load(tmp_path / "m.nc")
+    assert back.target_gain is True
+    np.testing.assert_array_equal(back.weights_["target_gain"].values, w["target_gain"].values)
+
+
 def test_record_steps_records_every_step(small):
     ds, _ = small
     with warnings.catch_warnings():
@@ -250,6 +279,7 @@ def test_load_errors(tmp_path, small):
     (dict(n_jobs=0), "n_jobs"),
     (dict(init_max_iter=0), "init_max_iter"),
     (dict(init_max_iter=2.5), "init_max_iter"),
+    (dict(target_gain="yes"), "target_gain"),
 ])
 def test_bad_parameters(small, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -325,6 +355,11 @@ def test_cli_fit_and_simulate(tmp_path, capsys):
     assert "motif stability" in text and "objective" in text
     m = licchie.load(out)
     assert m.components_.sizes["component"] == 3
+    assert m.target_gain is False
+    out2 = tmp_path / "model_gain.nc"
+    assert main(["fit", str(data), "--components", "3", "--n-init", "2", "--max-iter", "2",
+                 "--pooling", "1", "--target-gain", "--quiet", "-o", str(out2)]) == 0
+    assert licchie.load(out2).target_gain is True
     assert main(["fit", str(tmp_path / "missing.nc"), "-o", str(out)]) == 2
     assert "no file" in capsys.readouterr().err
     garbage = tmp_path / "garbage.nc"

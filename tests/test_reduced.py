@@ -41,8 +41,13 @@ def reduced_problems(draw):
     Y = rng.normal(size=(nt, d))
     kappa = rng.uniform(0.05, 1.0, size=nt)
     lam5 = float(draw(st.sampled_from([0.1, 1.0, 10.0])))
+    # target gains: all ones (MODEL.md's pooling) or free, zeros and signs included
+    gamma = np.ones(nt)
+    if draw(st.booleans()):
+        gamma = rng.uniform(-0.5, 2.5, size=nt)
+        gamma[rng.random(nt) < 0.2] = 0.0
     return dict(ptr=ptr, group=group, G=G, Z=Z, W=W, C=C, R=R, Y=Y, kappa=kappa,
-                lam5=lam5)
+                lam5=lam5, gamma=gamma)
 
 
 def _design(p, t, U):
@@ -71,7 +76,7 @@ def test_pooled_normal_equations(p):
     G, lam5 = p["G"], p["lam5"]
     rho = lam5 / p["kappa"]
     gram, rhs = KR.pooled_normal_equations(U, p["C"], p["Y"], p["kappa"], p["ptr"],
-                                           p["group"], G, lam5, rho)
+                                           p["group"], G, lam5, rho, p["gamma"])
     ref_g = np.zeros((G * J, G * J))
     ref_r = np.zeros(G * J)
     for t in range(len(p["ptr"]) - 1):
@@ -81,7 +86,7 @@ def test_pooled_normal_equations(p):
         H = np.zeros((d, G * J))
         for k, e in enumerate(es):
             g = p["group"][e]
-            H[:, g * J:(g + 1) * J] += Q[:, k * J:(k + 1) * J]
+            H[:, g * J:(g + 1) * J] += p["gamma"][t] * Q[:, k * J:(k + 1) * J]
         ref_g += H.T @ Om @ H
         ref_r += H.T @ Om @ p["Y"][t]
     scale = max(1.0, np.abs(ref_g).max())
@@ -92,20 +97,83 @@ def test_pooled_normal_equations(p):
 @settings(**SETTINGS)
 @given(reduced_problems())
 def test_pooled_deviations_minimise_each_target(p):
-    """``W`` minimises ``kappa ||y - Q w||^2 + lam5 ||w - wbar||^2`` per target."""
+    """``W`` minimises ``kappa ||y - Q w||^2 + lam5 ||w - gamma wbar||^2`` per target."""
     U = np.ascontiguousarray(p["Z"] @ p["R"])
     G, J = p["G"], p["C"].shape[1]
     Wbar = np.random.default_rng(0).normal(size=(G, J))
     rho = p["lam5"] / p["kappa"]
-    W = KR.pooled_deviations(U, p["C"], p["Y"], p["ptr"], p["group"], Wbar, rho)
+    W = KR.pooled_deviations(U, p["C"], p["Y"], p["ptr"], p["group"], Wbar, rho,
+                             p["gamma"])
     for t in range(len(p["ptr"]) - 1):
         es, Q = _design(p, t, U)
         k, lam5 = p["kappa"][t], p["lam5"]
-        wbar = Wbar[p["group"][es]].ravel()
+        wbar = p["gamma"][t] * Wbar[p["group"][es]].ravel()
         # normal equations of the ridge problem, solved densely
         ref = np.linalg.solve(k * Q.T @ Q + lam5 * np.eye(Q.shape[1]),
                               k * Q.T @ p["Y"][t] + lam5 * wbar)
         np.testing.assert_allclose(W[es].ravel(), ref, rtol=1e-8, atol=1e-9)
+
+
+def _target_value(p, t, U, wbar, gamma):
+    """min over the deviations of ``kappa ||y - Q w||^2 + lam5 ||w - gamma wbar||^2``."""
+    es, Q = _design(p, t, U)
+    k, lam5 = p["kappa"][t], p["lam5"]
+    w = np.linalg.solve(k * Q.T @ Q + lam5 * np.eye(Q.shape[1]),
+                        k * Q.T @ p["Y"][t] + lam5 * gamma * wbar)
+    r = p["Y"][t] - Q @ w
+    return k * r @ r + lam5 * np.sum((w - gamma * wbar) ** 2)
+
+
+@settings(**SETTINGS)
+@given(reduced_problems())
+def test_target_gains_minimise_each_target(p):
+    """Each gain is the exact minimiser of its target's part of ``F`` (the
+    deviations eliminated), checked against a dense reference and against
+    nearby gains; a target whose profile prediction is zero keeps its gain."""
+    U = np.ascontiguousarray(p["Z"] @ p["R"])
+    G, J = p["G"], p["C"].shape[1]
+    d = p["C"].shape[0]
+    Wbar = np.random.default_rng(1).normal(size=(G, J))
+    Wbar[np.random.default_rng(2).random((G, J)) < 0.3] = 0.0
+    rho = p["lam5"] / p["kappa"]
+    gam = KR.target_gains(U, p["C"], p["Y"], p["ptr"], p["group"], Wbar, rho, p["gamma"])
+    for t in range(len(p["ptr"]) - 1):
+        es, Q = _design(p, t, U)
+        wbar = Wbar[p["group"][es]].ravel()
+        h = Q @ wbar
+        Om = np.linalg.inv(np.eye(d) / p["kappa"][t] + Q @ Q.T / p["lam5"])
+        den = h @ Om @ h
+        if den <= 1e-12 * max(1.0, np.abs(Om).max()):
+            if not np.any(h):
+                assert gam[t] == p["gamma"][t]
+            continue
+        np.testing.assert_allclose(gam[t], h @ Om @ p["Y"][t] / den, rtol=1e-7, atol=1e-9)
+        f0 = _target_value(p, t, U, wbar, gam[t])
+        for eps in (1e-3, -1e-3):
+            assert f0 <= _target_value(p, t, U, wbar, gam[t] + eps) + 1e-10 * max(1.0, f0)
+
+
+def test_pooled_profiles_recover_an_exact_gain_times_profile_structure():
+    """``W[e] = gamma_t Wbar[g(e)]`` exactly: the pooling term goes to ~0,
+    the product is recovered and the gains are normalised to mean 1."""
+    rng = np.random.default_rng(5)
+    nt, G, J = 40, 3, 4
+    counts = rng.integers(1, 5, size=nt)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    tid = np.repeat(np.arange(nt), counts)
+    group = rng.integers(0, G, size=ptr[-1]).astype(np.int64)
+    gam_true = rng.uniform(0.3, 3.0, size=nt)
+    Wb_true = rng.normal(size=(G, J))
+    W = gam_true[tid, None] * Wb_true[group]
+    Wbar, gam = F.pooled_profiles(W, group, G, ptr, rounds=200)
+    assert abs(gam.mean() - 1.0) < 1e-12
+    np.testing.assert_allclose(gam[tid, None] * Wbar[group], W, rtol=1e-6, atol=1e-8)
+    # never above the value at all-ones gains (MODEL.md's group means)
+    W2 = W + 0.3 * rng.normal(size=W.shape)
+    mean = F.K.group_mean(W2, group, G)
+    Wbar2, gam2 = F.pooled_profiles(W2, group, G, ptr)
+    assert (np.sum((W2 - gam2[tid, None] * Wbar2[group]) ** 2)
+            <= np.sum((W2 - mean[group]) ** 2) + 1e-12)
 
 
 def _small_problem(lam2=0.0):
