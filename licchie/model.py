@@ -504,7 +504,9 @@ class LICCHIE(BaseEstimator):
         With ``pooling_groups="class_time"`` the window of a pair is looked up
         on the training data's time axis by (session, time label) of its
         target, so a recording that starts later than the training data (a
-        held-out stretch) gets the windows its frames had in training.
+        held-out stretch) gets the windows its frames had in training; a
+        frame the training data never had gets its class's mean profile over
+        the training windows.
         """
         J = self.n_components
         gw = {g: self.group_weights_.values[k]
@@ -514,13 +516,26 @@ class LICCHIE(BaseEstimator):
             names = self._training_windows(obs, pairs)
         else:
             names = np.asarray(pairs.group_names, dtype=object)[pairs.group]
-        unknown = 0
+        unknown = outside = 0
+        if self.pooling_groups == "class_time":
+            # a window the model never saw (frames after the training data)
+            # gets its class's mean profile over the training windows
+            by_class = {}
+            for g, v in gw.items():
+                by_class.setdefault(str(g).rsplit("@", 1)[0], []).append(v)
+            for cls, vs in by_class.items():
+                gw.setdefault(f"{cls}@?", np.mean(vs, axis=0))
         for g in np.unique(names):
             sel = names == g
             if g in gw:
                 W[sel] = gw[g]
+                outside += int(sel.sum()) if str(g).endswith("@?") else 0
             else:
                 unknown += int(sel.sum())
+        if outside:
+            warnings.warn(f"{outside} pairs fall in frames outside the training data's time "
+                          "windows; they use their class's mean profile over the training "
+                          "windows.", UserWarning, stacklevel=3)
         if unknown:
             warnings.warn(f"{unknown} pairs belong to groups the model never saw (new "
                           "populations or time windows?); they predict zero.", UserWarning,

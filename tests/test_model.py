@@ -409,3 +409,44 @@ def test_class_time_predict_on_a_later_stretch_uses_the_training_windows():
     assert np.isfinite(part.sel(time=t).values).any()
     np.testing.assert_allclose(part.sel(time=t).values, full.sel(time=t).values,
                                rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_class_time_predict_after_the_training_frames_uses_the_class_mean_profile():
+    """Frames after the training data have no window of their own: their
+    pairs get the mean of their class's window profiles (with a warning),
+    checked against a prediction built by hand from the group profiles."""
+    ds, _ = make_recording(**SMALL, seed=5)
+    train, later = ds.isel(time=slice(0, 5)), ds.isel(time=slice(4, None))
+    m = _model(pooling_groups="class_time", pooling_window=2, max_iter=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(train)
+    with pytest.warns(UserWarning, match="outside the training data's time windows"):
+        pred = m.predict(later, weights="group")
+    gw = m.group_weights_
+    C = m.components_["target_effect"].values.T
+    R = m.components_["source_effect"].values.T
+    feats = later["features"].values
+    pos = later["position"].values
+    cells = list(later["cell"].values)
+    pops = later["population"].values
+    checked = 0
+    for ti in range(1, later.sizes["time"]):
+        for n in range(len(cells)):
+            if not np.isfinite(feats[n, ti]).all():
+                continue
+            y = np.zeros(C.shape[0])
+            for k in range(len(cells)):
+                if not np.isfinite(feats[k, ti - 1]).all():
+                    continue
+                near = np.sqrt(((pos[n, ti] - pos[k, ti - 1]) ** 2).sum()) <= m.radius
+                if not (near or k == n):
+                    continue
+                cls = "self" if k == n else f"{pops[n]}<-{pops[k]}"
+                prof = [gw.sel(group=g).values for g in gw["group"].values
+                        if str(g).rsplit("@", 1)[0] == cls]
+                w = np.mean(prof, axis=0)
+                y += C @ (w * (R.T @ feats[k, ti - 1]))
+            np.testing.assert_allclose(pred.values[n, ti], y, rtol=1e-9, atol=1e-12)
+            checked += 1
+    assert checked > 5
