@@ -281,8 +281,12 @@ class Problem:
         """The exact pooling block update: ``(Wbar, gamma)`` for weights W."""
         if not self.target_gain:
             return K.group_mean(W, self.pairs.group, self.pairs.n_groups), None
+        if getattr(self, "_comps", None) is None:
+            p = self.pairs
+            tid = np.repeat(np.arange(p.tgt_ptr.shape[0] - 1), np.diff(p.tgt_ptr))
+            self._comps = gain_components(p.group, tid, p.n_groups)
         return pooled_profiles(W, self.pairs.group, self.pairs.n_groups,
-                               self.pairs.tgt_ptr, gamma)
+                               self.pairs.tgt_ptr, gamma, comps=self._comps)
 
     def objective(self, A, W, C, R, Wbar, gamma=None):
         prior, index = self.pooling_prior(Wbar, gamma)
@@ -329,14 +333,15 @@ class Problem:
         return W_new, Wbar_new, gamma_new, int(n_bad)
 
 
-def pooled_profiles(W, group, n_groups, tgt_ptr, gamma=None, rounds=20):
+def pooled_profiles(W, group, n_groups, tgt_ptr, gamma=None, rounds=20, comps=None):
     """Group profiles and target gains that minimise the gain pooling term.
 
     ``sum_e ||W[e] - gamma[t(e)] Wbar[g(e)]||^2`` over ``Wbar`` and ``gamma``
     by alternating exact updates from ``gamma`` (all ones if None), so the
     term never rises above its value at the given gains.  The product
-    ``gamma Wbar`` has one free scale: the gains are normalised to mean 1,
-    so that ``Wbar`` is the profile of a typical target.
+    ``gamma Wbar`` has one free scale per :func:`gain_components` component
+    (``comps``, computed if None): the gains are normalised to mean 1 in
+    each, so that ``Wbar`` is the profile of a typical target.
 
     Returns
     -------
@@ -359,10 +364,9 @@ def pooled_profiles(W, group, n_groups, tgt_ptr, gamma=None, rounds=20):
         num_t = np.bincount(tid, weights=np.einsum("ej,ej->e", P, W), minlength=nt)
         okt = den_t > 0
         gamma = np.where(okt, num_t / np.where(okt, den_t, 1.0), gamma)
-    s = float(np.mean(gamma)) if nt else 1.0
-    if s != 0.0 and np.isfinite(s):
-        gamma = gamma / s
-        Wbar = Wbar * s
+    if comps is None:
+        comps = gain_components(group, tid, n_groups)
+    gamma, Wbar = normalise_gains(gamma, Wbar, comps)
     return np.ascontiguousarray(Wbar), gamma
 
 
@@ -474,6 +478,36 @@ def _unit_columns(W, Wbar, C, R, rng):
             np.ascontiguousarray(C / nc), np.ascontiguousarray(R / nr))
 
 
+def gain_components(group, tid, n_groups):
+    """Connected components of groups and targets (linked by a pair).
+
+    ``gamma_t Wbar[g]`` is unchanged when the gains of one component are
+    multiplied by ``a`` and its profiles divided by ``a``: each component has
+    its own free scale (with class x frame pooling, every frame).
+
+    Returns
+    -------
+    group_label : int64 (n_groups,), target_label : int64 (n_targets,), n : int
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    nt = int(tid.max()) + 1 if tid.size else 0
+    n = n_groups + nt
+    adj = sp.csr_matrix((np.ones(group.size), (group, n_groups + tid)), shape=(n, n))
+    n_comp, label = connected_components(adj, directed=False)
+    return label[:n_groups], label[n_groups:], n_comp
+
+
+def normalise_gains(gamma, Wbar, comps):
+    """Gains divided, profiles multiplied by the mean gain of their component."""
+    g_label, t_label, n = comps
+    cnt = np.bincount(t_label, minlength=n)
+    mean = np.bincount(t_label, weights=gamma, minlength=n) / np.maximum(cnt, 1)
+    mean = np.where((mean != 0) & np.isfinite(mean), mean, 1.0)
+    return gamma / mean[t_label], Wbar * mean[g_label][:, None]
+
+
 def _profile_blocks(group, tid, n_groups, J):
     """Independent blocks of the profiles' normal equations.
 
@@ -542,6 +576,7 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
     gamma = np.ones(nt)
 
     blocks = _profile_blocks(p.group, tid, G, J)
+    comps = gain_components(p.group, tid, G)
 
     def profiles(U, C, gamma):
         gram, rhs = KR.pooled_normal_equations(
@@ -561,9 +596,7 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
                 # alternate exact updates of the gains and the profiles
                 for _ in range(gain_rounds):
                     g_new = KR.target_gains(U, C, Y, p.tgt_ptr, p.group, Wb, rho, gamma)
-                    s = float(np.mean(g_new))
-                    if s != 0.0 and np.isfinite(s):
-                        g_new = g_new / s
+                    g_new, _ = normalise_gains(g_new, Wb, comps)
                     change = np.max(np.abs(g_new - gamma))
                     gamma = g_new
                     Wb = profiles(U, C, gamma)
@@ -664,6 +697,7 @@ def group_matrices(Z, Y, kappa, tgt_ptr, group, n_groups, gain_rounds=0):
     Phi = sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(nt, n_groups * d))
     Phi.sum_duplicates()
     gamma = np.ones(nt)
+    comps = gain_components(group, tid, n_groups) if gain_rounds else None
     for r in range(gain_rounds + 1):
         gPhi = sp.diags(gamma) @ Phi
         kPhi = sp.diags(kappa) @ gPhi
@@ -678,7 +712,7 @@ def group_matrices(Z, Y, kappa, tgt_ptr, group, n_groups, gain_rounds=0):
             den = np.einsum("td,td->t", pred, pred)
             num = np.einsum("td,td->t", pred, Y)
             gamma = np.where(den > 0, num / np.where(den > 0, den, 1.0), gamma)
-            gamma = gamma / (np.mean(gamma) if np.mean(gamma) != 0 else 1.0)
+            gamma, _ = normalise_gains(gamma, np.zeros((n_groups, 1)), comps)
     theta = theta.reshape(n_groups, d, d)
     return np.ascontiguousarray(theta.transpose(0, 2, 1))
 

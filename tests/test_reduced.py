@@ -165,8 +165,17 @@ def test_pooled_profiles_recover_an_exact_gain_times_profile_structure():
     gam_true = rng.uniform(0.3, 3.0, size=nt)
     Wb_true = rng.normal(size=(G, J))
     W = gam_true[tid, None] * Wb_true[group]
-    Wbar, gam = F.pooled_profiles(W, group, G, ptr, rounds=200)
-    assert abs(gam.mean() - 1.0) < 1e-12
+    # two halves of the targets that share no group: two free scales
+    group[tid >= nt // 2] += G
+    G2 = 2 * G
+    Wb_true = np.vstack([Wb_true, 10.0 * rng.normal(size=(G, J))])
+    W = gam_true[tid, None] * Wb_true[group]
+    Wbar, gam = F.pooled_profiles(W, group, G2, ptr, rounds=200)
+    G = G2
+    _, t_label, n_comp = F.gain_components(group, tid, G)
+    assert n_comp == 2
+    for c in range(n_comp):
+        assert abs(gam[t_label == c].mean() - 1.0) < 1e-12
     np.testing.assert_allclose(gam[tid, None] * Wbar[group], W, rtol=1e-6, atol=1e-8)
     # never above the value at all-ones gains (MODEL.md's group means)
     W2 = W + 0.3 * rng.normal(size=W.shape)
