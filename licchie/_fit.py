@@ -333,12 +333,14 @@ class Problem:
         return W_new, Wbar_new, gamma_new, int(n_bad)
 
 
-def pooled_profiles(W, group, n_groups, tgt_ptr, gamma=None, rounds=20, comps=None):
+def pooled_profiles(W, group, n_groups, tgt_ptr, gamma=None, rounds=20, comps=None,
+                    tol=1e-9):
     """Group profiles and target gains that minimise the gain pooling term.
 
     ``sum_e ||W[e] - gamma[t(e)] Wbar[g(e)]||^2`` over ``Wbar`` and ``gamma``
-    by alternating exact updates from ``gamma`` (all ones if None), so the
-    term never rises above its value at the given gains.  The product
+    by alternating exact updates from ``gamma`` (all ones if None; at most
+    ``rounds``, fewer once no gain moves by more than ``tol`` relative), so
+    the term never rises above its value at the given gains.  The product
     ``gamma Wbar`` has one free scale per :func:`gain_components` component
     (``comps``, computed if None): the gains are normalised to mean 1 in
     each, so that ``Wbar`` is the profile of a typical target.
@@ -363,7 +365,13 @@ def pooled_profiles(W, group, n_groups, tgt_ptr, gamma=None, rounds=20, comps=No
         den_t = np.bincount(tid, weights=np.einsum("ej,ej->e", P, P), minlength=nt)
         num_t = np.bincount(tid, weights=np.einsum("ej,ej->e", P, W), minlength=nt)
         okt = den_t > 0
-        gamma = np.where(okt, num_t / np.where(okt, den_t, 1.0), gamma)
+        new = np.where(okt, num_t / np.where(okt, den_t, 1.0), gamma)
+        # warm-started from the last iteration's gains, a few rounds suffice
+        done = np.max(np.abs(new - gamma), initial=0.0) <= tol * max(
+            1.0, float(np.max(np.abs(new), initial=0.0)))
+        gamma = new
+        if done:
+            break
     if comps is None:
         comps = gain_components(group, tid, n_groups)
     gamma, Wbar = normalise_gains(gamma, Wbar, comps)
