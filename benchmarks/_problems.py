@@ -25,7 +25,8 @@ BASE = dict(n_cells=(25, 10), scale=1, n_frames=50, n_features=10, n_components=
             radius=10.0, n_neighbors=10, sigma=0.3, lambdas=(1.0, 0.1, 0.0, 0.01, 0.0),
             seed=0)
 
-STAGES = ("pairs", "graph", "a_step", "component_step", "weight_step", "objective",
+STAGES = ("pairs", "graph", "a_step", "component_step", "weight_step",
+          "weight_step_target_gain", "objective",
           "iteration", "parafac_als")
 # ALS iterations timed by the "parafac_als" stage (the PARAFAC start runs up to
 # LICCHIE(init_max_iter=100) of them); tol 0 fixes their number
@@ -119,16 +120,28 @@ def stage_calls(b):
     if "problem" in b:
         prob = b["problem"]
         A, W, C, R, Wbar = b["state"]
+        gain_step = _gain_problem(prob, W)
         calls.update({
             "a_step": lambda: prob.a_step(A, W, C, R),
             "component_step": lambda: prob.component_step(A, W, C, R),
             "weight_step": lambda: prob.weight_step(A, W, C, R, Wbar),
+            # with target gains: the per-pair prior and the gain/profile update
+            "weight_step_target_gain": lambda: gain_step(A, W, C, R),
             "objective": lambda: prob.objective(A, W, C, R, Wbar),
             "iteration": lambda: iteration(prob, A, W, C, R, Wbar),
             # the PARAFAC start's CP-ALS on the current A from the current factors
             "parafac_als": lambda: K.cp_als(A, W, C, R, PARAFAC_ALS_ITERS, 0.0),
         })
     return calls
+
+
+def _gain_problem(prob, W):
+    """The weight step of ``prob`` with ``target_gain=True``, from gains fitted to W."""
+    import dataclasses
+
+    pg = dataclasses.replace(prob, target_gain=True)
+    Wbar, gamma = pg.profiles(W)
+    return lambda A, W, C, R: pg.weight_step(A, W, C, R, Wbar, gamma)
 
 
 def save(b, path):

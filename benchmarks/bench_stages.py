@@ -78,6 +78,9 @@ class _StagesBase:
     def time_weight_step(self, paths, value):
         self.calls["weight_step"]()
 
+    def time_weight_step_target_gain(self, paths, value):
+        self.calls["weight_step_target_gain"]()
+
     def time_objective(self, paths, value):
         self.calls["objective"]()
 

@@ -53,7 +53,8 @@ def _problem(ds, fit):
     graph = F.build_graph(obs.features, pairs, 10, 0.3)
     ridge = F.RIDGE_REL * max(float(np.mean(obs.features ** 2)), np.finfo(float).tiny)
     lam = tuple(float(v) for v in fit["lambdas"]) + (float(fit["pooling"]),)
-    return obs, pairs, F.Problem(obs.features, pairs, graph, lam, ridge)
+    return obs, pairs, F.Problem(obs.features, pairs, graph, lam, ridge,
+                                 target_gain=bool(fit.get("target_gain", False)))
 
 
 def iterate(prob, A, W, C, R, fit):
