@@ -63,7 +63,8 @@ class LICCHIE(BaseEstimator):
     target_gain : bool, default False
         With ``pooling > 0``, pool each pair's weights toward ``gamma_t *
         Wbar[g(e)]`` instead of ``Wbar[g(e)]``: every target observation has
-        its own gain ``gamma_t`` (fitted; normalised to mean 1), so an
+        its own gain ``gamma_t`` (fitted; mean 1 over each set of targets
+        that share groups, e.g. each frame with class x frame pooling), so an
         interaction type keeps its shape over the motifs while cells differ in
         how strongly they respond (an extension beyond MODEL.md; docs,
         "Choices beyond MODEL.md").  The gains are the ``target_gain``
