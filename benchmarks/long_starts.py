@@ -22,11 +22,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import BASE_FIT, PAPER_DATA, _problem, recovery, truth_start  # noqa
+from recovery_diagnosis import (BASE_FIT, PAPER_DATA, _problem, fit_and_recover,  # noqa
+                                recovery, truth_start)
 
 
 def main(argv=None):
-    from licchie import LICCHIE
     from licchie import _fit as F
     from licchie.synthetic import make_recording
 
@@ -44,16 +44,10 @@ def main(argv=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if a.fit:
-            t0 = time.perf_counter()
-            m = LICCHIE(n_components=PAPER_DATA["n_components"], radius=10.0,
-                        n_neighbors=10, sigma=0.3, random_state=seed, verbose=0, n_jobs=2,
-                        **fit).fit(ds)
-            sim = recovery(truth, m.components_["target_effect"].values.T,
-                           m.components_["source_effect"].values.T)
+            m, sim, secs = fit_and_recover(ds, truth, fit, seed, n_jobs=2)
             print(f"seed {seed} lam4 {a.lam4}: fit objective "
                   f"{m.start_objectives_.min().item():.3f}  recovery {sim.mean():.3f}  "
-                  f"stability {m.stability_.attrs['mean']:.3f}  "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                  f"stability {m.stability_.attrs['mean']:.3f}  ({secs:.0f} s)", flush=True)
         long = dict(fit, init="groups", max_iter=its, tol=1e-12)
         with F.numba_threads(2):
             t0 = time.perf_counter()

@@ -64,9 +64,7 @@ def iterate(prob, A, W, C, R, fit):
     Returns (objective at the given point, final objective, final C, final R).
     """
     from licchie import _fit as F
-    from licchie import kernels as K
 
-    pairs = prob.pairs
     Wb, gam = prob.profiles(W)
     at_start = float(prob.objective(A, W, C, R, Wb, gam).sum())
     prev = cur = at_start
@@ -117,13 +115,12 @@ def recovery(truth, C, R):
     return sim
 
 
-def one_row(section, step, data, fit, seed, with_truth):
+def fit_and_recover(ds, truth, fit, seed, n_jobs=1):
+    """The study's LICCHIE fit of ``ds``: (model, per-motif recovery, seconds)."""
     from licchie import LICCHIE
-    from licchie.synthetic import make_recording
 
-    ds, truth = make_recording(regime="pooled", seed=seed, **data)
-    model = LICCHIE(n_components=data["n_components"], radius=10.0, n_neighbors=10,
-                    sigma=0.3, random_state=seed, verbose=0, n_jobs=1, **fit)
+    model = LICCHIE(n_components=truth.sizes["component"], radius=10.0, n_neighbors=10,
+                    sigma=0.3, random_state=seed, verbose=0, n_jobs=n_jobs, **fit)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -131,6 +128,14 @@ def one_row(section, step, data, fit, seed, with_truth):
     secs = time.perf_counter() - t0
     sim = recovery(truth, model.components_["target_effect"].values.T,
                    model.components_["source_effect"].values.T)
+    return model, sim, secs
+
+
+def one_row(section, step, data, fit, seed, with_truth):
+    from licchie.synthetic import make_recording
+
+    ds, truth = make_recording(regime="pooled", seed=seed, **data)
+    model, sim, secs = fit_and_recover(ds, truth, fit, seed)
     row = dict(section=section, step=step, seed=seed, d=data["n_features"],
                J=data["n_components"], cells=sum(data["n_cells"]), frames=data["n_frames"],
                density=data["density"], balance=data["balance"],

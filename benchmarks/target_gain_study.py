@@ -17,18 +17,17 @@ For each seed this runs, with and without ``target_gain``:
 import argparse
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import BASE_FIT, PAPER_DATA, recovery, truth_start  # noqa
+from recovery_diagnosis import (BASE_FIT, PAPER_DATA, fit_and_recover, recovery,  # noqa
+                                truth_start)
 
 
 def main(argv=None):
-    from licchie import LICCHIE
     from licchie import _fit as F
     from licchie.synthetic import make_recording
 
@@ -49,13 +48,8 @@ def main(argv=None):
                 with F.numba_threads(2):
                     _, fin, C, R = truth_start(ds, truth, dict(fit, max_iter=a.truth_iter,
                                                                tol=1e-12))
-                t0 = time.perf_counter()
-                m = LICCHIE(n_components=PAPER_DATA["n_components"], radius=10.0,
-                            n_neighbors=10, sigma=0.3, random_state=seed, verbose=0,
-                            n_jobs=2, **dict(fit, max_iter=a.max_iter)).fit(ds)
-                secs = time.perf_counter() - t0
-            sim = recovery(truth, m.components_["target_effect"].values.T,
-                           m.components_["source_effect"].values.T)
+            m, sim, secs = fit_and_recover(ds, truth, dict(fit, max_iter=a.max_iter), seed,
+                                           n_jobs=2)
             mse = ((m.interaction_matrices().values - At) ** 2).mean(axis=(1, 2))
             print(f"{seed},{gain},{fin:.4f},{recovery(truth, C, R).mean():.4f},"
                   f"{m.start_objectives_.min():.4f},{sim.mean():.4f},"

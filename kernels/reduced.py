@@ -154,6 +154,11 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
     M = np.empty((d, d))
     # a target's pairs fall in few groups: collect them in a small list
     gl = np.empty(n_groups, np.int64)
+    # per-target scratch, sized for a target touching every group
+    H = np.empty((d, GJ))
+    OH = np.empty((d, GJ))
+    col = np.empty(d)
+    Oy = np.empty(d)
     for t in range(nt):
         e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
         _target_system(C, U, e0, e1, rho[t], M)
@@ -169,7 +174,7 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
                 gl[ng] = g
                 ng += 1
         # H columns: (group k, component j) -> C[:, j] * sum of u over the group
-        H = np.zeros((d, ng * J))
+        H[:, :ng * J] = 0.0
         for e in range(e0, e1):
             g = group[e]
             k = 0
@@ -180,13 +185,14 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
                 for a in range(d):
                     H[a, k * J + j] += u * C[a, j]
         # Omega H and Omega y, column by column
-        OH = H.copy()
         for c in range(ng * J):
-            col = OH[:, c].copy()
+            for a in range(d):
+                col[a] = H[a, c]
             _chol_solve(M, col)
             for a in range(d):
                 OH[a, c] = lam5 * col[a]
-        Oy = Y[t].copy()
+        for a in range(d):
+            Oy[a] = Y[t, a]
         _chol_solve(M, Oy)
         for a in range(d):
             Oy[a] *= lam5
@@ -207,6 +213,19 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
                             s += H[a, c1] * OH[a, c2]
                         gram[p, q] += s
     return gram, rhs
+
+
+@njit(**JIT)
+def _add_profile_prediction(C, U, e0, e1, group, Wbar, scale, out):
+    """``out += scale * sum_{e in e0:e1} sum_j Wbar[g(e), j] u_ej c_j``."""
+    d, J = C.shape
+    for e in range(e0, e1):
+        g = group[e]
+        for j in range(J):
+            s = scale * Wbar[g, j] * U[e, j]
+            if s != 0.0:
+                for a in range(d):
+                    out[a] += s * C[a, j]
 
 
 def pooled_deviations(U, C, Y, tgt_ptr, group, Wbar, rho, gamma):
@@ -234,19 +253,15 @@ def _deviation_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, gamma, W):
     d, J = C.shape
     nt = tgt_ptr.shape[0] - 1
     M = np.empty((d, d))
+    r = np.empty(d)
+    cv = np.empty(J)
     for t in range(t0 * _TARGETS_PER_TASK, min(nt, t1 * _TARGETS_PER_TASK)):
         e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
         _target_system(C, U, e0, e1, rho[t], M)
-        r = Y[t].copy()
-        for e in range(e0, e1):
-            g = group[e]
-            for j in range(J):
-                s = gamma[t] * Wbar[g, j] * U[e, j]
-                if s != 0.0:
-                    for a in range(d):
-                        r[a] -= s * C[a, j]
+        for a in range(d):
+            r[a] = Y[t, a]
+        _add_profile_prediction(C, U, e0, e1, group, Wbar, -gamma[t], r)
         _chol_solve(M, r)
-        cv = np.zeros(J)
         for j in range(J):
             s = 0.0
             for a in range(d):
@@ -281,21 +296,17 @@ def target_gains(U, C, Y, tgt_ptr, group, Wbar, rho, gamma):
 @njit(**JIT)
 def _gain_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, out):
     """The targets of tasks ``t0:t1`` of :func:`target_gains`."""
-    d, J = C.shape
+    d = C.shape[0]
     nt = tgt_ptr.shape[0] - 1
     M = np.empty((d, d))
+    h = np.empty(d)
+    oh = np.empty(d)
     for t in range(t0 * _TARGETS_PER_TASK, min(nt, t1 * _TARGETS_PER_TASK)):
         e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
-        h = np.zeros(d)
-        for e in range(e0, e1):
-            g = group[e]
-            for j in range(J):
-                s = Wbar[g, j] * U[e, j]
-                if s != 0.0:
-                    for a in range(d):
-                        h[a] += s * C[a, j]
+        h[:] = 0.0
+        _add_profile_prediction(C, U, e0, e1, group, Wbar, 1.0, h)
         _target_system(C, U, e0, e1, rho[t], M)
-        oh = h.copy()
+        oh[:] = h
         _chol_solve(M, oh)
         num = 0.0
         den = 0.0

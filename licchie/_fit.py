@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -268,25 +269,34 @@ class Problem:
     # :func:`pooled_profiles`) instead of toward Wbar[g(e)] (MODEL.md)
     target_gain: bool = False
 
+    @cached_property
+    def pair_target(self):
+        """int64 (n_pairs,): the target (index into ``pairs.tgt_obs``) of each pair."""
+        p = self.pairs
+        return np.repeat(np.arange(p.tgt_ptr.shape[0] - 1), np.diff(p.tgt_ptr))
+
+    @cached_property
+    def gain_components(self):
+        """:func:`gain_components` of the pooling groups (data only)."""
+        return gain_components(self.pairs.group, self.pair_target, self.pairs.n_groups)
+
+    @cached_property
+    def _pair_index(self):
+        return np.arange(self.pairs.n_pairs, dtype=np.int64)
+
     def pooling_prior(self, Wbar, gamma):
         """``(prior, index)`` with ``prior[index[e]]`` the pooling target of pair e."""
         if gamma is None:
             return Wbar, self.pairs.group
-        p = self.pairs
-        tid = np.repeat(np.arange(p.tgt_ptr.shape[0] - 1), np.diff(p.tgt_ptr))
-        return (np.ascontiguousarray(gamma[tid, None] * Wbar[p.group]),
-                np.arange(p.n_pairs, dtype=np.int64))
+        return (np.ascontiguousarray(gamma[self.pair_target, None] * Wbar[self.pairs.group]),
+                self._pair_index)
 
     def profiles(self, W, gamma=None):
         """The exact pooling block update: ``(Wbar, gamma)`` for weights W."""
         if not self.target_gain:
             return K.group_mean(W, self.pairs.group, self.pairs.n_groups), None
-        if getattr(self, "_comps", None) is None:
-            p = self.pairs
-            tid = np.repeat(np.arange(p.tgt_ptr.shape[0] - 1), np.diff(p.tgt_ptr))
-            self._comps = gain_components(p.group, tid, p.n_groups)
-        return pooled_profiles(W, self.pairs.group, self.pairs.n_groups,
-                               self.pairs.tgt_ptr, gamma, comps=self._comps)
+        return pooled_profiles(W, self.pairs.group, self.pairs.n_groups, self.pair_target,
+                               gamma, comps=self.gain_components)
 
     def objective(self, A, W, C, R, Wbar, gamma=None):
         prior, index = self.pooling_prior(Wbar, gamma)
@@ -333,7 +343,7 @@ class Problem:
         return W_new, Wbar_new, gamma_new, int(n_bad)
 
 
-def pooled_profiles(W, group, n_groups, tgt_ptr, gamma=None, rounds=20, comps=None,
+def pooled_profiles(W, group, n_groups, tid, gamma=None, rounds=20, comps=None,
                     tol=1e-9):
     """Group profiles and target gains that minimise the gain pooling term.
 
@@ -345,20 +355,27 @@ def pooled_profiles(W, group, n_groups, tgt_ptr, gamma=None, rounds=20, comps=No
     (``comps``, computed if None): the gains are normalised to mean 1 in
     each, so that ``Wbar`` is the profile of a typical target.
 
+    Parameters
+    ----------
+    W : float64 (n_pairs, J)
+    group : int64 (n_pairs,)
+    n_groups : int
+    tid : int64 (n_pairs,)
+        Target of each pair (0 .. n_targets - 1, every target present).
+
     Returns
     -------
     Wbar : float64 (n_groups, J), gamma : float64 (n_targets,)
     """
-    nt = tgt_ptr.shape[0] - 1
+    nt = int(tid.max()) + 1 if tid.size else 0
     J = W.shape[1]
-    tid = np.repeat(np.arange(nt), np.diff(tgt_ptr))
     gamma = np.ones(nt) if gamma is None else np.array(gamma, dtype=np.float64)
     Wbar = np.zeros((n_groups, J))
     for _ in range(rounds):
         ge = gamma[tid]
         den = np.bincount(group, weights=ge * ge, minlength=n_groups)
         num = np.stack([np.bincount(group, weights=ge * W[:, j], minlength=n_groups)
-                        for j in range(J)], axis=1).reshape(n_groups, J)
+                        for j in range(J)], axis=1)
         ok = den > 0
         Wbar = np.where(ok[:, None], num / np.where(ok, den, 1.0)[:, None], 0.0)
         P = Wbar[group]
@@ -508,30 +525,27 @@ def gain_components(group, tid, n_groups):
 
 
 def normalise_gains(gamma, Wbar, comps):
-    """Gains divided, profiles multiplied by the mean gain of their component."""
+    """Gains divided, profiles multiplied by the mean gain of their component
+    (``Wbar`` may be None when only the gains are wanted)."""
     g_label, t_label, n = comps
     cnt = np.bincount(t_label, minlength=n)
     mean = np.bincount(t_label, weights=gamma, minlength=n) / np.maximum(cnt, 1)
     mean = np.where((mean != 0) & np.isfinite(mean), mean, 1.0)
-    return gamma / mean[t_label], Wbar * mean[g_label][:, None]
+    return gamma / mean[t_label], None if Wbar is None else Wbar * mean[g_label][:, None]
 
 
-def _profile_blocks(group, tid, n_groups, J):
+def _profile_blocks(group_label, J):
     """Independent blocks of the profiles' normal equations.
 
-    Two groups are coupled only through a target with pairs in both; with
-    class x time pooling the equations fall apart by frame.  Returns a list
-    of ``(n_blocks, size)`` index arrays into the ``n_groups * J`` unknowns,
-    one per block size.
+    Two groups are coupled only through a target with pairs in both, so the
+    blocks are the groups of one :func:`gain_components` component
+    (``group_label``); with class x time pooling the equations fall apart by
+    frame.  Returns a list of ``(n_blocks, size)`` index arrays into the
+    ``n_groups * J`` unknowns, one per block size.
     """
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
-    nt = int(tid.max()) + 1 if tid.size else 0
-    inc = sp.csr_matrix((np.ones(group.size), (group, tid)), shape=(n_groups, max(nt, 1)))
-    n_comp, label = connected_components(inc @ inc.T, directed=False)
     cols = np.arange(J)
-    blocks = [(np.flatnonzero(label == c)[:, None] * J + cols).ravel() for c in range(n_comp)]
+    blocks = [(np.flatnonzero(group_label == c)[:, None] * J + cols).ravel()
+              for c in np.unique(group_label)]
     # blocks of one size stacked, for one batched solve each
     by_size = {}
     for b in blocks:
@@ -579,12 +593,10 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
     eye = np.eye(J)
     history = []
 
-    nt = p.tgt_ptr.shape[0] - 1
-    tid = np.repeat(np.arange(nt), np.diff(p.tgt_ptr))
-    gamma = np.ones(nt)
-
-    blocks = _profile_blocks(p.group, tid, G, J)
-    comps = gain_components(p.group, tid, G)
+    tid = problem.pair_target
+    gamma = np.ones(p.tgt_ptr.shape[0] - 1)
+    comps = problem.gain_components
+    blocks = _profile_blocks(comps[0], J)
 
     def profiles(U, C, gamma):
         gram, rhs = KR.pooled_normal_equations(
@@ -720,7 +732,7 @@ def group_matrices(Z, Y, kappa, tgt_ptr, group, n_groups, gain_rounds=0):
             den = np.einsum("td,td->t", pred, pred)
             num = np.einsum("td,td->t", pred, Y)
             gamma = np.where(den > 0, num / np.where(den > 0, den, 1.0), gamma)
-            gamma, _ = normalise_gains(gamma, np.zeros((n_groups, 1)), comps)
+            gamma, _ = normalise_gains(gamma, None, comps)
     theta = theta.reshape(n_groups, d, d)
     return np.ascontiguousarray(theta.transpose(0, 2, 1))
 

@@ -316,9 +316,9 @@ class LICCHIE(BaseEstimator):
                 if progress is not None:
                     progress.close()
         # each pair's target gain (1 without target_gain), in the fit's order
-        tid = np.repeat(np.arange(fpairs.tgt_ptr.shape[0] - 1), np.diff(fpairs.tgt_ptr))
         for r in results:
-            r.pair_gain = np.ones(fpairs.n_pairs) if r.gamma is None else r.gamma[tid]
+            r.pair_gain = (np.ones(fpairs.n_pairs) if r.gamma is None
+                           else r.gamma[problem.pair_target])
         if perm is not None:  # back to the pairs' order (the starts kept no A)
             inv = F.inverse_permutation(perm)
             for r in results:

@@ -455,7 +455,6 @@ def test_a_step_lasso_satisfies_kkt(p, lams, lam3):
     A_new, n_bad = _a_step(p, lam1, lam2, lam3, ridge)
     assert n_bad == 0
     B = naive.lowrank(p["W"], p["C"], p["R"])
-    d = p["X"].shape[1]
     for t in range(len(p["tgt_obs"])):
         pairs = list(range(p["tgt_ptr"][t], p["tgt_ptr"][t + 1]))
         D, rhs = naive.a_step_design(p["A_old"], p["X"], p["tgt_obs"][t], pairs, p["src"],

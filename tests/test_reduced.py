@@ -170,7 +170,7 @@ def test_pooled_profiles_recover_an_exact_gain_times_profile_structure():
     G2 = 2 * G
     Wb_true = np.vstack([Wb_true, 10.0 * rng.normal(size=(G, J))])
     W = gam_true[tid, None] * Wb_true[group]
-    Wbar, gam = F.pooled_profiles(W, group, G2, ptr, rounds=200)
+    Wbar, gam = F.pooled_profiles(W, group, G2, tid, rounds=200)
     G = G2
     _, t_label, n_comp = F.gain_components(group, tid, G)
     assert n_comp == 2
@@ -180,7 +180,7 @@ def test_pooled_profiles_recover_an_exact_gain_times_profile_structure():
     # never above the value at all-ones gains (MODEL.md's group means)
     W2 = W + 0.3 * rng.normal(size=W.shape)
     mean = F.K.group_mean(W2, group, G)
-    Wbar2, gam2 = F.pooled_profiles(W2, group, G, ptr)
+    Wbar2, gam2 = F.pooled_profiles(W2, group, G, tid)
     assert (np.sum((W2 - gam2[tid, None] * Wbar2[group]) ** 2)
             <= np.sum((W2 - mean[group]) ** 2) + 1e-12)
 
