@@ -952,6 +952,44 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     return res
 
 
+def source_excitation(Z, W, R, noise_var, snr=10.0):
+    """How much of each source effect the pairs' source states determine.
+
+    A motif acts on a source only through ``r_j . z_e``, so the part of
+    ``r_j`` in directions that the sources of the pairs using it never visit
+    is not determined by the data (MODEL.md, Identifiability, from the
+    source side).  With ``S_j = sum_e W[e, j]^2 z_e z_e^T``, a direction
+    (eigenvector of ``S_j``) is *excited* when its eigenvalue is at least
+    ``snr`` times the noise's share of it, ``noise_var * sum_e W[e, j]^2``.
+
+    Parameters
+    ----------
+    Z : float64 (n_pairs, d)  pair-weighted source states ``g_e x[k_e]``
+    W : float64 (n_pairs, J)
+    R : float64 (d, J)  unit source effects
+    noise_var : float  per-feature noise variance
+    snr : float  variance ratio that counts as excited (10: about 3x the
+        noise in amplitude)
+
+    Returns
+    -------
+    float64 (J,)
+        ``|P_j r_j|`` in [0, 1], the norm of ``r_j`` on its excited directions;
+        NaN for a motif that no pair uses.
+    """
+    J = W.shape[1]
+    out = np.full(J, np.nan)
+    for j in range(J):
+        w2 = W[:, j] * W[:, j]
+        total = float(w2.sum())
+        if not total > 0:
+            continue
+        ev, V = np.linalg.eigh((Z * w2[:, None]).T @ Z)
+        keep = ev >= snr * noise_var * total
+        out[j] = min(1.0, float(np.linalg.norm(V[:, keep].T @ R[:, j])))
+    return out
+
+
 def motif_agreement(C1, R1, C2, R2):
     """Hungarian-matched |cosine| of vec M_j between two motif sets.
 

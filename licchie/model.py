@@ -22,6 +22,10 @@ _DTYPES = {"float64": np.float64, "float32": np.float32}
 # Reading of the stability diagnostic (docs: "Reading the stability number").
 STABILITY_HIGH = 0.9
 STABILITY_LOW = 0.7
+# source excitation: variance ratio over the noise that counts as excited
+# (about 3x the noise in amplitude), and the share below which summary warns
+EXCITATION_SNR = 10.0
+EXCITATION_LOW = 0.9
 
 
 def _param_error(name, constraint, value):
@@ -129,7 +133,13 @@ class LICCHIE(BaseEstimator):
     ----------
     components_ : xarray.Dataset
         ``target_effect (component, feature)``, ``source_effect (component,
-        feature)`` (unit vectors) and ``stability (component)``.
+        feature)`` (unit vectors), ``stability (component)`` and
+        ``source_excitation (component)``: the norm of each source effect on
+        the directions that the source states of its pairs (weighted by
+        ``W[e, j]^2``) carry at ``attrs["snr"]`` (10) times the noise
+        variance, the noise estimated by the low-rank model's residual
+        (``attrs["noise_sd"]``).  Below 1, part of the source effect is not
+        determined by the data, however stable (README, "Source excitation").
     weights_ : xarray.DataArray (pair, component)
         With pair coords ``target``, ``source`` (cell ids), ``time`` (the
         target's frame), ``session``, ``target_population``,
@@ -359,10 +369,20 @@ class LICCHIE(BaseEstimator):
                                               "n_starts": len(results)})
         self.stability_runs_ = xr.DataArray(stab_runs, dims=("component", "other_start"),
                                             coords={"component": comp})
+        pred = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain,
+                                   res.W, res.C, res.R)
+        y = obs.features[pairs.tgt_obs]
+        # the low-rank model's residual (not the A_e's, which can fit the noise):
+        # noise plus misfit, so the excitation it implies errs on the low side
+        noise_var = float(np.mean((y - pred) ** 2)) if y.size else 0.0
+        exc = F.source_excitation(pairs.gain[:, None] * obs.features[pairs.src], res.W, res.R,
+                                  noise_var, EXCITATION_SNR)
         self.components_ = xr.Dataset(
             {"target_effect": (("component", "feature"), res.C.T.copy()),
              "source_effect": (("component", "feature"), res.R.T.copy()),
-             "stability": ("component", stab)},
+             "stability": ("component", stab),
+             "source_excitation": ("component", exc,
+                                   {"snr": EXCITATION_SNR, "noise_sd": np.sqrt(noise_var)})},
             coords={"component": comp, "feature": feat})
         self.weights_ = xr.DataArray(res.W, dims=("pair", "component"),
                                      coords={**_pair_coords(obs, pairs), "component": comp,
@@ -389,9 +409,7 @@ class LICCHIE(BaseEstimator):
         self.n_features_in_ = len(feat)
         self.space_names_ = tuple(obs.space_names)
         self.data_fingerprint_ = _fingerprint(obs)
-        self.in_sample_r2_ = _r2(obs.features[pairs.tgt_obs],
-                                 F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src,
-                                                     pairs.gain, res.W, res.C, res.R))
+        self.in_sample_r2_ = _r2(y, pred)
 
     # --------------------------------------------------------------- results
     def _check_fitted(self):
@@ -413,8 +431,8 @@ class LICCHIE(BaseEstimator):
         Returns
         -------
         xarray.DataArray (component, target_feature, source_feature)
-            With the motif's stability as a coordinate: never read a motif
-            without it.
+            With the motif's stability and source excitation as coordinates:
+            never read a motif without them.
         """
         self._check_fitted()
         C = self.components_["target_effect"].values
@@ -424,7 +442,10 @@ class LICCHIE(BaseEstimator):
         da = xr.DataArray(M, dims=("component", "target_feature", "source_feature"),
                           coords={"component": self.components_["component"].values,
                                   "target_feature": feat, "source_feature": feat,
-                                  "stability": ("component", self.stability_.values)},
+                                  "stability": ("component", self.stability_.values),
+                                  "source_excitation": (
+                                      "component",
+                                      self.components_["source_excitation"].values)},
                           name="motif")
         return da if component is None else da.sel(component=component)
 
@@ -584,6 +605,18 @@ class LICCHIE(BaseEstimator):
             f"{st.attrs['mean']:.3f}  [{_stability_word(st.attrs['mean'])}]",
             "  per motif: " + "  ".join(f"{j}:{v:.2f}" for j, v in enumerate(st.values)),
         ]
+        exc = self.components_["source_excitation"]
+        if np.any(np.isfinite(exc.values)):
+            lines.append(
+                f"  source excitation (share of each source effect on directions the "
+                f"sources carry at >= {exc.attrs['snr']:g}x the noise variance): "
+                + "  ".join(f"{j}:{v:.2f}" for j, v in enumerate(exc.values)))
+            low = [j for j, v in enumerate(exc.values) if v < EXCITATION_LOW]
+            if low:
+                lines.append(
+                    f"  Motifs {low}: part of the source effect lies in directions the "
+                    "sources of their pairs do not visit; the data do not determine it, "
+                    "whatever the stability (README, source excitation).")
         if not (st.attrs["mean"] >= STABILITY_HIGH):
             advice = ("try pooling > 0" if not self.pooling > 0 else
                       "try more iterations, fewer components or more data")
@@ -617,6 +650,7 @@ class LICCHIE(BaseEstimator):
              "source_effect": self.components_["source_effect"],
              "stability": ("component", self.stability_.values),
              "stability_runs": self.stability_runs_,
+             "source_excitation": self.components_["source_excitation"],
              "weights": self.weights_,
              "group_weights": self.group_weights_,
              "objective_history": self.objective_history_,
@@ -668,9 +702,14 @@ def load(path):
                                     attrs={"mean": float(np.mean(stab)),
                                            "n_starts": int(ds.sizes["start"])})
     model.stability_runs_ = ds["stability_runs"]
+    # files written before the excitation diagnostic existed have NaN there
+    exc = (ds["source_excitation"] if "source_excitation" in ds else
+           xr.DataArray(np.full(comp.size, np.nan), dims="component",
+                        attrs={"snr": EXCITATION_SNR, "noise_sd": np.nan}))
     model.components_ = xr.Dataset({"target_effect": ds["target_effect"],
                                     "source_effect": ds["source_effect"],
-                                    "stability": ("component", stab)})
+                                    "stability": ("component", stab),
+                                    "source_excitation": exc})
     w = ds["weights"]
     w = w.assign_coords(is_self=w["is_self"].astype(bool))
     model.weights_ = w
