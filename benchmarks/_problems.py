@@ -27,7 +27,7 @@ BASE = dict(n_cells=(25, 10), scale=1, n_frames=50, n_features=10, n_components=
 
 STAGES = ("pairs", "graph", "a_step", "component_step", "weight_step",
           "weight_step_target_gain", "objective",
-          "iteration", "parafac_als")
+          "iteration", "parafac_als", "source_excitation")
 # ALS iterations timed by the "parafac_als" stage (the PARAFAC start runs up to
 # LICCHIE(init_max_iter=100) of them); tol 0 fixes their number
 PARAFAC_ALS_ITERS = 5
@@ -131,6 +131,9 @@ def stage_calls(b):
             "iteration": lambda: iteration(prob, A, W, C, R, Wbar),
             # the PARAFAC start's CP-ALS on the current A from the current factors
             "parafac_als": lambda: K.cp_als(A, W, C, R, PARAFAC_ALS_ITERS, 0.0),
+            # the diagnostic computed once at the end of a fit
+            "source_excitation": lambda: F.source_excitation(
+                prob.pairs.gain[:, None] * prob.X[prob.pairs.src], W, R, 1e-4),
         })
     return calls
 

@@ -15,8 +15,9 @@ class          parameter                         what grows
 =============  ================================  ===========================
 
 Per stage (pairs, smoothness graph, A-step, component step, weight step,
-objective, one whole plain iteration, and ``PARAFAC_ALS_ITERS`` iterations of
-the PARAFAC start's CP-ALS) there is a ``time_`` and a
+objective, one whole plain iteration, ``PARAFAC_ALS_ITERS`` iterations of
+the PARAFAC start's CP-ALS, and the end-of-fit source-excitation diagnostic)
+there is a ``time_`` and (except the last two added stages) a
 ``peakmem_`` benchmark; ``track_n_pairs`` / ``track_n_targets`` /
 ``track_n_edges`` record the sizes so that :mod:`benchmarks.scaling` can fit
 exponents against pairs.  Problems are built once per class in
@@ -89,6 +90,9 @@ class _StagesBase:
 
     def time_parafac_als(self, paths, value):
         self.calls["parafac_als"]()
+
+    def time_source_excitation(self, paths, value):
+        self.calls["source_excitation"]()
 
     def peakmem_a_step(self, paths, value):
         self.calls["a_step"]()
