@@ -38,6 +38,8 @@ def r_in_span_c(truth):
 
 def one_fit(regime, pooling, noise, J, n_cells, n_frames, d, seed, max_iter, n_init,
             init="groups", balance=0.0):
+    import numpy as np
+
     from licchie import LICCHIE
     from licchie._fit import motif_agreement
     from licchie.synthetic import make_recording
@@ -65,6 +67,8 @@ def one_fit(regime, pooling, noise, J, n_cells, n_frames, d, seed, max_iter, n_i
                 r_in_span_C=r_in_span_c(truth),
                 recovery=float(sim.mean()), recovery_min=float(sim.min()),
                 stability=float(model.stability_.attrs["mean"]),
+                excitation_mean=float(np.nanmean(model.components_["source_excitation"])),
+                excitation_min=float(np.nanmin(model.components_["source_excitation"])),
                 objective=float(model.start_objectives_.min()),
                 n_pairs=int(model.n_pairs_), seconds=time.perf_counter() - t0)
 

@@ -614,9 +614,10 @@ class LICCHIE(BaseEstimator):
             low = [j for j, v in enumerate(exc.values) if v < EXCITATION_LOW]
             if low:
                 lines.append(
-                    f"  Motifs {low}: part of the source effect lies in directions the "
-                    "sources of their pairs do not visit; the data do not determine it, "
-                    "whatever the stability (README, source excitation).")
+                    f"  Motifs {low}: part of the source effect points where the sources "
+                    "of their pairs carry little or no signal; that part is weakly "
+                    "determined or not at all, whatever the stability (README, source "
+                    "excitation).")
         if not (st.attrs["mean"] >= STABILITY_HIGH):
             advice = ("try pooling > 0" if not self.pooling > 0 else
                       "try more iterations, fewer components or more data")
