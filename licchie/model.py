@@ -138,8 +138,9 @@ class LICCHIE(BaseEstimator):
         the directions that the source states of its pairs (weighted by
         ``W[e, j]^2``) carry at ``attrs["snr"]`` (10) times the noise
         variance, the noise estimated by the low-rank model's residual
-        (``attrs["noise_sd"]``).  Below 1, part of the source effect is not
-        determined by the data, however stable (README, "Source excitation").
+        (``attrs["noise_sd"]``).  Below 1, part of the fitted source effect
+        rests on weak or absent observations, however stable; it does not say
+        whether that part is right (README, "Source excitation").
     weights_ : xarray.DataArray (pair, component)
         With pair coords ``target``, ``source`` (cell ids), ``time`` (the
         target's frame), ``session``, ``target_population``,
