@@ -781,6 +781,39 @@ def group_init(problem: Problem, group, n_groups, J, seed, bootstrap=False,
     return reduced_init(problem, J, int(rng.integers(2**31 - 1)), max_sweeps, tol, C0, R0)
 
 
+def init_classes(obs: Observations, pairs: Pairs):
+    """Data of the class-structured start: ``(pair class, n_classes, target frame)``."""
+    cls, names = pair_groups(obs, pairs.tgt, pairs.src, pairs.is_self, "class")
+    return cls, len(names), obs.time_index[pairs.tgt_obs].astype(np.int64)
+
+
+def class_start(problem: Problem, init_group, J, seed, bootstrap=False):
+    """Start factors from :mod:`licchie._classinit` (``init="classes"``).
+
+    With ``bootstrap`` every target's weight is multiplied by a multinomial
+    count drawn from ``seed`` (in the user's order), as :func:`group_init`.
+
+    Returns
+    -------
+    W, C, R, info
+    """
+    from . import _classinit as CI
+
+    rng = np.random.default_rng(seed)
+    pair_class, n_classes, target_frame = init_group
+    nt = problem.pairs.tgt_ptr.shape[0] - 1
+    Z, Y, kappa = reduced_inputs(problem)
+    weights = None
+    if bootstrap:
+        draw = rng.multinomial(nt, np.full(nt, 1.0 / nt)).astype(np.float64)
+        order = problem.target_order
+        weights = draw if order is None else draw[order]
+    cd = CI.class_data(Z, Y, kappa, problem.pair_target, target_frame, pair_class,
+                       n_classes, weights)
+    return CI.class_init(cd, J, int(rng.integers(2**31 - 1)), problem.target_gain,
+                         float(problem.lambdas[3]))
+
+
 @dataclass
 class StartResult:
     seed: int
@@ -883,7 +916,10 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
         W, C, R = parafac_init(A_init, J, seed, n_iter_max=parafac_iter)
         A = A_init
     else:
-        W, C, R, _ = group_init(problem, init_group[0], init_group[1], J, seed, bootstrap)
+        if init == "classes":
+            W, C, R, _ = class_start(problem, init_group, J, seed, bootstrap)
+        else:
+            W, C, R, _ = group_init(problem, init_group[0], init_group[1], J, seed, bootstrap)
         # the A_e that go with these factors: one exact A-step from A = B
         # (L at A = B is finite and the step can only lower it)
         B = K.lowrank_reconstruct(W, C, R, problem.dtype)

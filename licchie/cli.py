@@ -24,7 +24,7 @@ def _add_fit_options(p):
                         "profile (README, 'Target gains')")
     p.add_argument("--pair-weight", default="none", choices=["none", "gaussian", "distance"])
     p.add_argument("--n-init", type=int, default=5, help="starts (default 5)")
-    p.add_argument("--init", choices=("parafac", "groups"), default="parafac",
+    p.add_argument("--init", choices=("parafac", "groups", "classes"), default="parafac",
                    help="how each start begins (default parafac; see README)")
     p.add_argument("--init-max-iter", type=int, default=100,
                    help="ALS iterations of the PARAFAC start (default 100; lower for "
@@ -151,7 +151,7 @@ def main(argv=None):
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--pooling", type=float, default=10.0)
     p.add_argument("--n-init", type=int, default=3)
-    p.add_argument("--init", choices=("parafac", "groups"), default="parafac")
+    p.add_argument("--init", choices=("parafac", "groups", "classes"), default="parafac")
     p.add_argument("--max-iter", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")

@@ -97,7 +97,7 @@ class LICCHIE(BaseEstimator):
     extrapolate : bool, default True
         End every iteration with a trial step along the iteration's change,
         kept only if it lowers the objective (monotone; docs, "Algorithm").
-    init : {"parafac", "groups"}, default "parafac"
+    init : {"parafac", "groups", "classes"}, default "parafac"
         How each start begins.  ``"parafac"`` is MODEL.md's: one A-step with
         lam1 = 0, then PARAFAC of the stacked ``A_e`` (random init from the
         start's seed).  ``"groups"``: a least-squares interaction matrix per
@@ -108,7 +108,13 @@ class LICCHIE(BaseEstimator):
         measures how much the motifs depend on the particular cells.
         ``"groups"`` is much better when the motifs are identifiable
         (``pooling > 0``) and ``lam1`` is not small against the squared norm
-        of a target's inputs (docs, "Initialisation").
+        of a target's inputs (docs, "Initialisation").  ``"classes"``: for
+        motifs that each belong to few interaction classes; a time-varying
+        matrix per class and frame with a nuclear norm on each class's
+        target side (few target effects per class), the motifs shared out
+        among the classes, a reduced-rank regression per class and a CP per
+        class (module :mod:`licchie._classinit`; README, "Class-structured
+        start").  Bootstrap starts as ``"groups"``.
     init_max_iter : int, default 100
         CP-ALS iterations of the PARAFAC in the ``"parafac"`` start (stopped
         earlier at its relative tolerance 1e-8).  Each costs about two passes
@@ -243,8 +249,8 @@ class LICCHIE(BaseEstimator):
                                    "'class_time'", w)
         if not isinstance(self.target_gain, (bool, np.bool_)):
             raise _param_error("target_gain", "True or False", self.target_gain)
-        if self.init not in ("parafac", "groups"):
-            raise _param_error("init", "'parafac' or 'groups'", self.init)
+        if self.init not in ("parafac", "groups", "classes"):
+            raise _param_error("init", "'parafac', 'groups' or 'classes'", self.init)
         if not (isinstance(self.dtype, str) and self.dtype in _DTYPES):
             raise _param_error("dtype", "'float64' or 'float32' (a string)", self.dtype)
         if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
@@ -309,7 +315,8 @@ class LICCHIE(BaseEstimator):
                                 target_order=order,
                                 target_gain=bool(self.target_gain) and lam[4] > 0)
             A_init = F.initial_interactions(problem)
-            init_group = F.init_groups(obs, fpairs) if self.init == "groups" else None
+            init_group = (F.init_groups(obs, fpairs) if self.init == "groups" else
+                          F.init_classes(obs, fpairs) if self.init == "classes" else None)
             progress = _progress(self.verbose, self.n_init * self.max_iter)
             results = []
             try:
