@@ -225,70 +225,89 @@ def rrr_fit(cd: ClassData, slots: Slots, R0, gain, fit_gain, lam4, n_iter=150,
     Model ``y_s ~ gain_s sum_j U_j sum_k A[f, j, k] (R_k . zbar[s, cls_k])``
     with ``A[f, j, k] = 0`` unless slots j and k share a class.  Stops after
     ``n_iter`` iterations or when the fit changes by less than ``tol``
-    (relative).
+    (relative).  The gains' L1 threshold can drive most of them to 0 when
+    ``lam4`` is large against ``kappa``, and the alternation then runs away:
+    it stops at the last finite state (fit ``inf`` if there is none).
 
     Returns
     -------
     A (n_frames, J, J), R (d, J) unit columns, gain (n_targets,), fit (weighted
     squared residual after the last iteration)
     """
-    d = cd.y.shape[1]
     J = slots.cls.size
-    jj, kk = slots.blocks()
-    nA = jj.size
+    blocks = slots.blocks()
     UU = slots.U.T @ slots.U
     yU = cd.y @ slots.U                                                 # (nt, J)
-    R = R0.copy()
-    gain = gain.copy()
-    G = cd.n_classes
     zsel = cd.zbar[:, slots.cls, :]                                      # (nt, J, d)
+    R, gain = R0.copy(), gain.copy()
     fit = np.inf
+    last = (np.zeros((cd.n_frames, J, J)), R, gain, np.inf)
     for _ in range(n_iter):
-        # A per frame
-        zt = np.einsum("sjd,dj->sj", zsel, R)
-        wg = cd.w * gain
-        M = cd.frame_sum((cd.w * gain * gain)[:, None, None] * zt[:, :, None] * zt[:, None, :])
-        Ry = cd.frame_sum(wg[:, None, None] * yU[:, :, None] * zt[:, None, :])
-        gram = UU[jj][:, jj][None] * M[:, kk][:, :, kk]
-        rhs = Ry[:, jj, kk]
-        tr = np.einsum("faa->f", gram) / nA
-        gram += (ridge_rel * np.maximum(tr, np.finfo(float).tiny))[:, None, None] * np.eye(nA)
-        a = np.linalg.solve(gram, rhs[..., None])[..., 0]
-        A = np.zeros((cd.n_frames, J, J))
-        A[:, jj, kk] = a
-        # R from all frames: y_s ~ gain_s sum_k Q_f[:, k] (R_k . zsel[s, k])
-        Q = np.einsum("ij,fjk->fik", slots.U, A)                         # (F, d, J)
-        QQ = np.einsum("fik,fil->fkl", Q, Q)
-        wg2 = cd.w * gain * gain
-        Mz = np.empty((cd.n_frames, J, d, J, d))
-        for f, (s0, s1) in enumerate(cd.segments()):
-            Zf = zsel[s0:s1].reshape(s1 - s0, J * d)
-            Mz[f] = ((Zf * wg2[s0:s1, None]).T @ Zf).reshape(J, d, J, d)
-        gramR = np.einsum("fkl,fkmln->kmln", QQ, Mz).reshape(J * d, J * d)
-        yQ = np.einsum("sd,sdk->sk", cd.y, Q[cd.frame])
-        rhsR = np.einsum("s,sk,skm->km", wg, yQ, zsel).reshape(J * d)
-        rr = ridge_rel * max(float(np.trace(gramR)) / (J * d), np.finfo(float).tiny)
-        R = np.linalg.solve(gramR + rr * np.eye(J * d), rhsR).reshape(J, d).T
-        n = np.linalg.norm(R, axis=0)
-        n = np.where(n > 0, n, 1.0)
-        R = R / n
-        A = A * n[None, None, :]
-        pred = np.einsum("sik,sk->si", Q[cd.frame] * n[None, None, :],
-                         np.einsum("sjd,dj->sj", zsel, R))
-        if fit_gain:
-            # the L1 of the implied pair weights per unit gain
-            blk = np.zeros((cd.n_frames, G))
-            np.add.at(blk.T, slots.cls[kk], np.abs(A[:, jj, kk]).T)
-            thr = 0.5 * lam4 * np.einsum("sg,sg->s", cd.npairs, blk[cd.frame])
-            gain = fitted_gains(pred, cd.y, cd.w, thr)
-        r = cd.y - gain[:, None] * pred
-        if fit_gain:  # one free scale between the gains and A
-            gain, m = _normalise(gain, cd.w > 0)
-            A = A * m
-        prev, fit = fit, float(cd.w @ np.einsum("sd,sd->s", r, r))
+        with np.errstate(all="ignore"):
+            try:
+                A, R, gain, r = _rrr_iteration(cd, slots, R, gain, fit_gain, lam4, blocks,
+                                               UU, yU, zsel, ridge_rel)
+            except np.linalg.LinAlgError:
+                return last
+            prev, fit = fit, float(cd.w @ np.einsum("sd,sd->s", r, r))
+        if not (np.isfinite(fit) and np.all(np.isfinite(A)) and np.all(np.isfinite(R))
+                and np.all(np.isfinite(gain))):
+            return last
+        last = (A, R, gain, fit)
         if abs(prev - fit) <= tol * fit:
             break
-    return A, R, gain, fit
+    return last
+
+
+def _rrr_iteration(cd, slots, R, gain, fit_gain, lam4, blocks, UU, yU, zsel, ridge_rel):
+    """One alternation of :func:`rrr_fit`: A per frame, then R, then the gains.
+
+    Returns (A, R, gain, residual (n_targets, d))."""
+    d = cd.y.shape[1]
+    J = slots.cls.size
+    jj, kk = blocks
+    nA = jj.size
+    # A per frame
+    zt = np.einsum("sjd,dj->sj", zsel, R)
+    wg = cd.w * gain
+    wg2 = cd.w * gain * gain
+    M = cd.frame_sum(wg2[:, None, None] * zt[:, :, None] * zt[:, None, :])
+    Ry = cd.frame_sum(wg[:, None, None] * yU[:, :, None] * zt[:, None, :])
+    gram = UU[jj][:, jj][None] * M[:, kk][:, :, kk]
+    tr = np.einsum("faa->f", gram) / nA
+    gram += (ridge_rel * np.maximum(tr, np.finfo(float).tiny))[:, None, None] * np.eye(nA)
+    a = np.linalg.solve(gram, Ry[:, jj, kk][..., None])[..., 0]
+    A = np.zeros((cd.n_frames, J, J))
+    A[:, jj, kk] = a
+    # R from all frames: y_s ~ gain_s sum_k Q_f[:, k] (R_k . zsel[s, k])
+    Q = np.einsum("ij,fjk->fik", slots.U, A)                             # (F, d, J)
+    QQ = np.einsum("fik,fil->fkl", Q, Q)
+    Mz = np.empty((cd.n_frames, J, d, J, d))
+    for f, (s0, s1) in enumerate(cd.segments()):
+        Zf = zsel[s0:s1].reshape(s1 - s0, J * d)
+        Mz[f] = ((Zf * wg2[s0:s1, None]).T @ Zf).reshape(J, d, J, d)
+    gramR = np.einsum("fkl,fkmln->kmln", QQ, Mz).reshape(J * d, J * d)
+    yQ = np.einsum("sd,sdk->sk", cd.y, Q[cd.frame])
+    rhsR = np.einsum("s,sk,skm->km", wg, yQ, zsel).reshape(J * d)
+    rr = ridge_rel * max(float(np.trace(gramR)) / (J * d), np.finfo(float).tiny)
+    R = np.linalg.solve(gramR + rr * np.eye(J * d), rhsR).reshape(J, d).T
+    n = np.linalg.norm(R, axis=0)
+    n = np.where(n > 0, n, 1.0)
+    R = R / n
+    A = A * n[None, None, :]
+    pred = np.einsum("sik,sk->si", Q[cd.frame] * n[None, None, :],
+                     np.einsum("sjd,dj->sj", zsel, R))
+    if fit_gain:
+        # the L1 of the implied pair weights per unit gain
+        blk = np.zeros((cd.n_frames, cd.n_classes))
+        np.add.at(blk.T, slots.cls[kk], np.abs(A[:, jj, kk]).T)
+        thr = 0.5 * lam4 * np.einsum("sg,sg->s", cd.npairs, blk[cd.frame])
+        gain = fitted_gains(pred, cd.y, cd.w, thr)
+    r = cd.y - gain[:, None] * pred
+    if fit_gain:  # one free scale between the gains and A
+        gain, m = _normalise(gain, cd.w > 0)
+        A = A * m
+    return A, R, gain, r
 
 
 def ridge_sources(cd: ClassData, slots: Slots, gain, fit_gain, ridge_rel=1e-3, rounds=3):
@@ -388,8 +407,12 @@ def class_motifs(A, R, slots: Slots, seed, n_cp=5):
             course[:, js[0]] = T[:, 0, 0]
             continue
         best = None
-        if np.any(T):
-            with tl.backend_context("numpy"):
+        # CP-ALS on the unit-scaled blocks (their scale can be extreme when the
+        # gains ran away), the scale put back into the time courses
+        scale = float(np.abs(T).max())
+        if scale > 0 and np.isfinite(scale):
+            T = T / scale
+            with tl.backend_context("numpy"), np.errstate(over="ignore", invalid="ignore"):
                 for _ in range(n_cp):
                     try:
                         cp, err = parafac(tl.tensor(T), rank=js.size, init="random",
@@ -400,10 +423,10 @@ def class_motifs(A, R, slots: Slots, seed, n_cp=5):
                         continue
                     if best is None or err[-1] < best[0]:
                         best = (err[-1], cp)
-        if best is None:  # nothing to rotate: keep the slots' directions
+        if best is None or not np.isfinite(best[0]):  # nothing to rotate: keep the slots
             C_out[:, js] = slots.U[:, js]
             R_out[:, js] = R[:, js]
-            course[:, js] = np.einsum("fjj->fj", T)
+            course[:, js] = np.einsum("fjj->fj", T) * (scale if scale > 0 else 1.0)
             continue
         a, b, c = (np.asarray(x, dtype=np.float64) for x in best[1].factors)
         Cg = slots.U[:, js] @ b
@@ -415,7 +438,7 @@ def class_motifs(A, R, slots: Slots, seed, n_cp=5):
         nR = np.where(ok, nR, 1.0)
         C_out[:, js] = Cg / nC
         R_out[:, js] = Rg / nR
-        course[:, js] = a * (nC * nR) * ok
+        course[:, js] = a * (nC * nR) * ok * scale
     return C_out, R_out, course
 
 
@@ -447,6 +470,11 @@ def class_init(cd: ClassData, J, seed, fit_gain, lam4, mu_rel=0.05, restarts=4, 
     slots = Slots.from_counts(bases, counts)
     R0, g0 = ridge_sources(cd, slots, gain, fit_gain)
     A, R, gam, fit = rrr_fit(cd, slots, R0, g0, fit_gain, lam4)
+    if not (np.isfinite(fit) and np.all(np.isfinite(B))):
+        raise ValueError(
+            "init='classes' could not build a start for these data: its reduced-rank "
+            "regression did not stay finite (with target gains this happens when lam4 is "
+            "large against the fidelity weight, e.g. a small lam1). Use init='groups'.")
     # restart each class's source directions at random; keep improvements
     for _, g in [(s, g) for s in range(sweeps) for g in np.unique(slots.cls)]:
         js = np.flatnonzero(slots.cls == g)
