@@ -143,10 +143,13 @@ def test_rrr_fit_reports_its_fit_and_descends(seed, fit_gain, lam4):
     n = np.linalg.norm(R, axis=0)  # unit, or 0 for a slot whose sources carry nothing
     assert np.all((np.abs(n - 1) < 1e-9) | (n == 0))
     assert fit == pytest.approx(_rrr_fit_direct(cd, slots, A, R, g), rel=1e-8, abs=1e-10)
-    if not fit_gain:  # exact block updates: the fit never rises
+    if not fit_gain:
+        # exact block updates of the fit plus a ridge of 1e-6 of the mean Gram
+        # diagonal: the fit alone can rise by that order (seed 4062: 1.1e-9 on
+        # 0.33), never by more
         fits = [CI.rrr_fit(cd, slots, R0, gain, False, 0.0, n_iter=n, tol=0)[3]
                 for n in range(1, 6)]
-        assert np.all(np.diff(fits) <= 1e-9 * max(fits[0], 1.0))
+        assert np.all(np.diff(fits) <= 1e-6 * max(fits[0], 1.0))
 
 
 def test_class_motifs_recovers_exact_rank_one_blocks():
