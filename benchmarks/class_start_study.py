@@ -11,7 +11,6 @@ reference.
 
 About 5 min per seed with 2 threads.
 """
-import argparse
 import os
 import sys
 import warnings
@@ -20,7 +19,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import BASE_FIT, PAPER_DATA, fit_and_recover  # noqa: E402
+from recovery_diagnosis import (BASE_FIT, PAPER_DATA, CsvLog, fit_and_recover,  # noqa: E402
+                                seed_args)
 
 RUNS = (("groups", 150), ("classes", 300))
 
@@ -30,18 +30,9 @@ def main(argv=None):
     from licchie.baselines import GlobalLinear, PerCellLinear
     from licchie.synthetic import make_recording
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("seeds", type=int, nargs="+")
-    ap.add_argument("--out", default=None, help="CSV file (written atomically)")
-    a = ap.parse_args(argv)
-    lines = ["seed,method,iterations,objective,recovery,per_motif,stability,"
-             "excitation_mean,pair_mse_mean,pair_mse_median,seconds"]
-    print(lines[0], flush=True)
-
-    def emit(line):
-        lines.append(line)
-        print(line, flush=True)
-
+    a = seed_args(argv)
+    log = CsvLog("seed,method,iterations,objective,recovery,per_motif,stability,"
+                 "excitation_mean,pair_mse_mean,pair_mse_median,seconds")
     for seed in a.seeds:
         ds, truth = make_recording(regime="pooled", seed=seed, **PAPER_DATA)
         At = truth["interaction"].values
@@ -51,21 +42,17 @@ def main(argv=None):
                 warnings.simplefilter("ignore")
                 est.fit(ds)
             mse = np.asarray(E.per_pair_mse(est.interaction_matrices(), truth))
-            emit(f"{seed},{name},,,,,,,{mse.mean():.5g},{np.median(mse):.5g},")
+            log.emit(f"{seed},{name},,,,,,,{mse.mean():.5g},{np.median(mse):.5g},")
         for init, n_iter in RUNS:
             fit = dict(BASE_FIT, target_gain=True, init=init, max_iter=n_iter)
             m, sim, secs = fit_and_recover(ds, truth, fit, seed, n_jobs=2)
             mse = ((m.interaction_matrices().values - At) ** 2).mean(axis=(1, 2))
-            emit(f"{seed},LICCHIE init={init},{n_iter},{m.start_objectives_.min():.4f},"
+            log.emit(f"{seed},LICCHIE init={init},{n_iter},{m.start_objectives_.min():.4f},"
                  f"{sim.mean():.4f},{' '.join(f'{v:.2f}' for v in sim)},"
                  f"{m.stability_.attrs['mean']:.4f},"
                  f"{np.nanmean(m.components_['source_excitation'].values):.3f},"
                  f"{mse.mean():.5g},{np.median(mse):.5g},{secs:.1f}")
-    if a.out:
-        tmp = a.out + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, a.out)
+    log.write(a.out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ amplitude counts as known); ``k = 100`` is stricter.
 
 Runs in seconds (no fit).
 """
-import argparse
 import os
 import sys
 
@@ -28,7 +27,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import PAPER_DATA  # noqa: E402
+from recovery_diagnosis import PAPER_DATA, CsvLog, seed_args  # noqa: E402
+
+from licchie._fit import source_excitation  # noqa: E402
 
 SNR = (10.0, 100.0)
 
@@ -53,30 +54,26 @@ def motif_bounds(ds, truth, noise, snr=SNR):
     energy = (H ** 2).sum(0)
     energy = energy / energy.sum()
     Qc, _ = np.linalg.qr(C)
+    # the fit's source-excitation diagnostic, applied to the truth
+    bounds = np.stack([source_excitation(Z, W, R, noise ** 2, k) for k in snr], axis=1)
     rows = []
     for j in range(W.shape[1]):
         w2 = W[:, j] ** 2
-        S = (Z * w2[:, None]).T @ Z
-        ev, V = np.linalg.eigh(S)
+        ev = np.linalg.eigvalsh((Z * w2[:, None]).T @ Z)
         floor = noise ** 2 * w2.sum()
-        bounds = [float(np.linalg.norm(V[:, ev >= k * floor].T @ R[:, j])) for k in snr]
         rows.append(dict(motif=j, energy=float(energy[j]),
                          in_span=float(np.linalg.norm(Qc.T @ R[:, j])),
                          excited_dims=[int(np.sum(ev >= k * floor)) for k in snr],
-                         bounds=bounds))
+                         bounds=[float(b) for b in bounds[j]]))
     return rows
 
 
 def main(argv=None):
     from licchie.synthetic import make_recording
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("seeds", type=int, nargs="+")
-    ap.add_argument("--out", default=None, help="CSV file (written atomically)")
-    a = ap.parse_args(argv)
-    lines = ["seed,motif,classes,signal_share,in_span,excited_dims_snr10,excited_dims_snr100,"
-             "bound_snr10,bound_snr100"]
-    print(lines[0])
+    a = seed_args(argv)
+    log = CsvLog("seed,motif,classes,signal_share,in_span,excited_dims_snr10,"
+                 "excited_dims_snr100,bound_snr10,bound_snr100")
     for seed in a.seeds:
         ds, truth = make_recording(regime="pooled", seed=seed, **PAPER_DATA)
         group_names = [str(g) for g in truth["class_weights"]["group"].values]
@@ -85,20 +82,14 @@ def main(argv=None):
         for r in rows:
             active = np.flatnonzero(np.abs(cw[:, :, r["motif"]]).max(axis=1) > 0)
             names = "+".join(group_names[g] for g in active)
-            line = (f"{seed},{r['motif']},{names},{r['energy']:.4f},{r['in_span']:.3f},"
-                    f"{r['excited_dims'][0]},{r['excited_dims'][1]},"
-                    f"{r['bounds'][0]:.3f},{r['bounds'][1]:.3f}")
-            lines.append(line)
-            print(line, flush=True)
+            log.emit(f"{seed},{r['motif']},{names},{r['energy']:.4f},{r['in_span']:.3f},"
+                     f"{r['excited_dims'][0]},{r['excited_dims'][1]},"
+                     f"{r['bounds'][0]:.3f},{r['bounds'][1]:.3f}")
         b = np.array([r["bounds"] for r in rows])
         print(f"# seed {seed}: mean bound {b[:, 0].mean():.3f} (snr 10), "
               f"{b[:, 1].mean():.3f} (snr 100); mean in-span "
               f"{np.mean([r['in_span'] for r in rows]):.3f}", flush=True)
-    if a.out:
-        tmp = a.out + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, a.out)
+    log.write(a.out)
 
 
 if __name__ == "__main__":

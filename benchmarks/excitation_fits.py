@@ -10,27 +10,23 @@ pooled paper-size recording of each seed: every true motif with the recovery,
 
 About 90 s per seed with 2 threads.
 """
-import argparse
 import os
 import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import BASE_FIT, PAPER_DATA, fit_and_recover  # noqa: E402
+from recovery_diagnosis import (BASE_FIT, PAPER_DATA, CsvLog, fit_and_recover,  # noqa: E402
+                                seed_args)
 
 
 def main(argv=None):
     from licchie._fit import motif_agreement
     from licchie.synthetic import make_recording
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("seeds", type=int, nargs="+")
-    ap.add_argument("--out", default=None, help="CSV file (written atomically)")
-    a = ap.parse_args(argv)
-    lines = ["seed,noise_sd_estimate,true_motif,fitted_motif,recovery,source_excitation,"
-             "stability"]
-    print(lines[0], flush=True)
+    a = seed_args(argv)
+    log = CsvLog("seed,noise_sd_estimate,true_motif,fitted_motif,recovery,source_excitation,"
+                 "stability")
     for seed in a.seeds:
         ds, truth = make_recording(regime="pooled", seed=seed, **PAPER_DATA)
         with warnings.catch_warnings():
@@ -43,15 +39,9 @@ def main(argv=None):
         sim, match = motif_agreement(truth["target_effect"].values.T,
                                      truth["source_effect"].values.T, C, R)
         for i, j in enumerate(match):
-            line = (f"{seed},{exc.attrs['noise_sd']:.4f},{i},{j},{sim[i]:.2f},"
-                    f"{exc.values[j]:.2f},{m.stability_.values[j]:.2f}")
-            lines.append(line)
-            print(line, flush=True)
-    if a.out:
-        tmp = a.out + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, a.out)
+            log.emit(f"{seed},{exc.attrs['noise_sd']:.4f},{i},{j},{sim[i]:.2f},"
+                     f"{exc.values[j]:.2f},{m.stability_.values[j]:.2f}")
+    log.write(a.out)
 
 
 if __name__ == "__main__":

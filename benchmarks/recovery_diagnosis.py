@@ -43,6 +43,33 @@ BASE_FIT = dict(lambdas=(10.0, 0.0, 0.0, 0.001), pooling=10.0, pooling_groups="c
                 pooling_window=1, init="groups", n_init=3, max_iter=150, tol=1e-9)
 
 
+def seed_args(argv=None):
+    """``seeds ... [--out CSV]``, the command line of the per-seed study scripts."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("seeds", type=int, nargs="+")
+    ap.add_argument("--out", default=None, help="CSV file (written atomically)")
+    return ap.parse_args(argv)
+
+
+class CsvLog:
+    """CSV lines printed as they come and written atomically at the end."""
+
+    def __init__(self, header):
+        self.lines = []
+        self.emit(header)
+
+    def emit(self, line):
+        self.lines.append(line)
+        print(line, flush=True)
+
+    def write(self, path):
+        if path:
+            tmp = path + ".tmp"
+            with open(tmp, "w") as fh:
+                fh.write("\n".join(self.lines) + "\n")
+            os.replace(tmp, path)
+
+
 def _problem(ds, fit):
     from licchie import _fit as F
     from licchie.data import as_recording

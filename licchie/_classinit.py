@@ -218,6 +218,16 @@ def _slot_sources(cd, slots, R):
     return np.einsum("sjd,dj->sj", cd.zbar[:, slots.cls, :], R)
 
 
+def _source_moments(cd: ClassData, zsel, weights):
+    """Per frame ``sum_s weights_s zsel_s zsel_s^T``: (n_frames, J, d, J, d)."""
+    _, J, d = zsel.shape
+    out = np.empty((cd.n_frames, J, d, J, d))
+    for f, (a, b) in enumerate(cd.segments()):
+        Zf = zsel[a:b].reshape(b - a, J * d)
+        out[f] = ((Zf * weights[a:b, None]).T @ Zf).reshape(J, d, J, d)
+    return out
+
+
 def rrr_fit(cd: ClassData, slots: Slots, R0, gain, fit_gain, lam4, n_iter=150,
             ridge_rel=1e-6, tol=1e-8):
     """Step 3: reduced-rank regression of every class on its slots.
@@ -225,7 +235,9 @@ def rrr_fit(cd: ClassData, slots: Slots, R0, gain, fit_gain, lam4, n_iter=150,
     Model ``y_s ~ gain_s sum_j U_j sum_k A[f, j, k] (R_k . zbar[s, cls_k])``
     with ``A[f, j, k] = 0`` unless slots j and k share a class.  Stops after
     ``n_iter`` iterations or when the fit changes by less than ``tol``
-    (relative).  The gains' L1 threshold can drive most of them to 0 when
+    (relative).  Each block update is exact for the fit plus a ridge of
+    ``ridge_rel`` times the mean Gram diagonal, so without gains the fit can
+    rise by about that much, no more.  The gains' L1 threshold can drive most of them to 0 when
     ``lam4`` is large against ``kappa``, and the alternation then runs away:
     it stops at the last finite state (fit ``inf`` if there is none).
 
@@ -282,11 +294,8 @@ def _rrr_iteration(cd, slots, R, gain, fit_gain, lam4, blocks, UU, yU, zsel, rid
     # R from all frames: y_s ~ gain_s sum_k Q_f[:, k] (R_k . zsel[s, k])
     Q = np.einsum("ij,fjk->fik", slots.U, A)                             # (F, d, J)
     QQ = np.einsum("fik,fil->fkl", Q, Q)
-    Mz = np.empty((cd.n_frames, J, d, J, d))
-    for f, (s0, s1) in enumerate(cd.segments()):
-        Zf = zsel[s0:s1].reshape(s1 - s0, J * d)
-        Mz[f] = ((Zf * wg2[s0:s1, None]).T @ Zf).reshape(J, d, J, d)
-    gramR = np.einsum("fkl,fkmln->kmln", QQ, Mz).reshape(J * d, J * d)
+    gramR = np.einsum("fkl,fkmln->kmln", QQ, _source_moments(cd, zsel, wg2)).reshape(
+        J * d, J * d)
     yQ = np.einsum("sd,sdk->sk", cd.y, Q[cd.frame])
     rhsR = np.einsum("s,sk,skm->km", wg, yQ, zsel).reshape(J * d)
     rr = ridge_rel * max(float(np.trace(gramR)) / (J * d), np.finfo(float).tiny)
@@ -327,12 +336,10 @@ def ridge_sources(cd: ClassData, slots: Slots, gain, fit_gain, ridge_rel=1e-3, r
     gain = gain.copy()
     phi = np.empty((cd.n_frames, J, d))
     for _ in range(rounds if fit_gain else 1):
-        wg2 = cd.w * gain * gain
         wg = cd.w * gain
+        moments = _source_moments(cd, zsel, cd.w * gain * gain)
         for f, (a, b) in enumerate(cd.segments()):
-            Zf = zsel[a:b].reshape(b - a, J * d)
-            M = ((Zf * wg2[a:b, None]).T @ Zf).reshape(J, d, J, d)
-            gram = (UU[:, None, :, None] * M).reshape(J * d, J * d)
+            gram = (UU[:, None, :, None] * moments[f]).reshape(J * d, J * d)
             rhs = np.einsum("s,sj,sjm->jm", wg[a:b], yU[a:b], zsel[a:b]).reshape(J * d)
             rr = ridge_rel * max(float(np.trace(gram)) / (J * d), np.finfo(float).tiny)
             phi[f] = np.linalg.solve(gram + rr * np.eye(J * d), rhs).reshape(J, d)

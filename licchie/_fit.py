@@ -660,6 +660,16 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
     return np.ascontiguousarray(W), C, R, history
 
 
+def bootstrap_counts(problem: Problem, rng):
+    """Multinomial resample counts of the targets, drawn in the user's order
+    (so a start does not depend on the order the fit works in), returned in
+    the problem's target order: float64 (n_targets,)."""
+    nt = problem.pairs.tgt_ptr.shape[0] - 1
+    draw = rng.multinomial(nt, np.full(nt, 1.0 / nt)).astype(np.float64)
+    order = problem.target_order
+    return draw if order is None else draw[order]
+
+
 def init_groups(obs: Observations, pairs: Pairs, min_rows_per_unknown=10, max_windows=10):
     """Coarse groups for :func:`group_init`: interaction class x time window.
 
@@ -755,12 +765,9 @@ def group_init(problem: Problem, group, n_groups, J, seed, bootstrap=False,
     from tensorly.decomposition import parafac
 
     rng = np.random.default_rng(seed)
-    nt = problem.pairs.tgt_ptr.shape[0] - 1
     Z, Y, kappa = reduced_inputs(problem)
     if bootstrap:
-        draw = rng.multinomial(nt, np.full(nt, 1.0 / nt))  # in the user's order
-        order = problem.target_order
-        kappa = kappa * (draw if order is None else draw[order])
+        kappa = kappa * bootstrap_counts(problem, rng)
     T = group_matrices(Z, Y, kappa, problem.pairs.tgt_ptr, group, n_groups,
                        gain_rounds=5 if problem.target_gain else 0)
     d = T.shape[1]
@@ -801,13 +808,8 @@ def class_start(problem: Problem, init_group, J, seed, bootstrap=False):
 
     rng = np.random.default_rng(seed)
     pair_class, n_classes, target_frame = init_group
-    nt = problem.pairs.tgt_ptr.shape[0] - 1
     Z, Y, kappa = reduced_inputs(problem)
-    weights = None
-    if bootstrap:
-        draw = rng.multinomial(nt, np.full(nt, 1.0 / nt)).astype(np.float64)
-        order = problem.target_order
-        weights = draw if order is None else draw[order]
+    weights = bootstrap_counts(problem, rng) if bootstrap else None
     cd = CI.class_data(Z, Y, kappa, problem.pair_target, target_frame, pair_class,
                        n_classes, weights)
     return CI.class_init(cd, J, int(rng.integers(2**31 - 1)), problem.target_gain,
