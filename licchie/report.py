@@ -28,7 +28,8 @@ __all__ = ["run_comparison", "format_table", "write_report", "METHODS"]
 METHODS = ("global linear", "per-cell linear", "LICCHIE")
 
 
-def run_comparison(ds, truth, model, t_split=None, random_state=0, log=print):
+def run_comparison(ds, truth, model, t_split=None, random_state=0, log=print,
+                   forecast_model=None):
     """Fit LICCHIE and the baselines to ``ds`` and evaluate them against ``truth``.
 
     Parameters
@@ -47,6 +48,12 @@ def run_comparison(ds, truth, model, t_split=None, random_state=0, log=print):
         PARAFAC motifs.
     log : callable or None
         Progress messages.
+    forecast_model : LICCHIE, optional
+        Unfitted; LICCHIE's estimator for the held-out evaluation (default: a
+        clone of ``model``).  A fit with time-resolved pooling
+        (``pooling_groups="class_time"``) has no weights for frames after its
+        training data, so the demo forecasts with a class-pooled fit instead
+        (README, "Results").
 
     Returns
     -------
@@ -58,7 +65,8 @@ def run_comparison(ds, truth, model, t_split=None, random_state=0, log=print):
         without the estimator), ``cell_types`` (LICCHIE's ``W`` and, for
         reference, the true ``W``), ``information_criteria`` (LICCHIE),
         ``baseline_motifs`` (the baselines' rank-one motifs), ``seconds``
-        (fit times) and ``t_split``.
+        (fit times), ``t_split`` and ``forecast_model`` (LICCHIE's held-out
+        estimator, unfitted).
     """
     log = log or (lambda *a, **k: None)
     J = int(model.n_components)
@@ -70,7 +78,8 @@ def run_comparison(ds, truth, model, t_split=None, random_state=0, log=print):
                   "per-cell linear": PerCellLinear(**pairing),
                   "LICCHIE": model}
     out = {"models": {}, "motifs": {}, "pair_mse": {}, "heldout": {}, "seconds": {},
-           "t_split": t_split, "n_frames": T}
+           "t_split": t_split, "n_frames": T,
+           "forecast_model": clone(model if forecast_model is None else forecast_model)}
     for name, est in estimators.items():
         log(f"Fitting {name} on all {T} frames ...")
         t0 = time.perf_counter()
@@ -92,7 +101,7 @@ def run_comparison(ds, truth, model, t_split=None, random_state=0, log=print):
         log(f"Held-out one-step prediction of {name}: fit on frames < {t_split}, "
             f"predict frames {t_split}..{T - 1} ...")
         t0 = time.perf_counter()
-        est = clone(est)
+        est = clone(out["forecast_model"] if name == "LICCHIE" else est)
         if "verbose" in est.get_params():
             est.set_params(verbose=0)      # one summary (the full fit's) is enough
         with warnings.catch_warnings():
@@ -161,6 +170,13 @@ def format_table(res):
     lines.append("Cell type from the TRUE W (reference): " + ", ".join(
         f"{t} {_fmt(tr.loc[t, 'accuracy'])} (bal. {_fmt(tr.loc[t, 'balanced_accuracy'])};"
         f" majority {_fmt(tr.loc[t, 'majority_rate'])})" for t in ("source", "target", "both")))
+    fc = res.get("forecast_model")
+    if fc is not None and fc.get_params() != lic.get_params():
+        lines.append(f"LICCHIE's held-out rows come from a second LICCHIE fit with "
+                     f"pooling_groups={fc.pooling_groups!r}, init={fc.init!r}, "
+                     f"lambdas={tuple(fc.lambdas)}, pooling {fc.pooling}: a fit with "
+                     f"pooling_groups={lic.pooling_groups!r} has no profiles for frames "
+                     "after its training data.")
     if lic.pooling > 0:
         lines.append("Note: with pooling > 0 the weights are pulled toward per-class "
                      "profiles, so cell-type accuracy from W partly reflects the grouping "

@@ -379,3 +379,37 @@ def test_report_table_and_files(small, tmp_path, monkeypatch):
     assert names == sorted(["motifs.png", "pair_mse.png", "mean_mse.png", "objective.png",
                             "weights.png", "cell_types.png", "report.md"])
     assert all(os.path.getsize(f) > 0 for f in files)
+
+
+def test_report_forecast_model_scores_the_held_out_rows(small):
+    """A separate forecasting fit: its held-out scores, the scored fit's motifs."""
+    from licchie import report
+    ds, truth = small
+    common = dict(n_components=2, radius=10.0, n_neighbors=4, pooling=1.0, n_init=1,
+                  max_iter=3, random_state=0, verbose=0, n_jobs=1)
+    model = LICCHIE(pooling_groups="class_time", pooling_window=1, **common)
+    forecast = LICCHIE(pooling_groups="class", **common)
+    res = report.run_comparison(ds, truth, model, t_split=6, log=None,
+                                forecast_model=forecast)
+    want = E.heldout_prediction(forecast, ds, 6)
+    got = res["heldout"]["LICCHIE"]
+    assert got["mse"] == pytest.approx(want["mse"], rel=1e-12)
+    assert got["r2"] == pytest.approx(want["r2"], rel=1e-12)
+    # the scored fit is the time-resolved one, and the table says where the
+    # held-out rows come from
+    assert res["models"]["LICCHIE"].pooling_groups == "class_time"
+    assert "held-out rows come from a second LICCHIE fit" in report.format_table(res)
+    plain = report.run_comparison(ds, truth, forecast, t_split=6, log=None)
+    assert plain["heldout"]["LICCHIE"]["mse"] == pytest.approx(want["mse"], rel=1e-12)
+    assert "second LICCHIE fit" not in report.format_table(plain)
+
+
+def test_demo_presets_build_valid_models():
+    from licchie.cli import DEMO_FITS, demo_models
+    for regime in DEMO_FITS:
+        model, forecast = demo_models(regime, seed=0, radius=10.0, max_iter=7, init=None)
+        assert model.max_iter == 7 and model.init == DEMO_FITS[regime][0]["init"]
+        model._validate_params()       # raises on an impossible preset
+        if forecast is not None:
+            forecast._validate_params()
+            assert forecast.pooling_groups == "class" and forecast.max_iter != 7
