@@ -115,6 +115,17 @@ class LICCHIE(BaseEstimator):
         among the classes, a reduced-rank regression per class and a CP per
         class (module :mod:`licchie._classinit`; README, "Class-structured
         start").  Bootstrap starts as ``"groups"``.
+    class_restarts : int, default 0
+        After the starts, restart the source effects of each interaction
+        class's motifs (those whose weights lie mostly in that class) this
+        many times at random in the best start, refit their weights without
+        pooling, run ``max_iter`` iterations and keep the result when the
+        objective is lower (the best start is first run ``max_iter`` more
+        iterations, so every comparison is between equally long runs).
+        Costs ``(1 + n_classes * class_restarts) * max_iter`` iterations; the
+        trials are in ``class_restarts_``.  Only the best start is restarted,
+        so the stability compares its final motifs with the other starts'
+        (README, "Class restarts").
     init_max_iter : int, default 100
         CP-ALS iterations of the PARAFAC in the ``"parafac"`` start (stopped
         earlier at its relative tolerance 1e-8).  Each costs about two passes
@@ -166,6 +177,12 @@ class LICCHIE(BaseEstimator):
         ``record_steps`` also after the ``A`` and ``components`` steps); coords
         ``iteration`` and ``stage`` (init, A, components, weights, extrapolate).
     start_objectives_ : ndarray (n_init,)
+        Final objective of every start (of the best one after
+        ``class_restarts``).
+    class_restarts_ : pandas.DataFrame or None
+        With ``class_restarts > 0``: one row per trial (``class``, ``draw``,
+        ``motifs``, ``objective``, ``accepted``); the first row is the best
+        start's continuation.  Not saved in model files.
     n_iter_, converged_, best_start_, n_pairs_, n_edges_
     """
 
@@ -174,7 +191,7 @@ class LICCHIE(BaseEstimator):
                  pooling_window=None, target_gain=False, pair_weight="none",
                  bandwidth=None, include_self=True, n_init=5, max_iter=50, tol=1e-6, random_state=None,
                  n_jobs=None, verbose=1, extrapolate=True, init="parafac",
-                 record_steps=False, dtype="float64", init_max_iter=100):
+                 record_steps=False, dtype="float64", init_max_iter=100, class_restarts=0):
         self.n_components = n_components
         self.radius = radius
         self.n_neighbors = n_neighbors
@@ -198,6 +215,7 @@ class LICCHIE(BaseEstimator):
         self.record_steps = record_steps
         self.init_max_iter = init_max_iter
         self.dtype = dtype
+        self.class_restarts = class_restarts
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -251,6 +269,7 @@ class LICCHIE(BaseEstimator):
             raise _param_error("target_gain", "True or False", self.target_gain)
         if self.init not in ("parafac", "groups", "classes"):
             raise _param_error("init", "'parafac', 'groups' or 'classes'", self.init)
+        integer("class_restarts", 0)
         if not (isinstance(self.dtype, str) and self.dtype in _DTYPES):
             raise _param_error("dtype", "'float64' or 'float32' (a string)", self.dtype)
         if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral)
@@ -333,6 +352,9 @@ class LICCHIE(BaseEstimator):
             finally:
                 if progress is not None:
                     progress.close()
+            self.class_restarts_ = None
+            if self.class_restarts > 0:
+                results = self._restart_classes(problem, obs, fpairs, results, seeds)
         # each pair's target gain (1 without target_gain), in the fit's order
         for r in results:
             r.pair_gain = (np.ones(fpairs.n_pairs) if r.gamma is None
@@ -362,6 +384,31 @@ class LICCHIE(BaseEstimator):
         if self.verbose:
             print(self.summary())
         return self
+
+    def _restart_classes(self, problem, obs, fpairs, results, seeds):
+        """:func:`licchie._fit.class_restarts` on the best start (fit order)."""
+        import pandas as pd
+
+        best = int(np.argmin([r.objective for r in results]))
+        pair_class, names = F.pair_groups(obs, fpairs.tgt, fpairs.src, fpairs.is_self,
+                                          "class")
+        n_runs = 1 + len(names) * self.class_restarts
+        progress = _progress(self.verbose, n_runs * self.max_iter)
+        seed = int(np.random.SeedSequence([int(seeds[best]), 1]).generate_state(1)[0])
+        try:
+            res, rows = F.class_restarts(
+                problem, results[best], pair_class, names, self.class_restarts,
+                self.max_iter, self.tol, seed, progress,
+                log=None, start_label="restarts",
+                extrapolate=bool(self.extrapolate), record_steps=bool(self.record_steps))
+        finally:
+            if progress is not None:
+                progress.close()
+        res.A = None
+        results = list(results)
+        results[best] = res
+        self.class_restarts_ = pd.DataFrame(rows)
+        return results
 
     def _set_results(self, rec, pairs, graph, results, best):
         obs = rec.obs
@@ -613,6 +660,12 @@ class LICCHIE(BaseEstimator):
             f"{st.attrs['mean']:.3f}  [{_stability_word(st.attrs['mean'])}]",
             "  per motif: " + "  ".join(f"{j}:{v:.2f}" for j, v in enumerate(st.values)),
         ]
+        cr = getattr(self, "class_restarts_", None)
+        if cr is not None and len(cr) > 1:
+            trials = cr.iloc[1:]
+            lines.append(f"  class restarts: {int(trials['accepted'].sum())} of {len(trials)} "
+                         f"accepted (objective {cr['objective'].iloc[0]:.6g} after the "
+                         f"continuation, {float(h.sel(term='total')):.6g} at the end)")
         exc = self.components_["source_excitation"]
         if np.any(np.isfinite(exc.values)):
             lines.append(
