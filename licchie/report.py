@@ -318,6 +318,13 @@ def _fig_objective(plt, res):
             ax.plot(x, np.where(v > 0, v, np.nan), lw=2 if t == "total" else 1,
                     color="k" if t == "total" else None, label=str(t))
     ax.set_yscale("log")
+    stage = np.asarray(h["stage"].values).astype(str)
+    jumps = np.flatnonzero(np.isin(stage, ("continue", "restart")))
+    for k, i in enumerate(jumps):
+        # a class restart (or the continuation before them) starts a new run:
+        # L jumps up there and the run's end is lower than the last one's
+        ax.axvline(i, color="0.6", lw=0.6, ls=":",
+                   label="continuation / accepted class restart" if k == 0 else None)
     ax.set_xlabel("step (A, components, weights[, extrapolate] per iteration)")
     ax.set_ylabel("objective term (weighted)")
     lic = res["models"]["LICCHIE"]
