@@ -876,7 +876,7 @@ def _extrapolate(problem, cur, prev, alpha, out=None, gamma=None):
 def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
               cd_max_iter=1000, cd_tol=1e-10, start_label="", extrapolate=True,
               init="parafac", init_group=None, bootstrap=False, record_steps=True,
-              keep_A=True, parafac_iter=100):
+              keep_A=True, parafac_iter=100, factors=None):
     """One start of the alternating minimisation.
 
     ``init="parafac"`` starts as MODEL.md says (PARAFAC of ``A_init``, the
@@ -884,7 +884,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     ``init_group = (group, n_groups)`` (with ``bootstrap``, its group
     matrices come from a bootstrap resample of the targets) and one A-step;
     ``init="classes"`` likewise from :func:`class_start`; ``init="given"``
-    from the factors ``init_group = (W, C, R)`` and one A-step.
+    from ``factors = (W, C, R)`` and one A-step.
 
     ``record_steps`` evaluates and records the objective after every step
     (A, components, weights); otherwise only after every iteration, which
@@ -921,7 +921,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
         A = A_init
     else:
         if init == "given":
-            W, C, R = (np.ascontiguousarray(x, dtype=np.float64) for x in init_group)
+            W, C, R = (np.ascontiguousarray(x, dtype=np.float64) for x in factors)
         elif init == "classes":
             W, C, R, _ = class_start(problem, init_group, J, seed, bootstrap)
         else:
@@ -995,7 +995,8 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
 
 
 def class_restarts(problem: Problem, start: StartResult, pair_class, class_names, n_draws,
-                   max_iter, tol, seed, progress=None, log=None, **run_kw):
+                   max_iter, tol, seed, progress=None, log=None, continue_first=True,
+                   **run_kw):
     """Random restarts of each interaction class's source effects (``class_restarts``).
 
     From a finished start: for every class ``g`` and ``n_draws`` times, the
@@ -1019,6 +1020,9 @@ def class_restarts(problem: Problem, start: StartResult, pair_class, class_names
     class_names : sequence of str
     n_draws : int
         Restarts per class.
+    continue_first : bool
+        Run the start ``max_iter`` more iterations first (False: ``start``
+        is already such a continuation).
 
     Returns
     -------
@@ -1036,7 +1040,7 @@ def class_restarts(problem: Problem, start: StartResult, pair_class, class_names
 
     def run(W, C, R, s):
         return run_start(problem, None, J, s, max_iter, tol, progress, init="given",
-                         init_group=(W, C, R), **kw)
+                         factors=(W, C, R), **kw)
 
     def chain(old, new, stage):
         off = old.history[-1][0]
@@ -1047,14 +1051,20 @@ def class_restarts(problem: Problem, start: StartResult, pair_class, class_names
         new.seed = old.seed
         return new
 
-    inc = chain(start, run(start.W, start.C, start.R, start.seed), "continue")
-    log_rows = [dict(**{"class": ""}, draw=-1, motifs=(), objective=inc.objective,
-                     accepted=True)]
+    def owner(W):
+        """The class holding most of each motif's |W| mass: (J,)."""
+        mass = np.zeros((len(class_names), J))
+        np.add.at(mass, pair_class, np.abs(W))
+        return np.argmax(mass, axis=0)
+
+    inc = (chain(start, run(start.W, start.C, start.R, start.seed), "continue")
+           if continue_first else start)
+    log_rows = [{"class": "", "draw": -1, "motifs": (), "objective": inc.objective,
+                 "accepted": True}]
+    own = owner(inc.W)
     for g, name in enumerate(class_names):
         for draw in range(n_draws):
-            mass = np.zeros((len(class_names), J))
-            np.add.at(mass, pair_class, np.abs(inc.W))
-            cols = np.flatnonzero(np.argmax(mass, axis=0) == g)
+            cols = np.flatnonzero(own == g)
             if cols.size == 0:
                 break
             R1 = inc.R.copy()
@@ -1080,6 +1090,7 @@ def class_restarts(problem: Problem, start: StartResult, pair_class, class_names
                     + ("  accepted" if ok else ""))
             if ok:
                 inc = chain(inc, trial, "restart")
+                own = owner(inc.W)
     return inc, log_rows
 
 
