@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from . import kernels as K
 from .kernels import reduced as KR
-from ._observations import Observations
+from .data import Observations
 
 TERMS = ("fidelity", "low_rank", "smoothness", "l1_A", "l1_W", "pooling")
 PAIR_WEIGHTS = {"none": 0, "gaussian": 1, "distance": 2}

@@ -16,8 +16,7 @@ import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from licchie._observations import Observations
-from licchie.data import Recording, as_recording, from_dataset, from_table
+from licchie.data import Observations, Recording, as_recording, from_dataset, from_table
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TEB = DATA / "mammary_teb_2d_trackmate" / "raw"

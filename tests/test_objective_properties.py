@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import naive
 from licchie import _fit as F
-from licchie._observations import Observations
+from licchie.data import Observations
 
 
 def make_observations(rng, s, n_sessions, n_times, n_cells, p_seen, d, n_pops):
