@@ -248,15 +248,22 @@ def _table_frames(df, frame):
     return values.astype(np.int64)
 
 
+def _missing(df, values):
+    """Number of missing ``values`` (one per row of ``df``) and the row label of the first."""
+    missing = pd.isna(values)
+    n_missing = int(missing.sum())
+    return n_missing, (_py(df.index[np.argmax(missing)]) if n_missing else None)
+
+
 def _table_labels(df, column, what, n_rows):
     if column is None:
         return np.zeros(n_rows, dtype=np.int64), [None] if what == "session" else np.asarray(["all"])
     values = df[column].to_numpy()
-    missing = pd.isna(values)
-    if missing.any():
+    n_missing, row = _missing(df, values)
+    if n_missing:
         raise ValueError(
-            f"{what.capitalize()} column {column!r} has {int(missing.sum())} missing value(s) "
-            f"(e.g. row {_py(df.index[np.argmax(missing)])!r}).  Fill them "
+            f"{what.capitalize()} column {column!r} has {n_missing} missing value(s) "
+            f"(e.g. row {row!r}).  Fill them "
             f"(df[{column!r}] = df[{column!r}].fillna('unknown')) or drop those rows.")
     codes, uniques = _factorize(values)
     if what == "session":
@@ -267,11 +274,11 @@ def _table_labels(df, column, what, n_rows):
 def _table_cells(df, cell, sess_codes, n_sessions):
     """Cell index per row: one cell per (session, track id), session-major."""
     values = df[cell].to_numpy()
-    missing = pd.isna(values)
-    if missing.any():
+    n_missing, row = _missing(df, values)
+    if n_missing:
         raise ValueError(
-            f"Cell column {cell!r} has {int(missing.sum())} missing value(s) (e.g. row "
-            f"{_py(df.index[np.argmax(missing)])!r}), e.g. spots that are in no track.  Drop "
+            f"Cell column {cell!r} has {n_missing} missing value(s) (e.g. row "
+            f"{row!r}), e.g. spots that are in no track.  Drop "
             f"them (df.dropna(subset=[{cell!r}])), or pass cell=None if the table has no "
             "track identity at all.")
     label_codes, labels = _factorize(values)
