@@ -602,6 +602,32 @@ def test_table_error_duplicates(table):
         Recording.from_table(none_ids, population=None)
 
 
+def test_table_error_ids_reused_across_populations(table):
+    # Imaris numbers each population's tracks on its own: track 1 of CD4 and
+    # track 1 of CD8 are two cells, and dropping "duplicates" would lose one.
+    two = pd.concat([table.assign(pop="CD4"), table.assign(pop="CD8")], ignore_index=True)
+    with pytest.raises(ValueError, match=r"in another population.*\(cell 1, frame 0: populations "
+                       r"'CD4' and 'CD8'\).*do not drop them.*df\['cell'\] = df\['pop'\]"
+                       r"\.astype\(str\) \+ '-' \+ df\['cell'\]") as err:
+        Recording.from_table(two, population="pop")
+    assert "drop_duplicates" not in str(err.value)
+    # Reused ids in frames that do not overlap: the population check says the same.
+    apart = pd.concat([table.assign(pop="CD4"), table.assign(pop="CD8", frame=table["frame"] + 2)],
+                      ignore_index=True)
+    with pytest.raises(ValueError, match=r"several populations.*unique per population"):
+        Recording.from_table(apart, population="pop")
+    # The suggested fix gives one cell per (population, track).
+    for df in (two, apart):
+        df = df.assign(cell=df["pop"].astype(str) + "-" + df["cell"].astype(str))
+        rec = Recording.from_table(df, population="pop")
+        assert rec.n_cells == 4 and rec.n_obs == len(df)
+    # Repeats within one population keep the drop_duplicates advice.
+    dup = pd.concat([two, two.iloc[[3]]])
+    dup["cell"] = dup["pop"] + "-" + dup["cell"].astype(str)
+    with pytest.raises(ValueError, match=r"1 row\(s\) repeat.*drop_duplicates"):
+        Recording.from_table(dup, population="pop")
+
+
 # ---------------------------------------------------------------------------
 # sessions
 # ---------------------------------------------------------------------------

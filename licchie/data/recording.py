@@ -208,9 +208,12 @@ class Recording:
         ----------
         df : pandas.DataFrame, shape (n_rows, ...)
         cell : str or None, default "cell"
-            Column of track ids.  ``None``: no track identity, every observed
-            row is its own cell (ids ``0..n_obs-1``, in observation order)
-            and there are no self pairs.
+            Column of track ids, unique within a session across populations
+            (trackers such as Imaris number each population's tracks
+            separately: prefix the id with the population, e.g. ``"CD8-5"``).
+            ``None``: no track identity, every observed row is its own cell
+            (ids ``0..n_obs-1``, in observation order) and there are no self
+            pairs.
         frame : str, default "frame"
             Column of integer frame numbers.  Within a session, the time
             index is the frame number minus the session's first frame, so a

@@ -89,9 +89,10 @@ def table_observations(df, *, cell, frame, position, features, population, sessi
         # Duplicates first: a placeholder id such as TrackMate's 'None'
         # also mixes populations, and the duplicate message names it.
         _table_no_duplicates(row_cell, frames, cell_ids, cell_session,
-                             session_labels, cell, frame, session)
+                             session_labels, cell, frame, session,
+                             pop_codes=pop_codes, pop_labels=pop_labels, population=population)
         cell_population = _table_cell_population(
-            row_cell, pop_codes, len(cell_ids), cell_ids, cell, pop_labels)
+            row_cell, pop_codes, len(cell_ids), cell_ids, cell, pop_labels, population)
     else:
         row_cell = np.arange(n_rows, dtype=np.int64)
 
@@ -289,7 +290,20 @@ def _table_cells(df, cell, sess_codes, n_sessions):
     return row_cell.astype(np.int64).ravel(), cell_ids, cell_session
 
 
-def _table_cell_population(row_cell, pop_codes, n_cells, cell_ids, cell, pop_labels):
+def _per_population_ids(cell, population):
+    """How to make track ids unique per population, for error messages.
+
+    Imaris and TrackMate number each population's tracks on its own, so
+    ``TrackID`` 5 of CD4 and of CD8 cells are different cells; dropping
+    "duplicates" would delete one of them.
+    """
+    return (f"If the populations number their tracks separately (Imaris does), make the ids "
+            f"unique per population, e.g. df[{cell!r}] = df[{population!r}].astype(str) + '-' "
+            f"+ df[{cell!r}].astype(str).")
+
+
+def _table_cell_population(row_cell, pop_codes, n_cells, cell_ids, cell, pop_labels,
+                           population):
     cell_pop = np.zeros(n_cells, dtype=np.int64)
     cell_pop[row_cell] = pop_codes
     bad = cell_pop[row_cell] != pop_codes
@@ -299,28 +313,40 @@ def _table_cell_population(row_cell, pop_codes, n_cells, cell_ids, cell, pop_lab
         raise ValueError(
             f"Cell {_py(cell_ids[c])!r} (column {cell!r}) has several populations "
             f"{_fmt(pop_labels[pops])}; a cell's population must be the same in all its rows.  "
-            "Fix the population labels, or split the track into separate cell ids.")
+            "Fix the population labels, or split the track into separate cell ids.  "
+            + _per_population_ids(cell, population))
     return cell_pop
 
 
 def _table_no_duplicates(row_cell, frames, cell_ids, cell_session, session_labels,
-                         cell, frame, session):
+                         cell, frame, session, *, pop_codes, pop_labels, population):
     order = np.lexsort((frames, row_cell))
-    c, f = row_cell[order], frames[order]
+    c, f, p = row_cell[order], frames[order], pop_codes[order]
     dup = (c[1:] == c[:-1]) & (f[1:] == f[:-1])
     if not dup.any():
         return
-    at = np.flatnonzero(dup)[:3] + 1
+    # Repeats across populations are populations reusing track ids, not
+    # duplicates: suggesting drop_duplicates would delete real cells.
+    across = dup & (p[1:] != p[:-1])
+    at = np.flatnonzero(across if across.any() else dup)[:3] + 1
     examples = []
     for i in at:
         lab = f"cell {_py(cell_ids[c[i]])!r}, frame {f[i]}"
         if session is not None:
             lab = f"session {_py(session_labels[cell_session[c[i]]])!r}, " + lab
+        if across.any():
+            lab += f": populations {_py(pop_labels[p[i - 1]])!r} and {_py(pop_labels[p[i]])!r}"
         examples.append("(" + lab + ")")
     missing_like = {str(_py(cell_ids[c[i]])).strip().lower() for i in at} & {"none", "nan", "", "na", "null"}
     hint = (f"  Ids such as {sorted(missing_like)} usually mark spots in no track (TrackMate "
             "writes 'None'); drop those rows or read the file with na_values=['None'] and then "
             "drop the missing ids." if missing_like else "")
+    if across.any() and not missing_like:
+        raise ValueError(
+            f"{int(across.sum())} row(s) repeat a (session, cell, frame) combination in "
+            f"another population, e.g. {', '.join(examples)}; the populations use the same "
+            f"cell ids.  These rows are different cells: do not drop them.  "
+            + _per_population_ids(cell, population))
     raise ValueError(
         f"{int(dup.sum())} row(s) repeat a (session, cell, frame) combination, e.g. "
         f"{', '.join(examples)}; each cell may be seen once per frame.{hint}  Remove the "
