@@ -375,7 +375,7 @@ def clustered(draw):
 def test_knn_pruned_with_many_clusters_equals_brute_force(case):
     # knn_stacked uses clusters of ~256 rows, so the other tests reach only one
     # cluster; small leaves make the pruning bounds decide which rows are read.
-    from licchie.kernels.graph import _knn_brute, _knn_pruned
+    from licchie.kernels.knn import _knn_brute, _knn_pruned
     S, M, leaf = case
     idx, d2 = _knn_pruned(S, M, leaf)
     ref_idx, ref_d2 = _knn_brute(S, M)
