@@ -42,6 +42,7 @@ from numba import njit
 
 from . import _parallel
 from ._config import JIT
+from ._linalg import heapsort
 
 _TARGETS_PER_TASK = 64
 
@@ -71,30 +72,6 @@ def _pattern_root(P, z, lam, n, yi, h, rho_ref, side):
         num -= act * (zl * (P[l] - s * h * il))
         den += act * (zl * zl * il)
     return num / den
-
-
-@njit(**JIT)
-def _sift_down(a, root, end):
-    """Restore the max-heap property of ``a[:end]`` below ``root``."""
-    while 2 * root + 1 < end:
-        c = 2 * root + 1
-        if c + 1 < end and a[c] < a[c + 1]:
-            c += 1
-        if a[root] < a[c]:
-            a[root], a[c] = a[c], a[root]
-            root = c
-        else:
-            break
-
-
-@njit(**JIT)
-def _heapsort(a, n):
-    """Sort ``a[:n]`` in place (a few lines to compile, unlike ``ndarray.sort``)."""
-    for start in range(n // 2 - 1, -1, -1):
-        _sift_down(a, start, n)
-    for end in range(n - 1, 0, -1):
-        a[0], a[end] = a[end], a[0]
-        _sift_down(a, 0, end)
 
 
 @njit(**JIT)
@@ -136,7 +113,7 @@ def _lasso_row(P, z, lam, n, yi, h, a, bp, cd_max_iter, cd_tol):
                 bp[nb] = (h - lam[l] * P[l]) / zl
                 bp[nb + 1] = (-h - lam[l] * P[l]) / zl
                 nb += 2
-        _heapsort(bp, nb)
+        heapsort(bp, nb)
         bs = bp
         lo = 0
         hi = nb

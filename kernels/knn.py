@@ -19,6 +19,7 @@ from . import _parallel
 from ._cluster import (_QBLOCK, _cluster_index, _first_above, _sq_dist_fast, _sq_dist_rows,
                        _sq_dists_cols)
 from ._config import JIT
+from ._linalg import sift_down
 from .pairs import _lower_bound
 
 # queries per parallel task of the brute force
@@ -62,22 +63,6 @@ def _sq_rest32(PR, a, b, K):
         t0 = PR[a, k] - PR[b, k]
         s0 += t0 * t0
     return s0 + s1
-
-
-@njit(**JIT)
-def _sift_down(v, p, x, n):
-    """Restore the min-heap order of ``v[:n]`` (with ``p`` alongside) below ``x``."""
-    while True:
-        c = 2 * x + 1
-        if c >= n:
-            return
-        if c + 1 < n and v[c + 1] < v[c]:
-            c += 1
-        if v[x] <= v[c]:
-            return
-        v[x], v[c] = v[c], v[x]
-        p[x], p[c] = p[c], p[x]
-        x = c
 
 
 @njit(**JIT)
@@ -231,13 +216,13 @@ def _knn_block(S, M, C, cs, perm, a_own, SP, PB, PR, y_norm, y_scale, r_up, rx_l
                         nc += 1
             # the candidates from the nearest (by float32) on: a min-heap
             for x in range(nc // 2 - 1, -1, -1):
-                _sift_down(cand_v, cand_p, x, nc)
+                sift_down(cand_v, cand_p, x, nc)
             while nc > 0 and cand_v[0] <= tau:
                 p = cand_p[0]
                 nc -= 1
                 cand_v[0] = cand_v[nc]
                 cand_p[0] = cand_p[nc]
-                _sift_down(cand_v, cand_p, 0, nc)
+                sift_down(cand_v, cand_p, 0, nc)
                 dd = _sq_dist_rows(SP, qp, SP, p)
                 if dd > th:
                     continue
