@@ -48,7 +48,13 @@ def _exact_insert(bd, bi, b, f, M, dd, ce):
 
 @njit(**JIT)
 def _sq_rest32(PR, a, b, K):
-    """float32 sum of ``(PR[a, k] - PR[b, k])**2`` over ``k >= K``."""
+    """float32 sum of ``(PR[a, k] - PR[b, k])**2`` over ``k >= K``.
+
+    A deliberate twin of ``_cluster._sq_dist_fast``: float32 accumulators
+    (the filter's bound ``g32`` assumes float32 sums) over the axes left
+    after the first ``K``, two partial sums, which is what the float32
+    filter's inner loop can afford.
+    """
     s0 = np.float32(0.0)
     s1 = np.float32(0.0)
     D = PR.shape[1]
