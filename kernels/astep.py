@@ -42,6 +42,7 @@ from numba import njit
 
 from . import _parallel
 from ._config import JIT
+from ._linalg import heapsort
 
 _TARGETS_PER_TASK = 64
 
@@ -71,30 +72,6 @@ def _pattern_root(P, z, lam, n, yi, h, rho_ref, side):
         num -= act * (zl * (P[l] - s * h * il))
         den += act * (zl * zl * il)
     return num / den
-
-
-@njit(**JIT)
-def _sift_down(a, root, end):
-    """Restore the max-heap property of ``a[:end]`` below ``root``."""
-    while 2 * root + 1 < end:
-        c = 2 * root + 1
-        if c + 1 < end and a[c] < a[c + 1]:
-            c += 1
-        if a[root] < a[c]:
-            a[root], a[c] = a[c], a[root]
-            root = c
-        else:
-            break
-
-
-@njit(**JIT)
-def _heapsort(a, n):
-    """Sort ``a[:n]`` in place (a few lines to compile, unlike ``ndarray.sort``)."""
-    for start in range(n // 2 - 1, -1, -1):
-        _sift_down(a, start, n)
-    for end in range(n - 1, 0, -1):
-        a[0], a[end] = a[end], a[0]
-        _sift_down(a, 0, end)
 
 
 @njit(**JIT)
@@ -136,7 +113,7 @@ def _lasso_row(P, z, lam, n, yi, h, a, bp, cd_max_iter, cd_tol):
                 bp[nb] = (h - lam[l] * P[l]) / zl
                 bp[nb + 1] = (-h - lam[l] * P[l]) / zl
                 nb += 2
-        _heapsort(bp, nb)
+        heapsort(bp, nb)
         bs = bp
         lo = 0
         hi = nb
@@ -281,13 +258,21 @@ def _task_targets(task, T):
 
 
 @njit(**JIT)
-def _max_pairs(task0, task1, T, tgt_ptr):
-    """The largest number of pairs of a target in tasks ``task0:task1`` (the
-    size of the per-call buffers)."""
+def _task_setup(task0, task1, T, tgt_ptr, X, A_old, A_new):
+    """Flat views and per-call buffers of tasks ``task0:task1``.
+
+    Returns ``(Ao, An, z, lam, P)``: ``A_old`` and ``A_new`` as (E, d*d) (the
+    prior means, neighbour sums and scalings all run over d*d contiguous
+    entries), and ``z`` (smax, d), ``lam`` (smax,), ``P`` (smax, d*d) sized
+    for the largest number ``smax`` of pairs of a target in the tasks.
+    """
+    E = A_old.shape[0]
+    d = X.shape[1]
     smax = 0
     for t in range(task0 * _TARGETS_PER_TASK, min(T, task1 * _TARGETS_PER_TASK)):
         smax = max(smax, tgt_ptr[t + 1] - tgt_ptr[t])
-    return smax
+    return (A_old.reshape((E, d * d)), A_new.reshape((E, d * d)), np.empty((smax, d)),
+            np.empty(smax), np.empty((smax, d * d)))
 
 
 @njit(**JIT)
@@ -296,17 +281,9 @@ def _ridge_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
     """Tasks ``task0:task1`` (``_TARGETS_PER_TASK`` targets each) of
     :func:`a_step` with ``lam3 = 0``: the rank-one update."""
     T = tgt_obs.shape[0]
-    E = A_old.shape[0]
     d = X.shape[1]
     dd = d * d
-    # flat views: B_e = sum_j W[e,j] vec M_j, the neighbour sums and the
-    # scalings all run over d*d contiguous entries
-    Ao = A_old.reshape((E, dd))
-    An = A_new.reshape((E, dd))
-    smax = _max_pairs(task0, task1, T, tgt_ptr)
-    z = np.empty((smax, d))  # buffers, once per call
-    lam = np.empty(smax)
-    P = np.empty((smax, dd))
+    Ao, An, z, lam, P = _task_setup(task0, task1, T, tgt_ptr, X, A_old, A_new)
     for task in range(task0, task1):
         t0, t1 = _task_targets(task, T)
         for t in range(t0, t1):
@@ -342,23 +319,18 @@ def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
     """Tasks ``task0:task1`` of :func:`a_step` with ``lam3 > 0`` (compiled
     only when used)."""
     T = tgt_obs.shape[0]
-    E = A_old.shape[0]
     d = X.shape[1]
-    dd = d * d
-    Ao = A_old.reshape((E, dd))
-    An = A_new.reshape((E, dd))
+    Ao, An, z, lam, P = _task_setup(task0, task1, T, tgt_ptr, X, A_old, A_new)
     h = 0.5 * lam3
-    smax = _max_pairs(task0, task1, T, tgt_ptr)
-    z = np.empty((smax, d))  # buffers, once per call
-    lam = np.empty(smax)
-    P = np.empty((smax, dd))
     # one row's problem laid out flat (length S d)
-    nmax = smax * d
+    nmax = lam.shape[0] * d
     prow = np.empty(nmax)
     zrow = np.empty(nmax)
     lrow = np.empty(nmax)
     arow = np.empty(nmax)
     bp = np.empty(2 * nmax)
+    # the target loop of _ridge_tasks, deliberately not shared: a common
+    # kernel taking the row solver would compile the LASSO for every fit
     for task in range(task0, task1):
         t0, t1 = _task_targets(task, T)
         for t in range(t0, t1):

@@ -130,8 +130,8 @@ def unit_sphere_sweep(P, G, FF, F):
 def times_columns(S, F, transpose=False):
     """``out[:, j] = S[j] F[:, j]`` (``S[j]^T F[:, j]`` with ``transpose``).
 
-    With ``S = weighted_sum(A, W)`` this is :func:`contract_ar` (or
-    :func:`contract_atc`) without another pass over ``A``.
+    With ``S = weighted_sum(A, W)`` this is ``sum_e W[e, j] A_e F[:, j]``
+    (or ``A_e^T``) without another pass over ``A``.
 
     Parameters
     ----------
@@ -145,38 +145,6 @@ def times_columns(S, F, transpose=False):
     """
     return _times_columns(np.ascontiguousarray(S, dtype=np.float64),
                           np.ascontiguousarray(F, dtype=np.float64), bool(transpose))
-
-
-def contract_ar(A, W, R):
-    """``out[:, j] = sum_e W[e, j] A_e R[:, j]``.
-
-    Parameters
-    ----------
-    A : float (n_pairs, d, d), C-contiguous
-    W : float (n_pairs, J)
-    R : float (d, J)
-
-    Returns
-    -------
-    float64 (d, J)
-    """
-    return _times_columns(weighted_sum(A, W), np.ascontiguousarray(R, dtype=np.float64), False)
-
-
-def contract_atc(A, W, C):
-    """``out[:, j] = sum_e W[e, j] A_e^T C[:, j]``.
-
-    Parameters
-    ----------
-    A : float (n_pairs, d, d), C-contiguous
-    W : float (n_pairs, J)
-    C : float (d, J)
-
-    Returns
-    -------
-    float64 (d, J)
-    """
-    return _times_columns(weighted_sum(A, W), np.ascontiguousarray(C, dtype=np.float64), True)
 
 
 @njit(**JIT)

@@ -1,8 +1,9 @@
-"""The objective's terms and one-step predictions.
+"""The objective's six terms (MODEL.md) and the low-rank one-step prediction.
 
-All sums are taken per fixed block of targets, each block writing its own
-partial, merged in block order: the result is the same for any number of
-threads.  The predictions are computed once per fit, serially.
+All sums of :func:`objective_terms` are taken per fixed block of targets,
+each block writing its own partial, merged in block order: the result is the
+same for any number of threads.  :func:`predict_lowrank` is computed once
+per fit, serially.
 """
 import numpy as np
 from numba import njit
@@ -127,37 +128,6 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
     out = np.zeros(6)
     for task in range(n_tasks):  # in task order, whatever the threads
         out += part[task]
-    return out
-
-
-@njit(**JIT)
-def predict_pairs(A, X, tgt_ptr, src, gain):
-    """``xhat_t = sum_{e into t} g_e A_e x[src_e]`` from full matrices.
-
-    Parameters
-    ----------
-    A : float (n_pairs, d, d)
-    X : float (n_obs, d)
-    tgt_ptr : int64 (n_targets + 1,)
-    src : int64 (n_pairs,)
-    gain : float (n_pairs,)
-
-    Returns
-    -------
-    float64 (n_targets, d)
-    """
-    T = tgt_ptr.shape[0] - 1
-    d = X.shape[1]
-    out = np.zeros((T, d))
-    for t in range(T):
-        for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
-            g = gain[e]
-            k = src[e]
-            for i in range(d):
-                s = 0.0
-                for m in range(d):
-                    s += A[e, i, m] * X[k, m]
-                out[t, i] += g * s
     return out
 
 

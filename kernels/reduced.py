@@ -25,6 +25,7 @@ from numba import njit
 
 from . import _parallel
 from ._config import JIT
+from ._linalg import cholesky, cholesky_solve
 
 # targets per parallel task
 _TARGETS_PER_TASK = 64
@@ -68,7 +69,7 @@ def _source_sum_tasks(t0, t1, W, Z, tgt_ptr, V):
 
 @njit(**JIT)
 def _target_system(C, U, e0, e1, rho, M):
-    """Cholesky factor of ``C diag(mu) C^T + rho I`` into M (lower)."""
+    """Lower Cholesky factor of ``C diag(mu) C^T + rho I`` into ``M`` (d, d)."""
     d, J = C.shape
     for a in range(d):
         for b in range(a + 1):
@@ -84,33 +85,10 @@ def _target_system(C, U, e0, e1, rho, M):
                     M[a, b] += ca * C[b, j]
     for a in range(d):
         M[a, a] += rho
-    # in-place Cholesky (lower); rho > 0 keeps it positive definite
-    for a in range(d):
-        s = M[a, a]
-        for k in range(a):
-            s -= M[a, k] * M[a, k]
-        M[a, a] = np.sqrt(s)
-        for b in range(a + 1, d):
-            s = M[b, a]
-            for k in range(a):
-                s -= M[b, k] * M[a, k]
-            M[b, a] = s / M[a, a]
-
-
-@njit(**JIT)
-def _chol_solve(M, v):
-    """Solve ``L L^T x = v`` in place (``L`` the lower triangle of M)."""
-    d = v.shape[0]
-    for a in range(d):
-        s = v[a]
-        for k in range(a):
-            s -= M[a, k] * v[k]
-        v[a] = s / M[a, a]
-    for a in range(d - 1, -1, -1):
-        s = v[a]
-        for k in range(a + 1, d):
-            s -= M[k, a] * v[k]
-        v[a] = s / M[a, a]
+    # in place; rho > 0 keeps it positive definite, so a pivot that is not
+    # positive comes from rounding or non-finite input: NaN, as its root
+    if not cholesky(M, d, M, 0.0):
+        M[:, :] = np.nan
 
 
 @njit(**JIT)
@@ -188,12 +166,12 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
         for c in range(ng * J):
             for a in range(d):
                 col[a] = H[a, c]
-            _chol_solve(M, col)
+            cholesky_solve(M, d, col)
             for a in range(d):
                 OH[a, c] = lam5 * col[a]
         for a in range(d):
             Oy[a] = Y[t, a]
-        _chol_solve(M, Oy)
+        cholesky_solve(M, d, Oy)
         for a in range(d):
             Oy[a] *= lam5
         for k1 in range(ng):
@@ -261,7 +239,7 @@ def _deviation_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, gamma, W):
         for a in range(d):
             r[a] = Y[t, a]
         _add_profile_prediction(C, U, e0, e1, group, Wbar, -gamma[t], r)
-        _chol_solve(M, r)
+        cholesky_solve(M, d, r)
         for j in range(J):
             s = 0.0
             for a in range(d):
@@ -307,7 +285,7 @@ def _gain_tasks(t0, t1, U, C, Y, tgt_ptr, group, Wbar, rho, out):
         _add_profile_prediction(C, U, e0, e1, group, Wbar, 1.0, h)
         _target_system(C, U, e0, e1, rho[t], M)
         oh[:] = h
-        _chol_solve(M, oh)
+        cholesky_solve(M, d, oh)
         num = 0.0
         den = 0.0
         for a in range(d):

@@ -40,6 +40,7 @@ from numba import njit
 
 from . import _parallel
 from ._config import JIT
+from ._linalg import cholesky, cholesky_solve
 
 # pairs per parallel task
 _PAIRS_PER_TASK = 256
@@ -51,51 +52,18 @@ _PDAS_STEPS = 4
 
 
 @njit(**JIT)
-def _cholesky(M, k, L):
-    """Lower Cholesky factor of ``M[:k, :k]`` into ``L``; False if a pivot is
-    below ``_PIVOT_REL`` times its diagonal entry (or not positive)."""
-    for a in range(k):
-        for b in range(a + 1):
-            s = M[a, b]
-            for c in range(b):
-                s -= L[a, c] * L[b, c]
-            if b == a:
-                if not (s > _PIVOT_REL * M[a, a]):
-                    return False
-                L[a, a] = np.sqrt(s)
-            else:
-                L[a, b] = s / L[b, b]
-    return True
-
-
-@njit(**JIT)
-def _cholesky_solve(L, k, x):
-    """``x[:k] <- (L L^T)^-1 x[:k]``."""
-    for a in range(k):
-        s = x[a]
-        for c in range(a):
-            s -= L[a, c] * x[c]
-        x[a] = s / L[a, a]
-    for a in range(k - 1, -1, -1):
-        s = x[a]
-        for c in range(a + 1, k):
-            s -= L[c, a] * x[c]
-        x[a] = s / L[a, a]
-
-
-@njit(**JIT)
 def _inverse(Q, L, P):
     """``P = Q^-1`` through a Cholesky factor; False if Q is not (safely)
     positive definite."""
     J = Q.shape[0]
-    if not _cholesky(Q, J, L):
+    if not cholesky(Q, J, L, _PIVOT_REL):
         return False
     for c in range(J):
         col = P[c]  # Q symmetric: row c of the inverse = column c
         for a in range(J):
             col[a] = 0.0
         col[c] = 1.0
-        _cholesky_solve(L, J, col)
+        cholesky_solve(L, J, col)
     return True
 
 
@@ -130,8 +98,8 @@ def _solve_on_signs(Q, P, have_P, q, h, sgn, idx, nidx, M, L, r, t, w):
             for c in range(k):
                 s += Pa[idx[c]] * r[c]
             t[a] = s
-        if _cholesky(M, n, L):
-            _cholesky_solve(L, n, t)
+        if cholesky(M, n, L, _PIVOT_REL):
+            cholesky_solve(L, n, t)
             for a in range(k):
                 Pa = P[idx[a]]
                 s = 0.0
@@ -145,9 +113,9 @@ def _solve_on_signs(Q, P, have_P, q, h, sgn, idx, nidx, M, L, r, t, w):
         Qa = Q[idx[a]]
         for c in range(a + 1):
             M[a, c] = Qa[idx[c]]
-    if not _cholesky(M, k, L):
+    if not cholesky(M, k, L, _PIVOT_REL):
         return False
-    _cholesky_solve(L, k, r)
+    cholesky_solve(L, k, r)
     for a in range(k):
         w[idx[a]] = r[a]
     return True

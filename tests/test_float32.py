@@ -140,7 +140,7 @@ def test_float32_kernels_round_float64_results_once():
                                                      p["C"], p["R"], p["Wbar"], p["group"]),
                                rtol=1e-6)
     W, C, R = p["W"], p["C"], p["R"]
-    np.testing.assert_array_equal(K.contract_ar(A32, W, R), K.contract_ar(A32w, W, R))
+    np.testing.assert_array_equal(K.weighted_sum(A32, W), K.weighted_sum(A32w, W))
     np.testing.assert_array_equal(K.bilinear_cr(A32, C, R), K.bilinear_cr(A32w, C, R))
     B32 = K.lowrank_reconstruct(W, C, R, np.float32)
     assert B32.dtype == np.float32

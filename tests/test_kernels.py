@@ -375,7 +375,7 @@ def clustered(draw):
 def test_knn_pruned_with_many_clusters_equals_brute_force(case):
     # knn_stacked uses clusters of ~256 rows, so the other tests reach only one
     # cluster; small leaves make the pruning bounds decide which rows are read.
-    from licchie.kernels.graph import _knn_brute, _knn_pruned
+    from licchie.kernels.knn import _knn_brute, _knn_pruned
     S, M, leaf = case
     idx, d2 = _knn_pruned(S, M, leaf)
     ref_idx, ref_d2 = _knn_brute(S, M)
@@ -600,10 +600,6 @@ def factors(draw, max_E=40):
 @given(factors())
 def test_contractions_match_einsum(f):
     A, W, C, R = f
-    np.testing.assert_allclose(K.contract_ar(A, W, R), naive.contract_ar(A, W, R),
-                               rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(K.contract_atc(A, W, C), naive.contract_atc(A, W, C),
-                               rtol=1e-12, atol=1e-12)
     # the component step's shared pass: S = sum_e W[e,j] A_e, then S_j r_j, S_j^T c_j
     S = K.weighted_sum(A, W)
     np.testing.assert_allclose(S, np.einsum("ej,eab->jab", W, A), rtol=1e-12, atol=1e-12)
@@ -627,7 +623,8 @@ def test_contractions_do_not_depend_on_thread_count():
     out = []
     for n in (1, 2):
         with _threads(n):
-            out.append([K.contract_ar(A, W, R), K.contract_atc(A, W, C),
+            S = K.weighted_sum(A, W)
+            out.append([K.times_columns(S, R), K.times_columns(S, C, transpose=True),
                         K.bilinear_cr(A, C, R), K.lowrank_reconstruct(W, C, R)])
     for a, b in zip(*out):
         np.testing.assert_array_equal(a, b)
@@ -876,11 +873,6 @@ def test_objective_terms_do_not_depend_on_thread_count():
 @settings(**SETTINGS)
 @given(pair_problems())
 def test_predictions_match_dense(p):
-    A = p["A_old"]
-    np.testing.assert_allclose(
-        K.predict_pairs(A, p["X"], p["tgt_ptr"], p["src"], p["gain"]),
-        naive.predict_pairs(A, p["X"], p["tgt_ptr"], p["src"], p["gain"]),
-        rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(
         K.predict_lowrank(p["X"], p["tgt_ptr"], p["src"], p["gain"], p["W"], p["C"], p["R"]),
         naive.predict_lowrank(p["X"], p["tgt_ptr"], p["src"], p["gain"], p["W"], p["C"],
@@ -892,12 +884,55 @@ def test_predictions_match_dense(p):
 @given(arrays(np.float64, st.integers(0, 40), elements=st.floats(-5, 5, width=64)),
        st.integers(0, 40))
 def test_a_step_heapsort_sorts_the_prefix_only(a, n):
-    from licchie.kernels.astep import _heapsort
+    from licchie.kernels._linalg import heapsort
     n = min(n, a.size)
     got = a.copy()
-    _heapsort(got, n)
+    heapsort(got, n)
     np.testing.assert_array_equal(got[:n], np.sort(a[:n]))
     np.testing.assert_array_equal(got[n:], a[n:])
+
+
+@settings(**SETTINGS)
+@given(arrays(np.float32, st.integers(0, 40), elements=st.floats(-5, 5, width=32)))
+def test_sift_down_pops_in_order_with_payload(v):
+    from licchie.kernels._linalg import sift_down
+    v = v.copy()
+    p = np.arange(v.size)
+    orig = v.copy()
+    n = v.size
+    for x in range(n // 2 - 1, -1, -1):
+        sift_down(v, p, x, n)
+    popped = []
+    while n > 0:
+        assert orig[p[0]] == v[0]  # the payload travels with its key
+        popped.append(v[0])
+        n -= 1
+        v[0], p[0] = v[n], p[n]
+        sift_down(v, p, 0, n)
+    np.testing.assert_array_equal(popped, np.sort(orig))
+
+
+def test_cholesky_matches_numpy_in_place_or_not():
+    from licchie.kernels._linalg import cholesky, cholesky_solve
+    rng = np.random.default_rng(5)
+    for k in range(1, 7):
+        B = rng.normal(size=(k, k + 2))
+        M = B @ B.T + 0.1 * np.eye(k)
+        L = np.zeros((k + 1, k + 1))
+        assert cholesky(M, k, L, 1e-8)
+        np.testing.assert_allclose(np.tril(L[:k, :k]), np.linalg.cholesky(M), rtol=1e-12,
+                                   atol=1e-12)
+        Mi = M.copy()
+        assert cholesky(Mi, k, Mi, 0.0)
+        np.testing.assert_array_equal(np.tril(Mi), np.tril(L[:k, :k]))
+        x = rng.normal(size=k)
+        got = x.copy()
+        cholesky_solve(L, k, got)
+        np.testing.assert_allclose(got, np.linalg.solve(M, x), rtol=1e-10)
+    # a singular block is rejected by a relative pivot, and so is a negative pivot
+    S = np.ones((3, 3))
+    assert not cholesky(S, 3, np.zeros((3, 3)), 1e-8)
+    assert not cholesky(-np.eye(2), 2, np.zeros((2, 2)), 0.0)
 
 
 def test_parafac_start_matches_tensorly():

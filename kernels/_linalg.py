@@ -1,0 +1,124 @@
+"""Small dense linear algebra and a binary heap shared by the kernels.
+
+* :func:`cholesky` / :func:`cholesky_solve`: the lower Cholesky factor of a
+  small symmetric positive definite block and the solve with it (the weight
+  step's LASSO systems, ``J x J``; the reduced objective's per-target
+  systems, ``d x d``).  Written out because they run inside ``nogil``
+  kernels on blocks of a few rows, where calling LAPACK costs more than the
+  arithmetic.  The operation order is fixed (sums in increasing index order),
+  so every caller gets the same bits as before these were shared.
+* :func:`sift_down` / :func:`heapsort`: a min-heap on values with an
+  optional payload moved alongside (the kNN search's candidate queue), and
+  an in-place ascending sort built on it (the A-step's breakpoints; a few
+  lines to compile, unlike ``ndarray.sort``).
+"""
+import numpy as np
+from numba import njit
+
+from ._config import JIT
+
+
+@njit(**JIT)
+def cholesky(M, k, L, pivot_rel):
+    """Lower Cholesky factor of ``M[:k, :k]`` into ``L[:k, :k]``.
+
+    Parameters
+    ----------
+    M : float64 (>= k, >= k)
+        Only the lower triangle is read.
+    k : int
+    L : float64 (>= k, >= k)
+        Output; may be ``M`` itself (in place: entry ``(a, b)`` of ``M`` is
+        read before the same entry of ``L`` is written).
+    pivot_rel : float
+        A pivot (diagonal entry before its square root) not greater than
+        ``pivot_rel`` times its diagonal entry of ``M`` rejects the factor.
+
+    Returns
+    -------
+    bool
+        False if a pivot was rejected (``L`` is then partly written).
+    """
+    for a in range(k):
+        for b in range(a + 1):
+            s = M[a, b]
+            for c in range(b):
+                s -= L[a, c] * L[b, c]
+            if b == a:
+                if not (s > pivot_rel * M[a, a]):
+                    return False
+                L[a, a] = np.sqrt(s)
+            else:
+                L[a, b] = s / L[b, b]
+    return True
+
+
+@njit(**JIT)
+def cholesky_solve(L, k, x):
+    """``x[:k] <- (L L^T)^-1 x[:k]`` with ``L`` the lower triangle of ``L[:k, :k]``.
+
+    Parameters
+    ----------
+    L : float64 (>= k, >= k)
+    k : int
+    x : float64 (>= k,)
+        Right-hand side on entry, solution on exit.
+    """
+    for a in range(k):
+        s = x[a]
+        for c in range(a):
+            s -= L[a, c] * x[c]
+        x[a] = s / L[a, a]
+    for a in range(k - 1, -1, -1):
+        s = x[a]
+        for c in range(a + 1, k):
+            s -= L[c, a] * x[c]
+        x[a] = s / L[a, a]
+
+
+@njit(**JIT)
+def sift_down(v, p, x, n):
+    """Restore the min-heap order of ``v[:n]`` below position ``x``.
+
+    Parameters
+    ----------
+    v : (>= n,) array
+        Heap keys.
+    p : (>= n,) array or None
+        Payload swapped along with ``v``; ``None`` compiles a version
+        without it.
+    x : int
+    n : int
+    """
+    while True:
+        c = 2 * x + 1
+        if c >= n:
+            return
+        if c + 1 < n and v[c + 1] < v[c]:
+            c += 1
+        if v[x] <= v[c]:
+            return
+        v[x], v[c] = v[c], v[x]
+        if p is not None:
+            p[x], p[c] = p[c], p[x]
+        x = c
+
+
+@njit(**JIT)
+def heapsort(a, n):
+    """Sort ``a[:n]`` ascending in place; ``a[n:]`` is left alone.
+
+    Min-heap extraction leaves ``a[:n]`` descending, so it is reversed at
+    the end (equal keys are equal values, so no order among them matters).
+    """
+    for start in range(n // 2 - 1, -1, -1):
+        sift_down(a, None, start, n)
+    for end in range(n - 1, 0, -1):
+        a[0], a[end] = a[end], a[0]
+        sift_down(a, None, 0, end)
+    i = 0
+    j = n - 1
+    while i < j:
+        a[i], a[j] = a[j], a[i]
+        i += 1
+        j -= 1
