@@ -159,7 +159,7 @@ def worker_licchie(args):
             samples["a_step"].append(s)
             (C1, R1), s = med(prob.component_step, A1, W, C, R)
             samples["component_step"].append(s)
-            (W1, Wbar1, _), s = med(prob.weight_step, A1, W, C1, R1, Wbar)
+            (W1, Wbar1, _, _), s = med(prob.weight_step, A1, W, C1, R1, Wbar)
             samples["weight_step"].append(s)
             _, s3 = med(prob.objective, A1, W1, C1, R1, Wbar1)
             samples["objective"].append(s3)
