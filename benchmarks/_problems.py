@@ -1,11 +1,14 @@
 """Problems of a given size, and the stages of a fit as zero-argument calls.
 
-Shared by the asv suite (:mod:`benchmarks.bench_stages`) and
-:mod:`benchmarks.scaling`.  Data come from
+Shared by the asv suite (:mod:`benchmarks.bench_stages`) and the
+performance scripts, with what those scripts share: :func:`child_env` and
+:func:`run_json_child` (each measurement in its own process),
+:func:`add_problem_arguments` and :func:`memory_status`.  Data come from
 :func:`licchie.synthetic.make_recording`, whose box grows with the number of
 cells so that the density (pairs per target) stays fixed.
 
-Run as a script (``python benchmarks/_problems.py --first-calls``) it times
+Run as a script (``python benchmarks/_problems.py --first-calls``; it needs
+only an importable ``licchie``, not the ``benchmarks`` package) it times
 the first call of every stage on a tiny problem in a fresh process and
 prints JSON: with an empty ``NUMBA_CACHE_DIR`` that is Numba's compile
 time, with a written cache it is the cache load time.
@@ -14,11 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 
-if __name__ == "__main__":  # script: make `benchmarks` importable, installed licchie first
-    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The paper's size (Table S3) and the defaults of LICCHIE.
 BASE = dict(n_cells=(25, 10), scale=1, n_frames=50, n_features=10, n_components=8,
@@ -41,6 +44,51 @@ AXES = {
     "Neighbours": ("radius", [5.0, 7.1, 10.0, 14.1, 20.0]),
     "Components": ("n_components", [2, 4, 8, 16]),
 }
+
+
+def child_env(**extra):
+    """This process's environment plus ``extra`` (values as strings), for a child Python."""
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run_json_child(module, args, env, timeout, what):
+    """Run ``python -m module *args`` from the repository root (so that it
+    imports ``benchmarks`` and ``licchie`` as this process does); returns the
+    JSON of the last line it prints."""
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise RuntimeError(f"{what} failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def add_problem_arguments(ap):
+    """The problem options shared by compare.py and float32.py (paper's size by
+    default: 25 + 10 cells, 50 frames, d = 10, J = 8, radius 10, M = 10)."""
+    ap.add_argument("--n-cells", type=int, nargs="+", default=[25, 10])
+    ap.add_argument("--scale", type=float, default=1)
+    ap.add_argument("--n-frames", type=int, default=50)
+    ap.add_argument("--n-features", type=int, default=10)
+    ap.add_argument("--n-components", type=int, default=8)
+    ap.add_argument("--radius", type=float, default=10.0)
+    ap.add_argument("--n-neighbors", type=int, default=10)
+    ap.add_argument("--sigma", type=float, default=0.3)
+    ap.add_argument("--lambdas", type=float, nargs=4, default=[1.0, 0.1, 0.0, 0.01])
+    ap.add_argument("--pooling", type=float, default=0.0)
+
+
+def memory_status():
+    """``VmRSS`` and ``VmHWM`` (peak) of this process in bytes (Linux /proc)."""
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("VmHWM", "VmRSS")):
+                k, v = line.split(":")
+                out[k] = int(v.split()[0]) * 1024
+    return out
 
 
 def limit_threads(numba_threads=None):
@@ -79,6 +127,8 @@ def build(with_graph=True, parafac_iter=20, **overrides):
     from licchie import _fit as F
     from licchie import kernels as K
 
+    # TODO(_prepare): copies LICCHIE.fit's setup (pairs, graph, ridge, Problem) for
+    # the default parameters; use LICCHIE._prepare(X) once the estimator has it.
     obs, cfg = recording(**overrides)
     pairs = F.build_pairs(obs, cfg["radius"])
     out = dict(cfg=cfg, obs=obs, pairs=pairs, graph=None, n_pairs=int(pairs.n_pairs),

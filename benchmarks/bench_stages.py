@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 
-from . import REPO_ROOT, subprocess_env
 from . import _problems as P
 
 _CACHE_ROOT = os.path.join(tempfile.gettempdir(), "licchie-asv-cache")
@@ -224,8 +223,10 @@ class Fit:
 
 
 def _first_calls(cache_dir):
+    # run as a file, not with -m from the checkout: the child must import the
+    # licchie under test (asv's installed one), as this process does
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_problems.py")
-    env = subprocess_env(NUMBA_CACHE_DIR=cache_dir, LICCHIE_CACHE=1)
+    env = P.child_env(NUMBA_CACHE_DIR=cache_dir, LICCHIE_CACHE=1)
     out = subprocess.run([sys.executable, script, "--first-calls"], env=env, check=True,
                          capture_output=True, text=True, timeout=1200)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -258,6 +259,4 @@ class Compile:
     track_cache_load.unit = "seconds"
 
     def timeraw_import_licchie(self):
-        # licchie may only be importable from the checkout (-E existing)
-        setup = f"import sys; sys.path.append({REPO_ROOT!r})"
-        return "import licchie", setup
+        return "import licchie"

@@ -2,9 +2,9 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/compare.py                    # the paper's size
-    python benchmarks/compare.py --scale 4 --naive-iters 1
-    python benchmarks/compare.py --help
+    python -m benchmarks.compare                    # the paper's size
+    python -m benchmarks.compare --scale 4 --naive-iters 1
+    python -m benchmarks.compare --help
 
 Every implementation runs in its own subprocess (so that its peak memory,
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, is its own), on the same
@@ -32,15 +32,11 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks import add_problem_arguments, subprocess_env  # noqa: E402
+from benchmarks import _problems as P
 
 STAGES = ("pairs", "graph", "pair_order", "init_a_step", "a_step", "component_step",
           "weight_step", "objective", "iteration")
@@ -97,7 +93,6 @@ def worker_licchie(args):
     import numpy as np
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from benchmarks._problems import iteration
     from licchie import _fit as F
     from licchie import kernels as K
     import_s = time.perf_counter() - t0
@@ -154,7 +149,7 @@ def worker_licchie(args):
                                                   for _ in range(args.repeats - 1)])
 
         def one_iteration(A, W, C, R, Wbar):
-            return iteration(prob, A, W, C, R, Wbar)
+            return P.iteration(prob, A, W, C, R, Wbar)
 
         samples = {k: [] for k in ("a_step", "component_step", "weight_step", "objective",
                                    "iteration")}
@@ -164,7 +159,7 @@ def worker_licchie(args):
             samples["a_step"].append(s)
             (C1, R1), s = med(prob.component_step, A1, W, C, R)
             samples["component_step"].append(s)
-            (W1, Wbar1, _), s = med(prob.weight_step, A1, W, C1, R1, Wbar)
+            (W1, Wbar1, _, _), s = med(prob.weight_step, A1, W, C1, R1, Wbar)
             samples["weight_step"].append(s)
             _, s3 = med(prob.objective, A1, W1, C1, R1, Wbar1)
             samples["objective"].append(s3)
@@ -259,12 +254,8 @@ def worker_naive(args):
 # --------------------------------------------------------------------------
 
 def _run_worker(impl, argv, env, timeout):
-    cmd = [sys.executable, os.path.abspath(__file__), *argv, "--worker", impl]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise RuntimeError(f"{impl} worker failed (exit {proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return P.run_json_child("benchmarks.compare", [*argv, "--worker", impl], env, timeout,
+                            f"{impl} worker")
 
 
 def _fmt(x, width=11):
@@ -363,7 +354,7 @@ def report(args, nai, cold, warm):
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_problem_arguments(ap)
+    P.add_problem_arguments(ap)
     ap.add_argument("--iters", type=int, default=10, help="LICCHIE iterations")
     ap.add_argument("--naive-iters", type=int, default=2, help="naive iterations")
     ap.add_argument("--repeats", type=int, default=5)
@@ -388,7 +379,7 @@ def main(argv=None):
         print(json.dumps(out))
         return
     with tempfile.TemporaryDirectory(prefix="licchie-numba-cache-") as cache:
-        env = subprocess_env(NUMBA_CACHE_DIR=cache, OMP_NUM_THREADS=1,
+        env = P.child_env(NUMBA_CACHE_DIR=cache, OMP_NUM_THREADS=1,
                              OPENBLAS_NUM_THREADS=1, MKL_NUM_THREADS=1)
         cold = _run_worker("licchie", argv, env, args.timeout)
         warm = _run_worker("licchie", argv, env, args.timeout)

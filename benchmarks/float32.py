@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/float32.py                  # the paper's size
-    python benchmarks/float32.py --scale 20 --max-iter 10
+    python -m benchmarks.float32                  # the paper's size
+    python -m benchmarks.float32 --scale 20 --max-iter 10
 
 Fits the same synthetic recording (:func:`licchie.synthetic.make_recording`,
 as ``benchmarks/compare.py`` builds it) with ``dtype="float64"`` and
@@ -24,15 +24,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 
-if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks import add_problem_arguments, subprocess_env  # noqa: E402
+from benchmarks import _problems as P
 
 
 def _maxrss_mb():
@@ -84,12 +80,8 @@ def worker(args):
 
 
 def _run(argv, env, dtype, timeout):
-    cmd = [sys.executable, os.path.abspath(__file__), *argv, "--worker", "--dtype", dtype]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise RuntimeError(f"{dtype} worker failed (exit {proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return P.run_json_child("benchmarks.float32", [*argv, "--worker", "--dtype", dtype], env,
+                            timeout, f"{dtype} worker")
 
 
 def report(args, r64, r32):
@@ -143,7 +135,7 @@ def report(args, r64, r32):
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_problem_arguments(ap)
+    P.add_problem_arguments(ap)
     ap.add_argument("--init", choices=("parafac", "groups"), default="parafac")
     ap.add_argument("--max-iter", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="Numba threads")
@@ -163,7 +155,7 @@ def main(argv=None):
         return
     res = {}
     with tempfile.TemporaryDirectory(prefix="licchie-numba-cache-") as cache:
-        env = subprocess_env(NUMBA_CACHE_DIR=cache, OMP_NUM_THREADS=1,
+        env = P.child_env(NUMBA_CACHE_DIR=cache, OMP_NUM_THREADS=1,
                              OPENBLAS_NUM_THREADS=1, MKL_NUM_THREADS=1)
         for dtype in ("float64", "float32"):
             _run(argv, env, dtype, args.timeout)  # compiles into the cache

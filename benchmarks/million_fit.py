@@ -1,7 +1,7 @@
 """A whole LICCHIE fit at the 1,000,000-pair scale (d = 19, J = 10, M = 10): wall time
 per phase and peak memory (VmHWM), to check that it fits in 24 GB.
 
-    python benchmarks/million_fit.py [--scale 103.8] [--n-init 2] [--max-iter 5] [--dtype float64] [--init-max-iter 100]
+    python -m benchmarks.million_fit [--scale 103.8] [--n-init 2] [--max-iter 5] [--dtype float64] [--init-max-iter 100]
 
 Uses all Numba threads (the package default). Prints one JSON line at the end.
 """

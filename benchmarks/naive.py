@@ -2,7 +2,7 @@
 
 This is the baseline that :mod:`benchmarks.compare` times LICCHIE against,
 and an independent implementation of MODEL.md that
-:mod:`benchmarks.test_naive_agrees` checks the engine with.  It uses no
+``tests/test_naive_agrees.py`` checks the engine with.  It uses no
 Numba and nothing from ``licchie.kernels``; it shares with the package only
 the data layer (an :class:`~licchie._observations.Observations`) and, as the
 common starting point, the PARAFAC initialisation

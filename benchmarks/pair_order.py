@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    LICCHIE_BENCH_THREADS=1 python benchmarks/pair_order.py --pairs 250000
-    LICCHIE_BENCH_THREADS=1 python benchmarks/pair_order.py --pairs 1000000
+    LICCHIE_BENCH_THREADS=1 python -m benchmarks.pair_order --pairs 250000
+    LICCHIE_BENCH_THREADS=1 python -m benchmarks.pair_order --pairs 1000000
 
 Orders: ``frame`` (targets in observation order, i.e. frame-major, as
 built), ``cell`` (targets by session, cell, frame), ``rcm`` (reverse
@@ -23,15 +23,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import sys
 import time
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks import _problems as P  # noqa: E402
-from benchmarks.scaling import _status  # noqa: E402
+from benchmarks import _problems as P
 
 
 def target_order(name, obs, pairs, graph):
@@ -186,7 +180,7 @@ def main():
                                         f"{res[st]['cpu_median']:.3f}" for st in stages)
               + f"  | obj after A {res['objective_after_a_step']:.15g}, after iteration "
               f"{res['objective_after_iteration']:.15g}", flush=True)
-    out["peak_rss_gib"] = _status()["VmHWM"] / 2**30
+    out["peak_rss_gib"] = P.memory_status()["VmHWM"] / 2**30
     ref = out["layouts"].get("frame")
     if ref:
         for name, res in out["layouts"].items():

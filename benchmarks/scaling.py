@@ -2,10 +2,10 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/scaling.py                 # from asv results (.asv/results)
-    python benchmarks/scaling.py --measure       # own timing loop, same grid, no asv
-    python benchmarks/scaling.py --memory        # peak memory per stage and per fit
-    python benchmarks/scaling.py --million       # the 1,000,000-pair target (d=19, J=10)
+    python -m benchmarks.scaling                 # from asv results (.asv/results)
+    python -m benchmarks.scaling --measure       # own timing loop, same grid, no asv
+    python -m benchmarks.scaling --memory        # peak memory per stage and per fit
+    python -m benchmarks.scaling --million       # the 1,000,000-pair target (d=19, J=10)
 
 The grid is ``_problems.AXES`` (the asv suite's): one quantity varied at a
 time from the paper's size.  The exponent is the least-squares slope of
@@ -27,15 +27,10 @@ import argparse
 import glob
 import json
 import os
-import subprocess
 import sys
 import time
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks import REPO_ROOT, subprocess_env  # noqa: E402
-from benchmarks import _problems as P  # noqa: E402
+from benchmarks import _problems as P
 
 X_OF_AXIS = {"Cells": "pairs", "Frames": "pairs", "Neighbours": "pairs", "Features": "d",
              "Components": "J"}
@@ -235,16 +230,6 @@ def print_mems(mems):
 # memory probes (subprocesses, Linux /proc peak-RSS reset)
 # --------------------------------------------------------------------------
 
-def _status():
-    out = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(("VmHWM", "VmRSS")):
-                k, v = line.split(":")
-                out[k] = int(v.split()[0]) * 1024
-    return out
-
-
 def _reset_peak():
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
@@ -256,11 +241,11 @@ def _extra(fn):
 
     gc.collect()
     _reset_peak()
-    before = _status()["VmRSS"]
+    before = P.memory_status()["VmRSS"]
     t0 = time.perf_counter()
     res = fn()
     s = time.perf_counter() - t0
-    return res, _status()["VmHWM"] - before, s
+    return res, P.memory_status()["VmHWM"] - before, s
 
 
 def memory_probe(cfg, n_inits):
@@ -305,14 +290,9 @@ def memory(configs, n_inits, timeout):
 
     results = []
     for cfg in configs:
-        cmd = [sys.executable, os.path.abspath(__file__), "--memory-probe", json.dumps(cfg),
-               "--n-inits", *map(str, n_inits)]
-        proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
-                              timeout=timeout)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
-            raise RuntimeError(f"memory probe {cfg} failed")
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        r = P.run_json_child("benchmarks.scaling", ["--memory-probe", json.dumps(cfg),
+                                                    "--n-inits", *map(str, n_inits)],
+                             P.child_env(), timeout, f"memory probe {cfg}")
         results.append(r)
         print(f"  probed {cfg}: pairs={r['n_pairs']} d={r['d']}", file=sys.stderr,
               flush=True)
@@ -444,13 +424,13 @@ def million(target_pairs, d, J, M, knn_sizes, need_gb):
         out[name + "_extra"] = ex
         print(f"  {name}: {s:.2f} s, +{ex / 2**30:.2f} GiB above RSS "
               f"({ex / A.nbytes:.2f} A)", flush=True)
-    out["rss_gib"] = _status()["VmRSS"] / 2**30
+    out["rss_gib"] = P.memory_status()["VmRSS"] / 2**30
     return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--results", default=os.path.join(REPO_ROOT, ".asv", "results"))
+    ap.add_argument("--results", default=os.path.join(P.REPO_ROOT, ".asv", "results"))
     ap.add_argument("--measure", action="store_true", help="own timing loop, no asv")
     ap.add_argument("--axes", nargs="+", default=list(P.AXES))
     ap.add_argument("--repeats", type=int, default=5)

@@ -6,25 +6,22 @@ For each seed this runs, with and without ``target_gain``:
 
 * the truth start (true motifs, weights and ``A_e``) for ``--truth-iter``
   iterations: does the objective keep the true motifs?
-* the whole fit (``recovery_diagnosis.BASE_FIT``: ``init="groups"``, class x
+* the whole fit (``studies._common.BASE_FIT``: ``init="groups"``, class x
   frame pooling, lambda = (10, 0, 0, 0.001), lambda5 = 10, 3 starts) for
   ``--max-iter`` iterations: recovery, stability, objective, per-pair MSE.
 
-    python benchmarks/target_gain_study.py 0 1 2 [--max-iter 150] [--truth-iter 500]
+    python -m studies.target_gain_study 0 1 2 [--max-iter 150] [--truth-iter 500] \
+        > docs/studies/target-gain-study.csv
 
 2 Numba threads; about 4 min per seed on a 2-core machine.
 """
 import argparse
-import os
-import sys
 import warnings
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import (BASE_FIT, PAPER_DATA, fit_and_recover, recovery,  # noqa
-                                truth_start)
+from studies._common import (BASE_FIT, PAPER_DATA, fit_and_recover, recovery,
+                             truth_start)
 
 
 def main(argv=None):

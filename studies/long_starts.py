@@ -1,29 +1,25 @@
 """Truth start against fitted starts, run far longer, and the L1 weight (issue 3).
 
-``benchmarks/starts_study.py`` compared starts after 150 iterations (truth
+:mod:`studies.starts_study` compared starts after 150 iterations (truth
 start: 500).  This runs the truth start and one fitted start (its index as
 in that study: the lowest objective there) for many more iterations with
 ``tol=1e-12``, to see which basin the objective prefers once both are near
 convergence.  With ``--fit`` it first runs the whole fit (BASE_FIT of
-``recovery_diagnosis.py``, 3 starts, 150 iterations) and reports its
+``studies/_common.py``, 3 starts, 150 iterations) and reports its
 recovery; ``--lam4`` changes the L1 weight of W for everything.
 2 Numba threads; about 1.5 min per seed at 3000 iterations.
 
-    python benchmarks/long_starts.py 1 --start 15          # this session: 0 15, 1 15, 2 7
-    python benchmarks/long_starts.py 1 --lam4 0.05 --fit --iterations 1000 --start -1
+    python -m studies.long_starts 1 --start 15          # this session: 0 15, 1 15, 2 7
+    python -m studies.long_starts 1 --lam4 0.05 --fit --iterations 1000 --start -1
 """
 import argparse
-import os
-import sys
 import time
 import warnings
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import (BASE_FIT, PAPER_DATA, _problem, fit_and_recover,  # noqa
-                                recovery, truth_start)
+from studies._common import (BASE_FIT, PAPER_DATA, fit_and_recover, problem,
+                             recovery, truth_start)
 
 
 def main(argv=None):
@@ -57,7 +53,9 @@ def main(argv=None):
                   flush=True)
             if a.start < 0:
                 return
-            obs, pairs, prob = _problem(ds, long)
+            obs, pairs, prob = problem(ds, long)
+            # TODO(_prepare): copies LICCHIE.fit's setup of the starts (initial A, start
+            # groups); take them from LICCHIE._prepare(X) once the estimator has it.
             A_init = F.initial_interactions(prob)
             init_group = F.init_groups(obs, pairs)
             seeds = np.random.SeedSequence(seed).generate_state(a.start + 1)

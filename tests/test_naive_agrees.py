@@ -6,17 +6,17 @@ tensorly; LICCHIE with its Numba kernels.  On a tiny recording they must
 build the same pairs and graph and, from the same PARAFAC start, produce the
 same iterate and the same objective after one outer iteration.  This checks
 the benchmark baseline (it solves the same problem, so the speed comparison
-is fair) and, independently of tests/, the engine.
+is fair) and, independently of the kernel tests, the engine.
 
-Run with ``python -m pytest benchmarks/test_naive_agrees.py`` from the
-repository root.  (No module-level pytest import: asv imports this module
-while discovering benchmarks.)
+The naive implementation stays in ``benchmarks/`` because ``compare`` and
+``scaling`` time it; this test imports it as ``benchmarks.naive``, so the
+repository root must be importable (``python -m pytest`` from the root).
 """
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
 
-from benchmarks import naive as N  # noqa: F401  (also makes licchie importable)
 import licchie
+from benchmarks import naive as N
 from licchie import _fit as F
 from licchie import kernels as K
 from licchie.synthetic import make_recording

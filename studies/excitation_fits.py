@@ -1,23 +1,19 @@
 """Per-motif recovery, source excitation and stability of the paper-size fits.
 
-The fit of ``benchmarks/target_gain_study.py`` with target gains
-(``recovery_diagnosis.BASE_FIT``: ``init="groups"``, class x frame pooling,
+The fit of :mod:`studies.target_gain_study` with target gains
+(``studies._common.BASE_FIT``: ``init="groups"``, class x frame pooling,
 lambda = (10, 0, 0, 0.001), lambda5 = 10, 3 starts x 150 iterations) on the
 pooled paper-size recording of each seed: every true motif with the recovery,
 ``source_excitation`` and stability of its matched fitted motif.
 
-    python benchmarks/excitation_fits.py 0 1 2 [--out docs/source-excitation-fits.csv]
+    python -m studies.excitation_fits 0 1 2 [--out docs/studies/source-excitation-fits.csv]
 
 About 90 s per seed with 2 threads.
 """
-import os
-import sys
 import warnings
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import (BASE_FIT, PAPER_DATA, CsvLog, fit_and_recover,  # noqa: E402
-                                seed_args)
+from studies._common import (BASE_FIT, PAPER_DATA, CsvLog, fit_and_recover,
+                             seed_args)
 
 
 def main(argv=None):

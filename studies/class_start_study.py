@@ -1,26 +1,22 @@
 """The class-structured start against the groups start at the paper's size.
 
-For each seed: the pooled paper-size recording (``recovery_diagnosis.PAPER_DATA``),
+For each seed: the pooled paper-size recording (``studies._common.PAPER_DATA``),
 fitted with target gains and class x frame pooling (``BASE_FIT``: lambda =
 (10, 0, 0, 0.001), lambda5 = 10, 3 starts) from ``init="groups"`` (150
-iterations, as ``target_gain_study.py``) and ``init="classes"`` (300
+iterations, as :mod:`studies.target_gain_study`) and ``init="classes"`` (300
 iterations), with the per-pair MSE of ``A_e`` of both linear baselines for
 reference.
 
-    python benchmarks/class_start_study.py 0 1 2 [--out docs/class-start-study.csv]
+    python -m studies.class_start_study 0 1 2 [--out docs/studies/class-start-study.csv]
 
 About 5 min per seed with 2 threads.
 """
-import os
-import sys
 import warnings
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import (BASE_FIT, PAPER_DATA, CsvLog, fit_and_recover,  # noqa: E402
-                                seed_args)
+from studies._common import (BASE_FIT, PAPER_DATA, CsvLog, fit_and_recover,
+                             seed_args)
 
 RUNS = (("groups", 150), ("classes", 300))
 

@@ -16,20 +16,16 @@ excited directions exactly, and nothing else, would score this matched
 |cosine|.  With ``k = 10`` the bound is generous (a direction 3x the noise in
 amplitude counts as known); ``k = 100`` is stricter.
 
-    python benchmarks/excitation_bound.py 0 1 2 [--out docs/excitation-bound.csv]
+    python -m studies.excitation_bound 0 1 2 [--out docs/studies/excitation-bound.csv]
 
 Runs in seconds (no fit).
 """
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import PAPER_DATA, CsvLog, seed_args  # noqa: E402
+from studies._common import PAPER_DATA, CsvLog, seed_args
 
-from licchie._fit import source_excitation  # noqa: E402
+from licchie._fit import source_excitation
 
 SNR = (10.0, 100.0)
 

@@ -1,4 +1,4 @@
-"""Summarise :mod:`benchmarks.starts_study` runs: does taking more starts help?
+"""Summarise :mod:`studies.starts_study` runs: does taking more starts help?
 
 For every (seed, init) and n_init = 3, 10, 30 (the first n starts of a run
 are exactly an ``n_init=n`` fit): the best final objective, the recovery of
@@ -6,20 +6,16 @@ that start (the one a fit keeps), the best recovery of any start, the
 stability the fit would report, and the truth start's objective and
 recovery; then the rank correlation of per-start objective and recovery.
 
-    python benchmarks/starts_analyse.py --runs '/tmp/starts/*_s*.csv' \
-        --out docs/starts-study.csv
+    python -m studies.starts_analyse --runs '/tmp/starts/*_s*.csv' \
+        --out docs/studies/starts-study.csv
 """
 from __future__ import annotations
 
 import argparse
 import glob
-import os
-import sys
 
 import numpy as np
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None):

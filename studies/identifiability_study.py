@@ -6,11 +6,12 @@ fit the recovery of the true motifs (needs the truth) and the stability
 diagnostic (does not).  The question is whether stability, computed without
 the truth, tells recoverable settings from unrecoverable ones.
 
-    python benchmarks/identifiability_study.py --out study/   # ~20-40 min on 2 cores
-    python benchmarks/identifiability_study.py --quick --out study/
+    python -m studies.identifiability_study                # ~20-40 min on 2 cores
+    python -m studies.identifiability_study --quick --out /tmp/study
 
-Writes ``study.csv`` and ``identifiability.png`` (recovery against stability,
-one point per fit, coloured by regime and pooling).
+Writes ``identifiability-study.csv`` and ``identifiability.png`` (recovery
+against stability, one point per fit, coloured by regime and pooling) into
+``--out`` (default ``docs/studies``).
 """
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ def plot(rows, path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="identifiability-study")
+    ap.add_argument("--out", default="docs/studies")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--max-iter", type=int, default=150)
     ap.add_argument("--n-init", type=int, default=3)
@@ -147,9 +148,9 @@ def main(argv=None):
         print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                        for k, v in r.items()), flush=True)
     import pandas as pd
-    pd.DataFrame(rows).to_csv(os.path.join(a.out, "study.csv"), index=False)
+    pd.DataFrame(rows).to_csv(os.path.join(a.out, "identifiability-study.csv"), index=False)
     plot(rows, os.path.join(a.out, "identifiability.png"))
-    print(f"wrote {a.out}/study.csv and {a.out}/identifiability.png")
+    print(f"wrote {a.out}/identifiability-study.csv and {a.out}/identifiability.png")
 
 
 if __name__ == "__main__":

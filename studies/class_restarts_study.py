@@ -14,20 +14,16 @@ of the preset):
   ``class_restarts`` draws per class (what ``LICCHIE(class_restarts=K)`` does
   after its starts).
 
-    python benchmarks/class_restarts_study.py 0 1 2 [--out docs/class-restarts-study.csv]
+    python -m studies.class_restarts_study 0 1 2 [--out docs/studies/class-restarts-study.csv]
 
 About 8 min per seed with 2 threads.
 """
-import os
-import sys
 import time
 import warnings
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recovery_diagnosis import CsvLog, _problem, recovery, seed_args  # noqa: E402
+from studies._common import CsvLog, problem, recovery, seed_args
 
 
 def main(argv=None):
@@ -59,7 +55,7 @@ def main(argv=None):
         row(seed, "fit (demo preset without class restarts)", model.start_objectives_.min(),
             C, R, f"{model.stability_.attrs['mean']:.4f}", time.perf_counter() - t0)
 
-        obs, pairs, prob = _problem(ds, preset)
+        obs, pairs, prob = problem(ds, preset)
         J = truth.sizes["component"]
         Wt = truth["weights"].values
         if not (np.array_equal(truth["target"].values, model.weights_["target"].values)

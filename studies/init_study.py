@@ -2,20 +2,17 @@
 the CP error, the recovery of the CP factors, the reduced objective after
 reduced_init and the recovery after it (no main iterations).
 
-    NUMBA_NUM_THREADS=1 python benchmarks/init_study.py --seed 0 --n 20 --out /tmp/starts/init_s0.csv
+    NUMBA_NUM_THREADS=1 python -m studies.init_study --seed 0 --n 20 --out /tmp/starts/init_s0.csv
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 import warnings
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
-from recovery_diagnosis import BASE_FIT, PAPER_DATA, _problem, recovery  # noqa
+from studies._common import BASE_FIT, PAPER_DATA, problem, recovery
 
 
 def main(argv=None):
@@ -35,7 +32,7 @@ def main(argv=None):
 
     J = PAPER_DATA["n_components"]
     ds, truth = make_recording(regime="pooled", seed=a.seed, **PAPER_DATA)
-    obs, pairs, prob = _problem(ds, BASE_FIT)
+    obs, pairs, prob = problem(ds, BASE_FIT)
     group, n_groups = F.init_groups(obs, pairs)
     Z, Y, kappa0 = F.reduced_inputs(prob)
     nt = pairs.tgt_ptr.shape[0] - 1

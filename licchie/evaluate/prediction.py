@@ -1,0 +1,137 @@
+"""One-step prediction on held-out frames (MODEL.md, "Evaluation").
+
+* :func:`heldout_prediction` -- fit on the frames before ``t_split``,
+  one-step prediction error and R^2 on the frames from ``t_split`` on (held-out
+  pairs of LICCHIE use their group's profile, :func:`group_profile_prediction`),
+  and the in-sample R^2.
+* :func:`prediction_scores` -- MSE and R^2 of any one-step prediction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _fit as F
+
+
+
+def group_profile_prediction(model, X):
+    """LICCHIE's one-step prediction with every pair at its group's profile.
+
+    The held-out predictor of MODEL.md ("Evaluation"):
+    ``A_e = sum_j Wbar[g(e), j] M_j``.  For ``pooling_groups="class"`` this
+    is exactly ``model.predict(X, weights="group")``.  For ``"class_time"``
+    the groups are time windows: a pair whose window was never seen in the
+    fit (held-out frames after the training frames) uses its class's profile
+    in the nearest earlier window seen (the latest, for a forecast), or the
+    nearest later one when there is no earlier one; a pair of a class never
+    seen predicts zero, as in ``predict``.  ``X`` must be a Dataset (or
+    anything :func:`licchie.data.as_recording` takes) whose time axis starts
+    where the training data's did, because the windows count time steps from
+    the first frame.
+
+    Returns the same types as ``LICCHIE.predict``.
+    """
+    from ..model import format_prediction
+    from ..data import as_recording
+    if model.pooling_groups != "class_time":
+        return model.predict(X, weights="group")
+    obs = as_recording(X).obs
+    feat = list(model.components_["feature"].values)
+    if list(obs.feature_names) != feat:
+        raise ValueError(f"The data's features {list(obs.feature_names)} differ from the "
+                         f"fitted features {feat}.")
+    pairs = F.build_pairs(obs, model.radius, model.include_self, model.pair_weight,
+                          model.bandwidth, model.pooling_groups, model.pooling_window)
+    gw = model.group_weights_
+    known = {}
+    for k, g in enumerate(gw["group"].values.tolist()):
+        cls, start = str(g).rsplit("@", 1)
+        known.setdefault(cls, []).append((int(start), k))
+    J = gw.sizes["component"]
+    W = np.zeros((pairs.n_pairs, J))
+    for k, g in enumerate(pairs.group_names):
+        cls, start = g.rsplit("@", 1)
+        start = int(start)
+        cand = known.get(cls)
+        if not cand:
+            continue
+        earlier = [c for c in cand if c[0] <= start]
+        pick = max(earlier) if earlier else min(cand)
+        W[pairs.group == k] = gw.values[pick[1]]
+    C = np.ascontiguousarray(model.components_["target_effect"].values.T)
+    R = np.ascontiguousarray(model.components_["source_effect"].values.T)
+    yhat = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain, W, C, R)
+    return format_prediction(X, obs, pairs, yhat, feat)
+
+
+def prediction_scores(prediction, ds, times=None):
+    """MSE and R^2 of a one-step prediction (cell, time, feature) against ``ds``.
+
+    Scored on the observations with a prediction (finite) and finite
+    features, restricted to the time labels ``times`` when given.
+    ``mse`` is the mean over those observations and features; ``r2 = 1 -
+    SS_res / SS_tot`` with ``SS_tot`` around each feature's mean over the
+    scored observations (as ``LICCHIE.in_sample_r2_``).
+    """
+    y = ds["features"].transpose("cell", "time", "feature").values
+    p = prediction.transpose("cell", "time", "feature").values
+    ok = np.isfinite(p).all(-1) & np.isfinite(y).all(-1)
+    if times is not None:
+        ok &= np.isin(ds["time"].values, np.asarray(times))[None, :]
+    yy, pp = y[ok], p[ok]
+    if yy.shape[0] == 0:
+        return {"mse": float("nan"), "r2": float("nan"), "n_targets": 0}
+    ss = float(np.sum((yy - yy.mean(axis=0)) ** 2))
+    r2 = 1.0 - float(np.sum((yy - pp) ** 2)) / ss if ss > 0 else float("nan")
+    return {"mse": float(np.mean((yy - pp) ** 2)), "r2": r2, "n_targets": int(yy.shape[0])}
+
+
+def heldout_prediction(estimator, ds, t_split, fitted=None):
+    """One-step prediction on held-out frames (MODEL.md, "Evaluation").
+
+    The estimator (LICCHIE or a baseline; cloned, never refitted in place)
+    is fitted on the frames ``ds.time[:t_split]`` (positions along the time
+    axis).  The full recording is then predicted one step ahead and the
+    targets at frames ``t_split`` and later are scored: each uses the
+    observed sources of the frame before (so the first held-out frame is
+    predicted from the last training frame).  LICCHIE's held-out pairs have
+    no fitted weights and use their group's profile
+    (:func:`group_profile_prediction`); a baseline uses its fitted matrices
+    (``PerCellLinear`` the global one for cells it never saw).
+
+    Parameters
+    ----------
+    estimator : LICCHIE, GlobalLinear or PerCellLinear
+    ds : xarray.Dataset
+        A recording in the MODEL.md schema.
+    t_split : int
+        Number of training frames, ``2 <= t_split < ds.sizes["time"]``.
+    fitted : estimator, optional
+        An estimator already fitted on ``ds.isel(time=slice(0, t_split))``
+        (skips the fit).
+
+    Returns
+    -------
+    dict
+        ``mse``, ``r2`` (held-out), ``n_targets`` (held-out target
+        observations), ``in_sample_r2`` (training targets, fitted weights),
+        ``estimator`` (the fit on the training frames).
+    """
+    from sklearn.base import clone
+
+    from ..model import LICCHIE
+    T = ds.sizes["time"]
+    if not (2 <= int(t_split) < T):
+        raise ValueError(f"t_split must be in [2, {T - 1}] (number of training frames); "
+                         f"got {t_split}.")
+    train = ds.isel(time=slice(0, int(t_split)))
+    if fitted is None:
+        fitted = clone(estimator).fit(train)
+    if isinstance(fitted, LICCHIE):
+        pred = group_profile_prediction(fitted, ds)
+    else:
+        pred = fitted.predict(ds)
+    out = prediction_scores(pred, ds, times=ds["time"].values[int(t_split):])
+    out["in_sample_r2"] = float(fitted.in_sample_r2_)
+    out["estimator"] = fitted
+    return out
