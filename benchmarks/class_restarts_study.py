@@ -31,7 +31,7 @@ from recovery_diagnosis import CsvLog, _problem, recovery, seed_args  # noqa: E4
 
 
 def main(argv=None):
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie.cli import DEMO_FITS, demo_models
     from licchie.synthetic import make_recording
 

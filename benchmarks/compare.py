@@ -98,7 +98,7 @@ def worker_licchie(args):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from benchmarks._problems import iteration
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie import kernels as K
     import_s = time.perf_counter() - t0
     numba.set_num_threads(min(args.numba_threads, numba.config.NUMBA_NUM_THREADS))
@@ -189,7 +189,7 @@ def worker_naive(args):
     from threadpoolctl import threadpool_limits
 
     from benchmarks import naive as N
-    from licchie import _fit as F  # only parafac_init(als="tensorly") and RIDGE_REL
+    from licchie import fit as F  # only parafac_init(als="tensorly") and RIDGE_REL
     import_s = time.perf_counter() - t0
     obs = _recording(args)
     rss_base = _maxrss_mb()

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from recovery_diagnosis import PAPER_DATA, CsvLog, seed_args  # noqa: E402
 
-from licchie._fit import source_excitation  # noqa: E402
+from licchie.fit import source_excitation  # noqa: E402
 
 SNR = (10.0, 100.0)
 

@@ -53,7 +53,7 @@ def target_order(name, obs, pairs, graph):
         G = sp.csr_matrix((np.ones(owner.size, np.int8), (owner, other)), shape=(T, T))
         return np.asarray(reverse_cuthill_mckee(G, symmetric_mode=True), np.int64)
     if name == "kd":  # what LICCHIE.fit uses
-        from licchie import _fit as F
+        from licchie import fit as F
 
         return F.locality_order(obs.features, pairs)
     raise ValueError(name)
@@ -72,7 +72,7 @@ def locality(graph):
 def main():
     import numpy as np
 
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie import kernels as K
 
     ap = argparse.ArgumentParser()

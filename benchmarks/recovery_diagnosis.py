@@ -71,7 +71,7 @@ class CsvLog:
 
 
 def _problem(ds, fit):
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie.data import as_recording
 
     obs = as_recording(ds).obs
@@ -90,7 +90,7 @@ def iterate(prob, A, W, C, R, fit):
 
     Returns (objective at the given point, final objective, final C, final R).
     """
-    from licchie import _fit as F
+    from licchie import fit as F
 
     Wb, gam = prob.profiles(W)
     at_start = float(prob.objective(A, W, C, R, Wb, gam).sum())
@@ -135,7 +135,7 @@ def truth_start(ds, truth, fit):
 
 
 def recovery(truth, C, R):
-    from licchie._fit import motif_agreement
+    from licchie.fit import motif_agreement
 
     sim, _ = motif_agreement(truth["target_effect"].values.T,
                              truth["source_effect"].values.T, C, R)

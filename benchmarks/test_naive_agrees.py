@@ -17,7 +17,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from benchmarks import naive as N  # noqa: F401  (also makes licchie importable)
 import licchie
-from licchie import _fit as F
+from licchie import fit as F
 from licchie import kernels as K
 from licchie.synthetic import make_recording
 

@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
 
-from . import _fit as F
+from . import fit as F
 from .data import as_recording
 from .model import format_prediction
 

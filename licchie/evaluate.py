@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import _fit as F
+from . import fit as F
 
 __all__ = ["motif_recovery", "ssim", "per_pair_mse", "heldout_prediction",
            "group_profile_prediction", "prediction_scores", "cell_type_prediction",

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
 
-from . import _fit as F
+from . import fit as F
 from .data import as_recording
 
 __all__ = ["LICCHIE", "load", "STABILITY_HIGH", "STABILITY_LOW"]

@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 import naive
 import licchie.kernels as K
-from licchie._fit import Problem
+from licchie.fit import Problem
 
 SETTINGS = dict(deadline=None, max_examples=30,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -901,7 +901,7 @@ def test_a_step_heapsort_sorts_the_prefix_only(a, n):
 
 
 def test_parafac_start_matches_tensorly():
-    from licchie._fit import parafac_init
+    from licchie.fit import parafac_init
 
     rng = np.random.default_rng(8)
     E, d, J = 500, 4, 3

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from licchie import _fit as F
+from licchie import fit as F
 from licchie.kernels import reduced as KR
 
 SETTINGS = dict(deadline=None, max_examples=40,
