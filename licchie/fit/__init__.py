@@ -32,8 +32,9 @@ from .diagnostics import motif_agreement, source_excitation, stability
 from .pairs import (PAIR_WEIGHTS, Graph, Pairs, build_graph, build_pairs, find_pairs,
                     init_classes, init_groups, inverse_permutation, locality_order,
                     pair_groups, reorder)
+from .lstsq import ridge_solve, safe_ratio
 from .pooling import (fitted_gains, gain_components, normalise_gains, normalise_median,
-                      pooled_profiles, safe_ratio, unit_columns)
+                      pooled_profiles, unit_columns)
 from .problem import RIDGE_REL, TERMS, Problem
 from .reduced_start import reduced_init, reduced_inputs
 from .restarts import class_restarts
@@ -57,6 +58,6 @@ __all__ = [
     "group_matrices", "init_classes", "init_groups", "initial_interactions",
     "inverse_permutation", "locality_order", "motif_agreement", "normalise_gains",
     "normalise_median", "numba_threads", "pair_groups", "parafac_init", "pooled_profiles",
-    "reduced_init", "reduced_inputs", "reorder", "run_start", "safe_ratio",
+    "reduced_init", "reduced_inputs", "reorder", "ridge_solve", "run_start", "safe_ratio",
     "source_excitation", "stability", "unit_columns",
 ]

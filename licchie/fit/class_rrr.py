@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .lstsq import ridge_solve
 from .pooling import fitted_gains, normalise_median
 
 if TYPE_CHECKING:
@@ -112,8 +113,7 @@ def _rrr_iteration(cd, slots, R, gain, fit_gain, lam4, blocks, UU, yU, zsel, rid
         J * d, J * d)
     yQ = np.einsum("sd,sdk->sk", cd.y, Q[cd.frame])
     rhsR = np.einsum("s,sk,skm->km", wg, yQ, zsel).reshape(J * d)
-    rr = ridge_rel * max(float(np.trace(gramR)) / (J * d), np.finfo(float).tiny)
-    R = np.linalg.solve(gramR + rr * np.eye(J * d), rhsR).reshape(J, d).T
+    R = ridge_solve(gramR, rhsR, ridge_rel).reshape(J, d).T
     n = np.linalg.norm(R, axis=0)
     n = np.where(n > 0, n, 1.0)
     R = R / n
@@ -155,8 +155,7 @@ def ridge_sources(cd: ClassData, slots: Slots, gain, fit_gain, ridge_rel=1e-3, r
         for f, (a, b) in enumerate(cd.segments()):
             gram = (UU[:, None, :, None] * moments[f]).reshape(J * d, J * d)
             rhs = np.einsum("s,sj,sjm->jm", wg[a:b], yU[a:b], zsel[a:b]).reshape(J * d)
-            rr = ridge_rel * max(float(np.trace(gram)) / (J * d), np.finfo(float).tiny)
-            phi[f] = np.linalg.solve(gram + rr * np.eye(J * d), rhs).reshape(J, d)
+            phi[f] = ridge_solve(gram, rhs, ridge_rel).reshape(J, d)
         if fit_gain:
             pred = np.einsum("ij,sj->si", slots.U, np.einsum("sjm,sjm->sj", phi[cd.frame], zsel))
             gain, _ = normalise_median(fitted_gains(pred, cd.y, cd.w), cd.w > 0)

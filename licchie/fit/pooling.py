@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def safe_ratio(num, den, fallback):
-    """``num / den`` where ``den > 0``, else ``fallback`` (all broadcast together)."""
-    ok = den > 0
-    return np.where(ok, num / np.where(ok, den, 1.0), fallback)
+from .lstsq import safe_ratio
 
 
 def fitted_gains(p, y, w=None, thr=None, fallback=0.0):

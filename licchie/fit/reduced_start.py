@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import reduced as KR
+from .lstsq import ridge_solve
 from .pooling import normalise_gains, unit_columns
 from .problem import Problem
 
@@ -95,7 +96,6 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
     W = np.zeros((p.n_pairs, J))
     Wbar = np.zeros((G, J))
     W, C, R, Wbar = unit_columns(W, C, R, rng, Wbar)
-    eye = np.eye(J)
     history = []
 
     tid = problem.pair_target
@@ -145,15 +145,13 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
         S = np.einsum("tjm,mj->tj", V, R)
         kS = S * kappa[:, None]
         gram = kS.T @ S
-        C = np.linalg.solve(gram + 1e-12 * max(np.trace(gram) / J, 1e-300) * eye,
-                            kS.T @ Y).T
+        C = ridge_solve(gram, kS.T @ Y, 1e-12).T
         W, C, R, Wbar = unit_columns(W, C, R, rng, Wbar)
         V = KR.target_source_sums(W, Z, p.tgt_ptr)
         Vf = V.reshape(V.shape[0], J * d) * np.sqrt(kappa)[:, None]
         gram = (Vf.T @ Vf) * np.kron(C.T @ C, np.ones((d, d)))
         rhs = np.einsum("t,tj,tjm->jm", kappa, Y @ C, V).reshape(J * d)
-        ridge = 1e-6 * max(float(np.trace(gram)) / (J * d), 1e-300)
-        R = np.linalg.solve(gram + ridge * np.eye(J * d), rhs).reshape(J, d).T.copy()
+        R = ridge_solve(gram, rhs, 1e-6).reshape(J, d).T.copy()
         W, C, R, Wbar = unit_columns(W, C, R, rng, Wbar)
         V = KR.target_source_sums(W, Z, p.tgt_ptr)
         f = value(V, W, Wbar, C, R, gamma)
