@@ -1,7 +1,7 @@
 """The fit of MODEL.md on plain arrays, in the order the data flow through it.
 
 Nothing here sees xarray or validates user input: :mod:`licchie.model` does
-that once, then hands over an :class:`Observations` and checked
+that once, then hands over an :class:`~licchie._observations.Observations` and checked
 hyper-parameters.  The data path:
 
 1. **pairs** (:mod:`.pairs`): :func:`build_pairs` finds the radius pairs of

@@ -17,10 +17,10 @@ g_e x[k_e]``, its state ``y[s]`` and its weight ``kappa[s]``.
 2. **Allocation.**  The ``J`` motifs go to the classes with the largest
    singular values, then single moves of one motif between two classes are
    kept while they lower the fit of step 3.
-3. **Reduced-rank regression** (:mod:`licchie.fit.class_rrr`) per class with the target directions ``U_g``
-   fixed: ``B[f, g] = U_g A_g[f] R_g^T`` with ``R_g`` common to all frames,
-   alternating exact least squares for ``A`` (per frame) and ``R`` (all frames
-   at once), and each target's gain.  Started from the dominant source
+3. **Reduced-rank regression** per class (:mod:`licchie.fit.class_rrr`) with
+   the target directions ``U_g`` fixed: ``B[f, g] = U_g A_g[f] R_g^T`` with
+   ``R_g`` common to all frames, alternating exact least squares for ``A``
+   (per frame) and ``R`` (all frames at once), and each target's gain.  Started from the dominant source
    directions of a per-frame ridge fit, then each class's ``R_g`` is restarted
    at random a few times (seeded) and kept when the fit improves.
 4. **Motifs.**  Per class, the CP decomposition of ``A_g[f]`` (frames x
@@ -300,7 +300,8 @@ def class_init(cd: ClassData, J, seed, fit_gain, lam4, mu_rel=0.05, restarts=4, 
     for _ in range(stage1_rounds if fit_gain else 1):
         B, _ = class_matrices(cd, gain, mu_rel, stage1_iter, B)
         if fit_gain:
-            gain, _ = normalise_median(fitted_gains(class_predict(cd, B), cd.y, cd.w), cd.w > 0)
+            gain, _ = normalise_median(fitted_gains(class_predict(cd, B), cd.y, cd.w),
+                                       cd.w > 0)
     bases, svals = [], []
     for g in range(G):
         U, s, _ = np.linalg.svd(_unfold(B, g), full_matrices=False)
@@ -344,7 +345,8 @@ def class_start(problem: Problem, init_group, J, seed, bootstrap=False):
     """Start factors from :func:`class_init` (``init="classes"``).
 
     With ``bootstrap`` every target's weight is multiplied by a multinomial
-    count drawn from ``seed`` (in the user's order), as :func:`group_init`.
+    count drawn from ``seed`` (in the user's order), as
+    :func:`licchie.fit.starts.group_init`.
 
     Returns
     -------

@@ -239,7 +239,7 @@ def inverse_permutation(perm):
 
 
 def init_groups(obs: Observations, pairs: Pairs, min_rows_per_unknown=10, max_windows=10):
-    """Coarse groups for :func:`licchie.fit.starts.group_init`: interaction class x time window.
+    """Coarse groups of the ``"groups"`` start: interaction class x time window.
 
     As many equal windows (at most ``max_windows``) as leave every unknown of
     the per-group least squares ``min_rows_per_unknown`` equations on average.

@@ -170,4 +170,5 @@ def unit_columns(W, C, R, rng=None, Wbar=None):
             nr[j] = np.linalg.norm(R[:, j])
     s = nc * nr
     return (np.ascontiguousarray(W * s), np.ascontiguousarray(C / nc),
-            np.ascontiguousarray(R / nr), None if Wbar is None else np.ascontiguousarray(Wbar * s))
+            np.ascontiguousarray(R / nr),
+            None if Wbar is None else np.ascontiguousarray(Wbar * s))

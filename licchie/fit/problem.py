@@ -35,9 +35,9 @@ class Problem:
     # dtype of the pair-sized tensors (A_e and B_e); everything else, and
     # every sum over pairs, is float64
     dtype: type = np.float64
-    # the targets' positions in the user's order (``order[new] = old``,
-    # :func:`reorder`), or None: bootstrap resamples are drawn in that order,
-    # so a fit does not depend on the order it works in
+    # the targets' positions in the user's order (``order[new] = old``, see
+    # :func:`licchie.fit.pairs.reorder`), or None: bootstrap resamples are
+    # drawn in that order, so a fit does not depend on the order it works in
     target_order: np.ndarray = None
     # pooling toward gain[t(e)] * Wbar[g(e)], one gain per target (see
     # :func:`pooled_profiles`) instead of toward Wbar[g(e)] (MODEL.md)
@@ -51,7 +51,7 @@ class Problem:
 
     @cached_property
     def gain_components(self):
-        """:func:`gain_components` of the pooling groups (data only)."""
+        """:func:`~.pooling.gain_components` of the pooling groups (data only)."""
         return gain_components(self.pairs.group, self.pair_target, self.pairs.n_groups)
 
     @cached_property

@@ -44,7 +44,7 @@ def _profile_blocks(group_label, J):
     """Independent blocks of the profiles' normal equations.
 
     Two groups are coupled only through a target with pairs in both, so the
-    blocks are the groups of one :func:`gain_components` component
+    blocks are the groups of one :func:`~.pooling.gain_components` component
     (``group_label``); with class x time pooling the equations fall apart by
     frame.  Returns a list of ``(n_blocks, size)`` index arrays into the
     ``n_groups * J`` unknowns, one per block size.

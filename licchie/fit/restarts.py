@@ -30,7 +30,7 @@ def class_restarts(problem: Problem, start: StartResult, pair_class, class_names
     start : StartResult
         In the problem's pair order (``W`` not yet permuted back).
     pair_class : int64 (n_pairs,)
-        Interaction class of every pair (:func:`init_classes`).
+        Interaction class of every pair (:func:`licchie.fit.pairs.init_classes`).
     class_names : sequence of str
     n_draws : int
         Restarts per class.
