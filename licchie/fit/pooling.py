@@ -5,7 +5,7 @@ group's profile ``Wbar[g(e)]`` (with ``target_gain``, toward
 ``gamma[t(e)] Wbar[g(e)]``).  Here are the exact profile/gain updates
 (:func:`pooled_profiles`), the free scales they leave
 (:func:`gain_components`, :func:`normalise_gains`), the per-target
-least-squares gain that every start fits (:func:`fitted_gains`), and the
+least-squares gain of the starts (:func:`fitted_gains`), and the
 one normalisation of the low-rank factors, unit columns of ``C`` and ``R``
 with their scale moved into the weights (:func:`unit_columns`).
 """
