@@ -124,7 +124,7 @@ def build(with_graph=True, parafac_iter=20, **overrides):
     """
     import numpy as np
 
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie import kernels as K
 
     # TODO(_prepare): copies LICCHIE.fit's setup (pairs, graph, ridge, Problem) for
@@ -158,7 +158,7 @@ def iteration(prob, A, W, C, R, Wbar, out=None):
 
 def stage_calls(b):
     """``{stage: zero-argument callable}`` for a bundle from :func:`build`."""
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie import kernels as K
 
     cfg = b["cfg"]
@@ -226,7 +226,7 @@ def load(path):
 
     import numpy as np
 
-    from licchie import _fit as F
+    from licchie import fit as F
 
     with open(os.path.join(path, "bundle.pkl"), "rb") as fh:
         b = pickle.load(fh)
@@ -259,7 +259,7 @@ def first_call_seconds():
     """
     t0 = time.perf_counter()
     import licchie  # noqa: F401
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie import kernels as K
     out = {"import": time.perf_counter() - t0}
     obs, cfg = recording(n_cells=(6, 4), n_frames=5)

@@ -19,7 +19,7 @@ warm-up call, so compilation is excluded from them and reported separately.
 Both follow the plain alternating algorithm of MODEL.md (no extrapolation
 step) from the same start: the initial A-step (lam1 = 0) computed by each
 implementation, then the same PARAFAC initialisation
-(:func:`licchie._fit.parafac_init`, same seed: tensorly's random factors,
+(:func:`licchie.fit.parafac_init`, same seed: tensorly's random factors,
 then CP-ALS through tensorly for the naive run and through the package's
 kernels for LICCHIE, equal to rounding).  The naive run is limited to
 ``--naive-iters`` iterations (it is slow); objectives are compared after the
@@ -93,7 +93,7 @@ def worker_licchie(args):
     import numpy as np
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie import kernels as K
     import_s = time.perf_counter() - t0
     numba.set_num_threads(min(args.numba_threads, numba.config.NUMBA_NUM_THREADS))
@@ -184,7 +184,7 @@ def worker_naive(args):
     from threadpoolctl import threadpool_limits
 
     from benchmarks import naive as N
-    from licchie import _fit as F  # only parafac_init(als="tensorly") and RIDGE_REL
+    from licchie import fit as F  # only parafac_init(als="tensorly") and RIDGE_REL
     import_s = time.perf_counter() - t0
     obs = _recording(args)
     rss_base = _maxrss_mb()

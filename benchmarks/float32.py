@@ -87,7 +87,7 @@ def _run(argv, env, dtype, timeout):
 def report(args, r64, r32):
     import numpy as np
 
-    from licchie._fit import motif_agreement
+    from licchie.fit import motif_agreement
 
     lines = []
     p = lines.append

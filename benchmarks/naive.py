@@ -6,7 +6,7 @@ and an independent implementation of MODEL.md that
 Numba and nothing from ``licchie.kernels``; it shares with the package only
 the data layer (an :class:`~licchie._observations.Observations`) and, as the
 common starting point, the PARAFAC initialisation
-(:func:`licchie._fit.parafac_init` with ``als="tensorly"``: plain tensorly).
+(:func:`licchie.fit.parafac_init` with ``als="tensorly"``: plain tensorly).
 
 Every stage is the textbook tool applied literally:
 
@@ -29,7 +29,7 @@ Every stage is the textbook tool applied literally:
   term ``lam5`` as augmented rows;
 * **objective**: dense NumPy, each smoothness edge counted once.
 
-The objective is the one of :meth:`licchie._fit.Problem.objective` term by
+The objective is the one of :meth:`licchie.fit.Problem.objective` term by
 term: fidelity over targets that have at least one pair (a target without
 pairs only adds a constant), then ``lam1`` low rank, ``lam2`` smoothness,
 ``lam3`` L1 of A, ``lam4`` L1 of W, ``lam5`` pooling.

@@ -8,8 +8,8 @@ Usage (from the repository root)::
 Orders: ``frame`` (targets in observation order, i.e. frame-major, as
 built), ``cell`` (targets by session, cell, frame), ``rcm`` (reverse
 Cuthill-McKee of the target-level smoothness graph), ``kd``
-(:func:`licchie._fit.locality_order`, what ``LICCHIE.fit`` uses).  Pairs of
-a target stay contiguous, in their order (:func:`licchie._fit.reorder`).
+(:func:`licchie.fit.locality_order`, what ``LICCHIE.fit`` uses).  Pairs of
+a target stay contiguous, in their order (:func:`licchie.fit.reorder`).
 Every layout is timed on the same problem (d = 19, J = 10), the layouts
 interleaved in every repeat (the machine may be shared); A and W are permuted
 from one layout to the next, so only one copy of A is held.  The A-step is
@@ -47,7 +47,7 @@ def target_order(name, obs, pairs, graph):
         G = sp.csr_matrix((np.ones(owner.size, np.int8), (owner, other)), shape=(T, T))
         return np.asarray(reverse_cuthill_mckee(G, symmetric_mode=True), np.int64)
     if name == "kd":  # what LICCHIE.fit uses
-        from licchie import _fit as F
+        from licchie import fit as F
 
         return F.locality_order(obs.features, pairs)
     raise ValueError(name)
@@ -66,7 +66,7 @@ def locality(graph):
 def main():
     import numpy as np
 
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie import kernels as K
 
     ap = argparse.ArgumentParser()

@@ -339,7 +339,7 @@ def million(target_pairs, d, J, M, knn_sizes, need_gb):
     exponent is also fitted on subsets."""
     import numpy as np
 
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie import kernels as K
 
     avail = _mem_available()

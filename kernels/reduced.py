@@ -12,7 +12,7 @@ where ``B_e = sum_j W[e,j] c_j r_j^T``, ``z_e = g_e x[k_e, t-1]`` and
 graph degree).  With ``lam2 > 0`` the neighbours' pull is dropped, so ``F``
 is then an approximation used only to *start* a fit.  Fitting ``F`` lets the
 data reach the motifs directly, instead of through ``A``, one A-step at a
-time; see :func:`licchie._fit.reduced_init`.
+time; see :func:`licchie.fit.reduced_init`.
 
 The prediction is ``sum_j c_j (r_j . V[t, j])`` with ``V[t, j] = sum_{e in t}
 W[e, j] z_e``, and with ``u_ej = r_j . z_e`` it is linear in the weights:

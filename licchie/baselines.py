@@ -16,7 +16,7 @@ There is no intercept, as in LICCHIE's model.  ``numpy.linalg.lstsq`` gives
 the minimum-norm solution when the aggregated states do not span R^d.
 
 Pairs, pair weights ``g_e`` and the pair coordinates of the results are
-exactly LICCHIE's (:func:`licchie._fit.build_pairs`,
+exactly LICCHIE's (:func:`licchie.fit.build_pairs`,
 ``licchie.model._pair_coords``), so :meth:`interaction_matrices` lines up
 with ``LICCHIE.weights_`` and with the ground truth of
 :func:`licchie.synthetic.make_recording`.
@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
 
-from . import _fit as F
+from . import fit as F
 from .data import as_recording
 from .model import format_prediction
 
@@ -297,7 +297,7 @@ class PerCellLinear(_LinearBaseline):
 
         CP/PARAFAC of rank ``n_components`` (tensorly, random init seeded by
         ``random_state``; LICCHIE's own initialisation,
-        :func:`licchie._fit.parafac_init`), unit effects.  Returns a Dataset
+        :func:`licchie.fit.parafac_init`), unit effects.  Returns a Dataset
         like ``LICCHIE.components_`` with ``stability`` NaN and
         ``scale (component)``, the root-mean-square weight of the motif over
         the cells.

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
 
-from . import _fit as F
+from . import fit as F
 from .data import as_recording
 
 __all__ = ["LICCHIE", "load", "STABILITY_HIGH", "STABILITY_LOW"]
@@ -113,7 +113,7 @@ class LICCHIE(BaseEstimator):
         matrix per class and frame with a nuclear norm on each class's
         target side (few target effects per class), the motifs shared out
         among the classes, a reduced-rank regression per class and a CP per
-        class (module :mod:`licchie._classinit`; README, "Class-structured
+        class (module :mod:`licchie.fit.classes`; README, "Class-structured
         start").  Bootstrap starts as ``"groups"``.
     class_restarts : int, default 0
         After the starts, restart the source effects of each interaction
@@ -386,7 +386,7 @@ class LICCHIE(BaseEstimator):
         return self
 
     def _restart_classes(self, problem, obs, fpairs, results, seeds):
-        """:func:`licchie._fit.class_restarts` on the best start (fit order)."""
+        """:func:`licchie.fit.class_restarts` on the best start (fit order)."""
         import pandas as pd
 
         best = int(np.argmin([r.objective for r in results]))

@@ -58,7 +58,7 @@ def problem(ds, fit):
     (radius 10, M = 10, sigma 0.3: the studies' LICCHIE arguments)."""
     # TODO(_prepare): copies LICCHIE.fit's setup (pairs, graph, ridge, Problem);
     # use LICCHIE._prepare(X) once the estimator has it.
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie.data import as_recording
 
     obs = as_recording(ds).obs
@@ -77,7 +77,7 @@ def iterate(prob, A, W, C, R, fit):
 
     Returns (objective at the given point, final objective, final C, final R).
     """
-    from licchie import _fit as F
+    from licchie import fit as F
 
     Wb, gam = prob.profiles(W)
     at_start = float(prob.objective(A, W, C, R, Wb, gam).sum())
@@ -122,7 +122,7 @@ def truth_start(ds, truth, fit):
 
 
 def recovery(truth, C, R):
-    from licchie._fit import motif_agreement
+    from licchie.fit import motif_agreement
 
     sim, _ = motif_agreement(truth["target_effect"].values.T,
                              truth["source_effect"].values.T, C, R)

@@ -10,7 +10,7 @@ of the preset):
   worst replaced by the true ones (target and source effects and their true
   weights), then run ``max_iter`` iterations: does the objective prefer the
   truth, and is it a basin the iterations stay in?
-* ``class restarts``: :func:`licchie._fit.class_restarts` with the preset's
+* ``class restarts``: :func:`licchie.fit.class_restarts` with the preset's
   ``class_restarts`` draws per class (what ``LICCHIE(class_restarts=K)`` does
   after its starts).
 
@@ -27,7 +27,7 @@ from studies._common import CsvLog, problem, recovery, seed_args
 
 
 def main(argv=None):
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie.cli import DEMO_FITS, demo_models
     from licchie.synthetic import make_recording
 

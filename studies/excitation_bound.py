@@ -25,7 +25,7 @@ import numpy as np
 
 from studies._common import PAPER_DATA, CsvLog, seed_args
 
-from licchie._fit import source_excitation
+from licchie.fit import source_excitation
 
 SNR = (10.0, 100.0)
 

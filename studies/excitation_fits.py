@@ -17,7 +17,7 @@ from studies._common import (BASE_FIT, PAPER_DATA, CsvLog, fit_and_recover,
 
 
 def main(argv=None):
-    from licchie._fit import motif_agreement
+    from licchie.fit import motif_agreement
     from licchie.synthetic import make_recording
 
     a = seed_args(argv)

@@ -42,7 +42,7 @@ def one_fit(regime, pooling, noise, J, n_cells, n_frames, d, seed, max_iter, n_i
     import numpy as np
 
     from licchie import LICCHIE
-    from licchie._fit import motif_agreement
+    from licchie.fit import motif_agreement
     from licchie.synthetic import make_recording
 
     ds, truth = make_recording(regime=regime, n_cells=n_cells, n_frames=n_frames,

@@ -27,7 +27,7 @@ def main(argv=None):
     import pandas as pd
     import tensorly as tl
     from tensorly.decomposition import parafac
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie.synthetic import make_recording
 
     J = PAPER_DATA["n_components"]

@@ -23,7 +23,7 @@ from studies._common import (BASE_FIT, PAPER_DATA, fit_and_recover, problem,
 
 
 def main(argv=None):
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie.synthetic import make_recording
 
     ap = argparse.ArgumentParser()

@@ -22,7 +22,7 @@ def main(argv=None):
     import pandas as pd
     from scipy.stats import spearmanr
 
-    from licchie._fit import motif_agreement
+    from licchie.fit import motif_agreement
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", default="/tmp/starts/*_s*.csv",

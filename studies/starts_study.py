@@ -32,7 +32,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     import pandas as pd
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie.synthetic import make_recording
 
     fit = dict(BASE_FIT, init=a.init)

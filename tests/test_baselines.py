@@ -97,7 +97,7 @@ def test_per_cell_default_threshold_is_d(small):
 
 
 def test_interaction_matrices_pair_coords_match_licchie_and_truth(small):
-    from licchie._fit import build_pairs
+    from licchie.fit import build_pairs
     from licchie.model import _pair_coords
     ds, truth = small
     obs = as_recording(ds).obs

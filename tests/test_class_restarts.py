@@ -1,4 +1,4 @@
-"""Class restarts (``LICCHIE(class_restarts=K)``, :func:`licchie._fit.class_restarts`).
+"""Class restarts (``LICCHIE(class_restarts=K)``, :func:`licchie.fit.class_restarts`).
 
 What they promise, checked on a small recording: the objective never rises
 (a trial replaces the incumbent exactly when its objective is lower, and the

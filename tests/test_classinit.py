@@ -1,4 +1,6 @@
-"""The class-structured start (``init="classes"``, :mod:`licchie._classinit`).
+"""The class-structured start (``init="classes"``, :mod:`licchie.fit.classes`).
+
+Step 3 lives in :mod:`licchie.fit.class_rrr`.
 
 Each step is checked against plain NumPy written from its definition:
 the class sums against a loop over pairs, the nuclear-norm step against its
@@ -13,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from licchie import LICCHIE
-from licchie import _classinit as CI
-from licchie._fit import motif_agreement
+from licchie.fit import class_rrr as RRR, classes as CI
+from licchie.fit import motif_agreement
 from licchie.synthetic import make_recording
 
 SETTINGS = dict(deadline=None, max_examples=25,
@@ -129,11 +131,11 @@ def test_rrr_fit_reports_its_fit_and_descends(seed, fit_gain, lam4):
     if sum(counts) == 0:
         counts[0] = 1
     bases = [np.linalg.qr(rng.normal(size=(3, 3)))[0] for _ in range(2)]
-    slots = CI.Slots.from_counts(bases, counts)
+    slots = RRR.Slots.from_counts(bases, counts)
     J = slots.cls.size
     R0 = rng.normal(size=(3, J))
     gain = rng.uniform(0.5, 1.5, size=cd.y.shape[0])
-    A, R, g, fit = CI.rrr_fit(cd, slots, R0, gain, fit_gain, lam4, n_iter=3, tol=0)
+    A, R, g, fit = RRR.rrr_fit(cd, slots, R0, gain, fit_gain, lam4, n_iter=3, tol=0)
     # whatever the L1 threshold does to the gains, the state returned is finite
     assert np.all(np.isfinite(A)) and np.all(np.isfinite(R)) and np.all(np.isfinite(g))
     if not np.isfinite(fit):
@@ -147,7 +149,7 @@ def test_rrr_fit_reports_its_fit_and_descends(seed, fit_gain, lam4):
         # exact block updates of the fit plus a ridge of 1e-6 of the mean Gram
         # diagonal: the fit alone can rise by that order (seed 4062: 1.1e-9 on
         # 0.33), never by more
-        fits = [CI.rrr_fit(cd, slots, R0, gain, False, 0.0, n_iter=n, tol=0)[3]
+        fits = [RRR.rrr_fit(cd, slots, R0, gain, False, 0.0, n_iter=n, tol=0)[3]
                 for n in range(1, 6)]
         assert np.all(np.diff(fits) <= 1e-6 * max(fits[0], 1.0))
 
@@ -157,7 +159,7 @@ def test_class_motifs_recovers_exact_rank_one_blocks():
     d, F = 5, 12
     U = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :3]
     Rb = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :3]
-    slots = CI.Slots(np.array([0, 0, 1]), U)
+    slots = RRR.Slots(np.array([0, 0, 1]), U)
     # class 0: two motifs with different time courses; class 1: one
     b = rng.normal(size=(2, 2))
     c = rng.normal(size=(2, 2))

@@ -234,7 +234,7 @@ def test_group_profile_prediction_class_time_falls_back_to_latest_window(small):
              pooling_window=2)
     pred = E.group_profile_prediction(m, ds)
     # windows @0, @2, @4 were fitted; frames 6..8 (windows @6, @8) use @4
-    from licchie._fit import build_pairs
+    from licchie.fit import build_pairs
     from licchie.data import as_recording
     obs = as_recording(ds).obs
     pairs = build_pairs(obs, 10.0, pooling_groups="class_time", pooling_window=2)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import licchie
 from licchie import LICCHIE
-from licchie._fit import source_excitation
+from licchie.fit import source_excitation
 from licchie.synthetic import make_recording
 
 SETTINGS = dict(deadline=None, max_examples=40,
@@ -115,7 +115,7 @@ def test_fit_reports_it_and_files_keep_it(tmp_path, fitted):
     assert np.all((exc.values >= 0) & (exc.values <= 1))
     assert exc.attrs["snr"] == 10.0 and exc.attrs["noise_sd"] > 0
     # the reported values are the function's on the fit's own pairs and residual
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie.data import as_recording
     obs = as_recording(ds).obs
     pairs = F.build_pairs(obs, 10.0)

@@ -12,7 +12,7 @@ import naive
 import licchie
 import licchie.kernels as K
 from licchie import LICCHIE
-from licchie._fit import motif_agreement
+from licchie.fit import motif_agreement
 from licchie.synthetic import make_recording
 
 # Documented in docs/performance.md ("float32"): a float32 fit's objective

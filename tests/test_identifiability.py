@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from licchie import LICCHIE
-from licchie import _fit as F
+from licchie import fit as F
 from licchie.data import as_recording
 from licchie.synthetic import make_recording
 

@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 import naive
 import licchie.kernels as K
-from licchie._fit import Problem
+from licchie.fit import Problem
 
 SETTINGS = dict(deadline=None, max_examples=30,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -936,7 +936,7 @@ def test_cholesky_matches_numpy_in_place_or_not():
 
 
 def test_parafac_start_matches_tensorly():
-    from licchie._fit import parafac_init
+    from licchie.fit import parafac_init
 
     rng = np.random.default_rng(8)
     E, d, J = 500, 4, 3

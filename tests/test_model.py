@@ -373,7 +373,7 @@ def test_run_start_state_matches_its_recorded_objective(small, init):
     """run_start reuses spare arrays of A's shape across iterations: the state
     it returns must be the one whose objective it recorded last (no buffer
     overwritten while in use), and the shared start A_init is never written."""
-    from licchie import _fit as F
+    from licchie import fit as F
     from licchie.data import as_recording
 
     ds, _ = small

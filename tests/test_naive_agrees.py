@@ -17,7 +17,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import licchie
 from benchmarks import naive as N
-from licchie import _fit as F
+from licchie import fit as F
 from licchie import kernels as K
 from licchie.synthetic import make_recording
 

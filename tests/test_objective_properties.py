@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import naive
-from licchie import _fit as F
+from licchie import fit as F
 from licchie.data import Observations
 
 
@@ -133,7 +133,7 @@ def test_objective_never_increases(case):
 
 
 # --------------------------------------------------------------------------
-# bugs found while writing the property test (licchie/_fit.py)
+# bugs found while writing the property test (then licchie/_fit.py, now licchie/fit/)
 # --------------------------------------------------------------------------
 
 def test_parafac_init_rank_deficient_tensor():

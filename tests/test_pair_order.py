@@ -1,4 +1,4 @@
-"""The fit's internal pair order (``_fit.locality_order`` / ``_fit.reorder``).
+"""The fit's internal pair order (``fit.locality_order`` / ``fit.reorder``).
 
 The fit works with the targets in a locality order and maps its results
 back: these tests check that the reordering is a relabelling only, and that
@@ -11,7 +11,7 @@ import pytest
 
 import licchie
 from licchie import LICCHIE
-from licchie import _fit as F
+from licchie import fit as F
 from licchie.synthetic import make_recording
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from licchie import _fit as F
+from licchie import fit as F
 from licchie.kernels import reduced as KR
 
 SETTINGS = dict(deadline=None, max_examples=40,
@@ -273,3 +273,41 @@ def test_groups_start_is_monotone_after_init():
                       bootstrap=True)
     tot = np.array([h[2].sum() for h in res.history])
     assert np.all(np.diff(tot) <= 1e-9 * np.abs(tot[:-1]) + 1e-12)
+
+
+def test_unit_columns_keep_the_low_rank_terms_and_restart_dead_columns():
+    rng = np.random.default_rng(3)
+    E, d, J, G = 7, 3, 4, 2
+    W, Wbar = rng.normal(size=(E, J)), rng.normal(size=(G, J))
+    C, R = rng.normal(size=(d, J)), rng.normal(size=(d, J))
+    C[:, 2] = 0.0  # a dead column
+    W2, C2, R2, Wbar2 = F.unit_columns(W.copy(), C.copy(), R.copy(), rng, Wbar.copy())
+    assert np.allclose(np.linalg.norm(C2, axis=0), 1.0)
+    assert np.allclose(np.linalg.norm(R2, axis=0), 1.0)
+    live = [0, 1, 3]
+    for j in live:
+        assert np.allclose(W2[:, j, None, None] * np.outer(C2[:, j], R2[:, j]),
+                           W[:, j, None, None] * np.outer(C[:, j], R[:, j]))
+        # the profiles take the same scale as the weights
+        assert np.allclose(Wbar2[:, j] * W[0, j], Wbar[:, j] * W2[0, j])
+    assert np.all(W2[:, 2] == 0) and np.all(Wbar2[:, 2] == 0)
+    # without a generator a dead column means no result (a rejected candidate)
+    assert F.unit_columns(W, C, R) is None
+
+
+def test_fitted_gains_minimise_each_target():
+    rng = np.random.default_rng(4)
+    p, y, w = rng.normal(size=(6, 3)), rng.normal(size=(6, 3)), rng.random(6) + 0.5
+    p[1] = 0.0  # no prediction: the fallback
+    g = F.fitted_gains(p, y, w, fallback=7.0)
+    assert g[1] == 7.0
+    for s in [0, 2, 3, 4, 5]:
+        ref, *_ = np.linalg.lstsq(p[s, :, None], y[s], rcond=None)
+        assert np.isclose(g[s], ref[0])
+    # the L1 threshold shrinks the numerator toward 0
+    thr = np.full(6, 0.1)
+    gt = F.fitted_gains(p, y, w, thr)
+    num = w * np.einsum("sd,sd->s", p, y)
+    den = w * np.einsum("sd,sd->s", p, p)
+    ok = den > 0
+    assert np.allclose(gt[ok], (np.sign(num) * np.maximum(np.abs(num) - 0.1, 0))[ok] / den[ok])

@@ -1,7 +1,7 @@
 """Recovery of a fit against ground truth (MODEL.md, "Evaluation").
 
 * :func:`motif_recovery` -- Hungarian matching of inferred to true motifs on
-  |cosine| of ``vec M_j`` (:func:`licchie._fit.motif_agreement`), per motif
+  |cosine| of ``vec M_j`` (:func:`licchie.fit.motif_agreement`), per motif
   and mean, with the SSIM of the matched maps (:func:`ssim`).
 * :func:`align_pairs` / :func:`per_pair_mse` -- every pair's ``A_e`` against
   the truth, pairs aligned by their (session, time, target, source) keys.
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .. import _fit as F
+from .. import fit as F
 
 
 
@@ -49,7 +49,7 @@ def motif_recovery(inferred, truth):
 
     Each true motif ``M*_j = c*_j r*_j^T`` is matched to one inferred motif by
     the Hungarian method on ``|cos(vec M*_j, vec M_k)| = |c*_j.c_k| |r*_j.r_k|``
-    (:func:`licchie._fit.motif_agreement`).  A motif and its negative are the
+    (:func:`licchie.fit.motif_agreement`).  A motif and its negative are the
     same motif (the sign moves into ``W``), hence the absolute value; the
     matched inferred map is multiplied by the sign of the cosine before its
     SSIM with the true map is computed.

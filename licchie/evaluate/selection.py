@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _fit as F
+from .. import fit as F
 
 
 

@@ -17,10 +17,10 @@ g_e x[k_e]``, its state ``y[s]`` and its weight ``kappa[s]``.
 2. **Allocation.**  The ``J`` motifs go to the classes with the largest
    singular values, then single moves of one motif between two classes are
    kept while they lower the fit of step 3.
-3. **Reduced-rank regression** per class with the target directions ``U_g``
-   fixed: ``B[f, g] = U_g A_g[f] R_g^T`` with ``R_g`` common to all frames,
-   alternating exact least squares for ``A`` (per frame) and ``R`` (all frames
-   at once), and each target's gain.  Started from the dominant source
+3. **Reduced-rank regression** per class (:mod:`licchie.fit.class_rrr`) with
+   the target directions ``U_g`` fixed: ``B[f, g] = U_g A_g[f] R_g^T`` with
+   ``R_g`` common to all frames, alternating exact least squares for ``A``
+   (per frame) and ``R`` (all frames at once), and each target's gain.  Started from the dominant source
    directions of a per-frame ridge fit, then each class's ``R_g`` is restarted
    at random a few times (seeded) and kept when the fit improves.
 4. **Motifs.**  Per class, the CP decomposition of ``A_g[f]`` (frames x
@@ -29,12 +29,22 @@ g_e x[k_e]``, its state ``y[s]`` and its weight ``kappa[s]``.
 
 Everything here is a heuristic for the starting point; the main iterations
 then minimise ``L`` from it (every motif may then be used by every class).
+
+:func:`class_start` builds the start of a :class:`~licchie.fit.problem.Problem`
+(:func:`licchie.fit.pairs.init_classes` gives its class data); the steps
+work on :class:`ClassData` alone.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from .class_rrr import Slots, ridge_sources, rrr_fit
+from .pooling import fitted_gains, normalise_median
+from .problem import Problem
+from .reduced_start import reduced_inputs
+from .starts import bootstrap_counts
 
 
 @dataclass
@@ -103,23 +113,6 @@ def class_data(Z, Y, kappa, pair_target, target_frame, pair_class, n_classes,
     w = kappa[order] * (1.0 if weights is None else weights[order])
     return ClassData(order, fptr, frame, zbar, np.ascontiguousarray(Y[order]), w, npairs,
                      pp, pair_class)
-
-
-def _normalise(gain, keep):
-    """Gains over their median magnitude (one free scale for all of them)."""
-    nz = keep & (gain != 0)
-    m = float(np.median(np.abs(gain[nz]))) if np.any(nz) else 1.0
-    return gain / m if m > 0 else gain, m
-
-
-def fitted_gains(p, y, w, thr=None):
-    """Per-target least-squares gain of prediction ``p`` for ``y``, with an
-    L1 threshold ``thr`` (the L1 of the implied weights per unit gain)."""
-    pp = w * np.einsum("sd,sd->s", p, p)
-    py = w * np.einsum("sd,sd->s", p, y)
-    if thr is not None:
-        py = np.sign(py) * np.maximum(np.abs(py) - thr, 0.0)
-    return np.where(pp > 0, py / np.where(pp > 0, pp, 1.0), 0.0)
 
 
 # ----------------------------------------------------------------- step 1
@@ -193,165 +186,6 @@ def class_matrices(cd: ClassData, gain, mu_rel=0.05, n_iter=600, B0=None):
         V = Bn + ((t - 1.0) / tn) * (Bn - B)
         B, t = Bn, tn
     return B, mu
-
-
-# ----------------------------------------------------------------- step 3
-@dataclass
-class Slots:
-    """Motif slots: class ``cls[j]`` and target direction ``U[:, j]``."""
-    cls: np.ndarray
-    U: np.ndarray
-
-    @classmethod
-    def from_counts(cls, bases, counts):
-        c = np.concatenate([np.full(n, g, np.int64) for g, n in enumerate(counts)])
-        U = np.concatenate([bases[g][:, :n] for g, n in enumerate(counts)], axis=1)
-        return cls(c, np.ascontiguousarray(U))
-
-    def blocks(self):
-        same = self.cls[:, None] == self.cls[None, :]
-        return np.nonzero(same)
-
-
-def _slot_sources(cd, slots, R):
-    """``R[:, k] . zbar[s, cls[k]]`` for every target and slot: (n_targets, J)."""
-    return np.einsum("sjd,dj->sj", cd.zbar[:, slots.cls, :], R)
-
-
-def _source_moments(cd: ClassData, zsel, weights):
-    """Per frame ``sum_s weights_s zsel_s zsel_s^T``: (n_frames, J, d, J, d)."""
-    _, J, d = zsel.shape
-    out = np.empty((cd.n_frames, J, d, J, d))
-    for f, (a, b) in enumerate(cd.segments()):
-        Zf = zsel[a:b].reshape(b - a, J * d)
-        out[f] = ((Zf * weights[a:b, None]).T @ Zf).reshape(J, d, J, d)
-    return out
-
-
-def rrr_fit(cd: ClassData, slots: Slots, R0, gain, fit_gain, lam4, n_iter=150,
-            ridge_rel=1e-6, tol=1e-8):
-    """Step 3: reduced-rank regression of every class on its slots.
-
-    Model ``y_s ~ gain_s sum_j U_j sum_k A[f, j, k] (R_k . zbar[s, cls_k])``
-    with ``A[f, j, k] = 0`` unless slots j and k share a class.  Stops after
-    ``n_iter`` iterations or when the fit changes by less than ``tol``
-    (relative).  Each block update is exact for the fit plus a ridge of
-    ``ridge_rel`` times the mean Gram diagonal, so without gains the fit can
-    rise by about that much, no more.  The gains' L1 threshold can drive most of them to 0 when
-    ``lam4`` is large against ``kappa``, and the alternation then runs away:
-    it stops at the last finite state (fit ``inf`` if there is none).
-
-    Returns
-    -------
-    A (n_frames, J, J), R (d, J) unit columns, gain (n_targets,), fit (weighted
-    squared residual after the last iteration)
-    """
-    J = slots.cls.size
-    blocks = slots.blocks()
-    UU = slots.U.T @ slots.U
-    yU = cd.y @ slots.U                                                 # (nt, J)
-    zsel = cd.zbar[:, slots.cls, :]                                      # (nt, J, d)
-    R, gain = R0.copy(), gain.copy()
-    fit = np.inf
-    last = (np.zeros((cd.n_frames, J, J)), R, gain, np.inf)
-    for _ in range(n_iter):
-        with np.errstate(all="ignore"):
-            try:
-                A, R, gain, r = _rrr_iteration(cd, slots, R, gain, fit_gain, lam4, blocks,
-                                               UU, yU, zsel, ridge_rel)
-            except np.linalg.LinAlgError:
-                return last
-            prev, fit = fit, float(cd.w @ np.einsum("sd,sd->s", r, r))
-        if not (np.isfinite(fit) and np.all(np.isfinite(A)) and np.all(np.isfinite(R))
-                and np.all(np.isfinite(gain))):
-            return last
-        last = (A, R, gain, fit)
-        if abs(prev - fit) <= tol * fit:
-            break
-    return last
-
-
-def _rrr_iteration(cd, slots, R, gain, fit_gain, lam4, blocks, UU, yU, zsel, ridge_rel):
-    """One alternation of :func:`rrr_fit`: A per frame, then R, then the gains.
-
-    Returns (A, R, gain, residual (n_targets, d))."""
-    d = cd.y.shape[1]
-    J = slots.cls.size
-    jj, kk = blocks
-    nA = jj.size
-    # A per frame
-    zt = np.einsum("sjd,dj->sj", zsel, R)
-    wg = cd.w * gain
-    wg2 = cd.w * gain * gain
-    M = cd.frame_sum(wg2[:, None, None] * zt[:, :, None] * zt[:, None, :])
-    Ry = cd.frame_sum(wg[:, None, None] * yU[:, :, None] * zt[:, None, :])
-    gram = UU[jj][:, jj][None] * M[:, kk][:, :, kk]
-    tr = np.einsum("faa->f", gram) / nA
-    gram += (ridge_rel * np.maximum(tr, np.finfo(float).tiny))[:, None, None] * np.eye(nA)
-    a = np.linalg.solve(gram, Ry[:, jj, kk][..., None])[..., 0]
-    A = np.zeros((cd.n_frames, J, J))
-    A[:, jj, kk] = a
-    # R from all frames: y_s ~ gain_s sum_k Q_f[:, k] (R_k . zsel[s, k])
-    Q = np.einsum("ij,fjk->fik", slots.U, A)                             # (F, d, J)
-    QQ = np.einsum("fik,fil->fkl", Q, Q)
-    gramR = np.einsum("fkl,fkmln->kmln", QQ, _source_moments(cd, zsel, wg2)).reshape(
-        J * d, J * d)
-    yQ = np.einsum("sd,sdk->sk", cd.y, Q[cd.frame])
-    rhsR = np.einsum("s,sk,skm->km", wg, yQ, zsel).reshape(J * d)
-    rr = ridge_rel * max(float(np.trace(gramR)) / (J * d), np.finfo(float).tiny)
-    R = np.linalg.solve(gramR + rr * np.eye(J * d), rhsR).reshape(J, d).T
-    n = np.linalg.norm(R, axis=0)
-    n = np.where(n > 0, n, 1.0)
-    R = R / n
-    A = A * n[None, None, :]
-    pred = np.einsum("sik,sk->si", Q[cd.frame] * n[None, None, :],
-                     np.einsum("sjd,dj->sj", zsel, R))
-    if fit_gain:
-        # the L1 of the implied pair weights per unit gain
-        blk = np.zeros((cd.n_frames, cd.n_classes))
-        np.add.at(blk.T, slots.cls[kk], np.abs(A[:, jj, kk]).T)
-        thr = 0.5 * lam4 * np.einsum("sg,sg->s", cd.npairs, blk[cd.frame])
-        gain = fitted_gains(pred, cd.y, cd.w, thr)
-    r = cd.y - gain[:, None] * pred
-    if fit_gain:  # one free scale between the gains and A
-        gain, m = _normalise(gain, cd.w > 0)
-        A = A * m
-    return A, R, gain, r
-
-
-def ridge_sources(cd: ClassData, slots: Slots, gain, fit_gain, ridge_rel=1e-3, rounds=3):
-    """Dominant source directions of each class from a per-frame ridge fit.
-
-    Fits ``y_s ~ gain_s sum_j U_j (phi[f, j] . zbar[s, cls_j])`` frame by frame
-    (with ``fit_gain``, alternated ``rounds`` times with the gains); the
-    ridge keeps ``phi`` near 0 in the source directions a frame does not
-    excite.  Returns ``R`` (d, J), the leading right singular vectors of each
-    class's stacked ``phi``, and the gains.
-    """
-    d = cd.y.shape[1]
-    J = slots.cls.size
-    zsel = cd.zbar[:, slots.cls, :]
-    UU = slots.U.T @ slots.U
-    yU = cd.y @ slots.U
-    gain = gain.copy()
-    phi = np.empty((cd.n_frames, J, d))
-    for _ in range(rounds if fit_gain else 1):
-        wg = cd.w * gain
-        moments = _source_moments(cd, zsel, cd.w * gain * gain)
-        for f, (a, b) in enumerate(cd.segments()):
-            gram = (UU[:, None, :, None] * moments[f]).reshape(J * d, J * d)
-            rhs = np.einsum("s,sj,sjm->jm", wg[a:b], yU[a:b], zsel[a:b]).reshape(J * d)
-            rr = ridge_rel * max(float(np.trace(gram)) / (J * d), np.finfo(float).tiny)
-            phi[f] = np.linalg.solve(gram + rr * np.eye(J * d), rhs).reshape(J, d)
-        if fit_gain:
-            pred = np.einsum("ij,sj->si", slots.U, np.einsum("sjm,sjm->sj", phi[cd.frame], zsel))
-            gain, _ = _normalise(fitted_gains(pred, cd.y, cd.w), cd.w > 0)
-    R = np.zeros((d, J))
-    for g in np.unique(slots.cls):
-        js = np.flatnonzero(slots.cls == g)
-        _, _, Vt = np.linalg.svd(phi[:, js].reshape(-1, d), full_matrices=False)
-        R[:, js] = Vt[:js.size].T
-    return R, gain
 
 
 def allocate(cd, bases, svals, J, gain, fit_gain, lam4, n_iter=40, max_moves=None):
@@ -466,7 +300,8 @@ def class_init(cd: ClassData, J, seed, fit_gain, lam4, mu_rel=0.05, restarts=4, 
     for _ in range(stage1_rounds if fit_gain else 1):
         B, _ = class_matrices(cd, gain, mu_rel, stage1_iter, B)
         if fit_gain:
-            gain, _ = _normalise(fitted_gains(class_predict(cd, B), cd.y, cd.w), cd.w > 0)
+            gain, _ = normalise_median(fitted_gains(class_predict(cd, B), cd.y, cd.w),
+                                       cd.w > 0)
     bases, svals = [], []
     for g in range(G):
         U, s, _ = np.linalg.svd(_unfold(B, g), full_matrices=False)
@@ -504,3 +339,24 @@ def class_init(cd: ClassData, J, seed, fit_gain, lam4, mu_rel=0.05, restarts=4, 
         C /= np.linalg.norm(C, axis=0)
         R /= np.linalg.norm(R, axis=0)
     return W, np.ascontiguousarray(C), np.ascontiguousarray(R), dict(counts=counts, fit=fit)
+
+
+def class_start(problem: Problem, init_group, J, seed, bootstrap=False):
+    """Start factors from :func:`class_init` (``init="classes"``).
+
+    With ``bootstrap`` every target's weight is multiplied by a multinomial
+    count drawn from ``seed`` (in the user's order), as
+    :func:`licchie.fit.starts.group_init`.
+
+    Returns
+    -------
+    W, C, R, info
+    """
+    rng = np.random.default_rng(seed)
+    pair_class, n_classes, target_frame = init_group
+    Z, Y, kappa = reduced_inputs(problem)
+    weights = bootstrap_counts(problem, rng) if bootstrap else None
+    cd = class_data(Z, Y, kappa, problem.pair_target, target_frame, pair_class,
+                    n_classes, weights)
+    return class_init(cd, J, int(rng.integers(2**31 - 1)), problem.target_gain,
+                      float(problem.lambdas[3]))

@@ -1,0 +1,81 @@
+"""Diagnostics of a fit: source excitation and the agreement of starts."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def source_excitation(Z, W, R, noise_var, snr=10.0):
+    """How much of each source effect the pairs' source states determine.
+
+    A motif acts on a source only through ``r_j . z_e``, so the part of
+    ``r_j`` in directions that the sources of the pairs using it never visit
+    is not determined by the data (MODEL.md, Identifiability, from the
+    source side).  With ``S_j = sum_e W[e, j]^2 z_e z_e^T``, a direction
+    (eigenvector of ``S_j``) is *excited* when its eigenvalue is at least
+    ``snr`` times the noise's share of it, ``noise_var * sum_e W[e, j]^2``.
+
+    Parameters
+    ----------
+    Z : float64 (n_pairs, d)  pair-weighted source states ``g_e x[k_e]``
+    W : float64 (n_pairs, J)
+    R : float64 (d, J)  unit source effects
+    noise_var : float  per-feature noise variance
+    snr : float  variance ratio that counts as excited (10: about 3x the
+        noise in amplitude)
+
+    Returns
+    -------
+    float64 (J,)
+        ``|P_j r_j|`` in [0, 1], the norm of ``r_j`` on its excited directions;
+        NaN for a motif that no pair uses.
+    """
+    J = W.shape[1]
+    out = np.full(J, np.nan)
+    for j in range(J):
+        w2 = W[:, j] * W[:, j]
+        total = float(w2.sum())
+        if not total > 0:
+            continue
+        ev, V = np.linalg.eigh((Z * w2[:, None]).T @ Z)
+        keep = ev >= snr * noise_var * total
+        out[j] = min(1.0, float(np.linalg.norm(V[:, keep].T @ R[:, j])))
+    return out
+
+
+def motif_agreement(C1, R1, C2, R2):
+    """Hungarian-matched |cosine| of vec M_j between two motif sets.
+
+    The cosine of ``vec(c r^T)`` and ``vec(c' r'^T)`` for unit vectors is
+    ``(c.c')(r.r')``, so no d x d motif is formed.
+
+    Returns
+    -------
+    sim : float64 (J1,)
+        For each motif of the first set, |cosine| with its match (0 when the
+        second set has fewer motifs).
+    match : int64 (J1,)
+        Index of the matched motif in the second set, or -1.
+    """
+    cos = np.abs((C1.T @ C2) * (R1.T @ R2))
+    rows, cols = linear_sum_assignment(-cos)
+    sim = np.zeros(C1.shape[1])
+    match = np.full(C1.shape[1], -1, np.int64)
+    sim[rows] = cos[rows, cols]
+    match[rows] = cols
+    return sim, match
+
+
+def stability(results, best):
+    """Per-motif agreement of the best start with every other start.
+
+    Returns float64 (J, n_other) of matched |cosine| (empty second axis with a
+    single start).
+    """
+    ref = results[best]
+    others = [r for k, r in enumerate(results) if k != best]
+    J = ref.C.shape[1]
+    out = np.zeros((J, len(others)))
+    for k, r in enumerate(others):
+        out[:, k], _ = motif_agreement(ref.C, ref.R, r.C, r.R)
+    return out

@@ -1,0 +1,164 @@
+"""The start on the reduced objective (``A`` eliminated exactly).
+
+With ``lam2 = lam3 = 0`` the A-step has a closed form, and eliminating ``A``
+leaves an objective ``F(W, C, R)`` over the low-rank factors alone
+(:mod:`licchie.kernels.reduced`).  :func:`reduced_inputs` gives its data
+(source states, targets, per-target weights ``kappa``) and
+:func:`reduced_init` minimises it by alternating exact least squares: the
+refinement step of the ``"groups"`` start, and the data of the
+``"classes"`` start.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import reduced as KR
+from .lstsq import ridge_solve
+from .pooling import normalise_gains, unit_columns
+from .problem import Problem
+
+
+def reduced_inputs(problem: Problem):
+    """Source states, targets and per-target weights of the reduced objective.
+
+    ``kappa_t = 1 / (1 + sum_{e in t} ||z_e||^2 / lam_e)`` with the A-step's
+    diagonal ``lam_e = lam1 + lam2 * (weighted graph degree of e)``: the
+    factor by which the exact A-step (``lam2 = lam3 = 0``) shrinks a target's
+    squared residual (see :mod:`licchie.kernels.reduced`).
+    """
+    p = problem.pairs
+    lam1, lam2 = problem.lambdas[:2]
+    Z = np.ascontiguousarray(p.gain[:, None] * problem.X[p.src])
+    Y = np.ascontiguousarray(problem.X[p.tgt_obs])
+    deg = np.zeros(p.n_pairs)
+    if problem.graph.nbr_idx.size:
+        owner = np.repeat(np.arange(p.n_pairs), np.diff(problem.graph.nbr_ptr))
+        deg = np.bincount(owner, weights=problem.graph.nbr_w, minlength=p.n_pairs)
+    lam_e = np.maximum(lam1 + lam2 * deg, problem.ridge)
+    share = np.add.reduceat(np.einsum("ed,ed->e", Z, Z) / lam_e, p.tgt_ptr[:-1])
+    kappa = 1.0 / (1.0 + share)
+    return Z, Y, kappa
+
+
+def _profile_blocks(group_label, J):
+    """Independent blocks of the profiles' normal equations.
+
+    Two groups are coupled only through a target with pairs in both, so the
+    blocks are the groups of one :func:`~.pooling.gain_components` component
+    (``group_label``); with class x time pooling the equations fall apart by
+    frame.  Returns a list of ``(n_blocks, size)`` index arrays into the
+    ``n_groups * J`` unknowns, one per block size.
+    """
+    cols = np.arange(J)
+    blocks = [(np.flatnonzero(group_label == c)[:, None] * J + cols).ravel()
+              for c in np.unique(group_label)]
+    # blocks of one size stacked, for one batched solve each
+    by_size = {}
+    for b in blocks:
+        by_size.setdefault(b.size, []).append(b)
+    return [np.stack(v) for v in by_size.values()]
+
+
+def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R0=None,
+                 gain_rounds=5, gain_tol=1e-4):
+    """Start factors from the reduced objective (A eliminated), random start.
+
+    Alternating exact least squares on ``F(W, C, R)`` of
+    :mod:`licchie.kernels.reduced`: all weights at once (group profiles with
+    the per-pair deviations eliminated), then ``C``, then ``R``, the scale of
+    ``C`` and ``R`` moved into the weights after each.  The L1 weight ``lam4``
+    is left to the main iterations.  Starting factors are random unit
+    vectors drawn from ``seed``.
+
+    Returns
+    -------
+    W, C, R, history
+        ``history`` is the value of ``F`` after every sweep.
+    """
+    rng = np.random.default_rng(seed)
+    p = problem.pairs
+    d = problem.X.shape[1]
+    G = max(p.n_groups, 1)
+    lam4, lam5 = float(problem.lambdas[3]), float(problem.lambdas[4])
+    Z, Y, kappa = reduced_inputs(problem)
+    zscale = float(np.mean(np.einsum("ed,ed->e", Z, Z))) if Z.size else 1.0
+    # per-pair deviations need a penalty to be unique: lam5; without pooling a
+    # ridge of lam4's size stands in for the L1 term (or a tiny one)
+    lam_dev = lam5 + max(lam4, 1e-8 * max(zscale, 1e-300))
+    rho = lam_dev / kappa
+    # lam4 as a ridge on the profiles too (lam4 per pair of the group): without
+    # it, weights on motifs whose source effect the data barely excite grow
+    # without bound in F, which ignores lam2 and lam4
+    group_size = np.bincount(p.group, minlength=G).astype(np.float64)
+    profile_ridge = np.repeat(np.maximum(lam4, 1e-8) * np.maximum(group_size, 1.0), J)
+    C = rng.normal(size=(d, J)) if C0 is None else np.array(C0, dtype=np.float64)
+    R = rng.normal(size=(d, J)) if R0 is None else np.array(R0, dtype=np.float64)
+    W = np.zeros((p.n_pairs, J))
+    Wbar = np.zeros((G, J))
+    W, C, R, Wbar = unit_columns(W, C, R, rng, Wbar)
+    history = []
+
+    tid = problem.pair_target
+    gamma = np.ones(p.tgt_ptr.shape[0] - 1)
+    comps = problem.gain_components
+    blocks = _profile_blocks(comps[0], J)
+
+    def profiles(U, C, gamma):
+        gram, rhs = KR.pooled_normal_equations(
+            U, C, Y, kappa, p.tgt_ptr, p.group, G, lam5, rho, gamma)
+        gram[np.diag_indices_from(gram)] += profile_ridge
+        out = np.empty(G * J)
+        for idx in blocks:  # (n_blocks, size) of one size
+            out[idx] = np.linalg.solve(gram[idx[:, :, None], idx[:, None, :]],
+                                       rhs[idx][:, :, None])[:, :, 0]
+        return out.reshape(G, J)
+
+    def weights(C, R, gamma):
+        U = np.ascontiguousarray(Z @ R)
+        if lam5 > 0:
+            Wb = profiles(U, C, gamma)
+            if problem.target_gain:
+                # alternate exact updates of the gains and the profiles
+                for _ in range(gain_rounds):
+                    g_new = KR.target_gains(U, C, Y, p.tgt_ptr, p.group, Wb, rho, gamma)
+                    g_new, _ = normalise_gains(g_new, Wb, comps)
+                    change = np.max(np.abs(g_new - gamma))
+                    gamma = g_new
+                    Wb = profiles(U, C, gamma)
+                    if change <= gain_tol:
+                        break
+        else:
+            Wb = np.zeros((G, J))
+        W = KR.pooled_deviations(U, C, Y, p.tgt_ptr, p.group, Wb, rho, gamma)
+        return W, Wb, gamma
+
+    def value(V, W, Wbar, C, R, gamma):
+        S = np.einsum("tjm,mj->tj", V, R)
+        res = Y - S @ C.T
+        dev = W - gamma[tid, None] * Wbar[p.group]
+        return float(kappa @ np.einsum("td,td->t", res, res) + lam5 * np.sum(dev * dev))
+
+    prev = np.inf
+    for sweep in range(max_sweeps):
+        W, Wbar, gamma = weights(C, R, gamma)
+        V = KR.target_source_sums(W, Z, p.tgt_ptr)
+        S = np.einsum("tjm,mj->tj", V, R)
+        kS = S * kappa[:, None]
+        gram = kS.T @ S
+        C = ridge_solve(gram, kS.T @ Y, 1e-12).T
+        W, C, R, Wbar = unit_columns(W, C, R, rng, Wbar)
+        V = KR.target_source_sums(W, Z, p.tgt_ptr)
+        Vf = V.reshape(V.shape[0], J * d) * np.sqrt(kappa)[:, None]
+        gram = (Vf.T @ Vf) * np.kron(C.T @ C, np.ones((d, d)))
+        rhs = np.einsum("t,tj,tjm->jm", kappa, Y @ C, V).reshape(J * d)
+        R = ridge_solve(gram, rhs, 1e-6).reshape(J, d).T.copy()
+        W, C, R, Wbar = unit_columns(W, C, R, rng, Wbar)
+        V = KR.target_source_sums(W, Z, p.tgt_ptr)
+        f = value(V, W, Wbar, C, R, gamma)
+        history.append(f)
+        if abs(prev - f) <= tol * max(abs(f), np.finfo(float).tiny):
+            break
+        prev = f
+    W, Wbar, gamma = weights(C, R, gamma)
+    return np.ascontiguousarray(W), C, R, history
+
