@@ -452,6 +452,9 @@ def test_heldout6_regime():
     assert truth["interacting"].values.all()
     assert ds.attrs["noise"] == 0.01 and ds.attrs["balance"] == 0
     assert (truth["class_motifs"].values.sum(axis=0) == 3).all()
+    # no per-target gains at all: a pair's weights are its class's, times 1 + dev
+    assert (truth["target_gain"].values == 1.0).all()
+    assert not truth["target_clamped"].values.any()
 
 
 @pytest.mark.parametrize("profiles", ["shared", "per_session"])
