@@ -279,9 +279,10 @@ def run(regimes, seeds, out, overrides, heldout=False, resume=False, log=print):
                              error=f"{type(exc).__name__}: {exc}")]
             _append(partial, rows)
             fit = rows[-1]
+            err = f"  {fit['error']}" if fit.get("error") else ""
             log(f"{regime:>14s} seed {seed}: recovery {fit.get('mean_similarity', np.nan):.3f} "
                 f"stability {fit.get('mean_stability', np.nan):.3f} "
-                f"({time.perf_counter() - t0:.1f} s){'  ' + fit['error'] if fit.get('error') else ''}")
+                f"({time.perf_counter() - t0:.1f} s){err}")
     # the partial file is complete: renaming it is the atomic final write
     os.replace(partial, out)
     return pd.read_csv(out)

@@ -75,9 +75,9 @@ fixed here):
    fixed number of classes (about half: ``"shared"``; one: ``"owned"``).
    Each active entry has a random sign, an amplitude in [0.5, 1.5] and a
    smooth time course (a sinusoid or a Gaussian bump on an offset, never
-   below 0.2 of the amplitude; ``profile_time="constant"``: none).  A pair's weights are its class profile at
-   its time times ``(1 + deviation * N(0, 1))`` entrywise, so zeros stay
-   zero.
+   below 0.2 of the amplitude; ``profile_time="constant"``: none).  A
+   pair's weights are its class profile at its time times ``(1 + deviation
+   * N(0, 1))`` entrywise, so zeros stay zero.
 
    ``"paper"`` (the paper's text read literally, not identifiable): candidate
    edges are the ``n_neighbors`` nearest cells of each cell in frame-0

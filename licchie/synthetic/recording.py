@@ -103,7 +103,7 @@ def make_recording(n_cells=(25, 10), n_frames=50, n_features=10, n_components=8,
         factor of their own except the ``max_norm_ratio`` clamp).
     max_norm_ratio : float >= 1
         No cell's feature vector is longer than this many times the frame's
-        root-mean-square norm.
+        root-mean-square norm (``inf``: no clamp).
     balance : float in [0, 1]
         Pull of each target's output norm toward the frame's median before
         the cap (0: none, 1: every cell the same norm).
