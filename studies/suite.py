@@ -228,13 +228,15 @@ def plot_verdicts(df, path):
         m[c] = pd.to_numeric(m[c], errors="coerce")
     m["used"] = m["used"].astype(str).str.lower().isin(["true", "1"])
     m["verdict"] = _text(m["verdict"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    fig, ax = plt.subplots(figsize=(8.0, 4.8))
     by = "verdict" if (m["verdict"] != "").any() else "regime"
-    for label, g in m.groupby(by, sort=True):
+    colours = plt.get_cmap("tab20").colors
+    for i, (label, g) in enumerate(m.groupby(by, sort=True)):
         for used, marker in ((True, "o"), (False, "x")):
             h = g[g["used"] == used]
             if len(h):
                 ax.scatter(h["similarity"], h["stability"], s=18, marker=marker, alpha=0.7,
+                           color=colours[(2 * i) % 20 + (i // 10) % 2],
                            label=f"{label}" + ("" if used else " (motif unused)"))
     ax.axvspan(0, RECOVERED, ymin=STABILITY_HIGH / 1.05, ymax=1, color="red", alpha=0.08,
                lw=0)
@@ -247,7 +249,7 @@ def plot_verdicts(df, path):
     ax.set_ylabel("stability of the matched inferred motif")
     ax.set_xlim(0, 1.02)
     ax.set_title("Suite: diagnostic vs recovery (one point per motif and fit)")
-    ax.legend(fontsize=7, title=by, loc="best")
+    ax.legend(fontsize=7, title=by, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=120)
