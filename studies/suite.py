@@ -265,8 +265,8 @@ def run(regimes, seeds, out, overrides, heldout=False, resume=False, log=print):
     if os.path.exists(partial):
         if resume:
             prev = pd.read_csv(partial)
-            done = set(zip(prev.loc[prev["kind"] == "fit", "regime"],
-                           prev.loc[prev["kind"] == "fit", "seed"].astype(int)))
+            ok = (prev["kind"] == "fit") & prev["error"].isna()   # failed fits run again
+            done = set(zip(prev.loc[ok, "regime"], prev.loc[ok, "seed"].astype(int)))
         else:
             os.remove(partial)
     for regime in regimes:
