@@ -187,7 +187,7 @@ def _append(path, rows):
 
 def summarise(df):
     """Median over seeds of the per-fit rows, one line per regime."""
-    fits = df[df["kind"] == "fit"].copy()
+    fits = df[(df["kind"] == "fit") & df["error"].isna()].copy()
     cols = ["mean_similarity", "mean_similarity_used", "mean_stability", "mse_licchie",
             "mse_global", "mse_percell", "mse_zero", "in_sample_r2", "heldout_r2",
             "fit_seconds"]
