@@ -355,3 +355,201 @@ def test_netcdf_round_trip(regime, tmp_path):
         back = back.load()
         xr.testing.assert_identical(back, truth)
         assert back["is_self"].dtype == bool
+
+
+# --------------------------------------------------------------------------
+# regimes of the suite (issue 14, item 4)
+# --------------------------------------------------------------------------
+
+from licchie.synthetic import SUITE, make_suite_recording  # noqa: E402
+
+
+def _class_of_pairs(truth):
+    """(pair, component) bool: the pair's class uses the motif (class_motifs)."""
+    cm = truth["class_motifs"]
+    return cm.sel(group=truth["interaction_class"]).transpose("pair", "component").values
+
+
+@pytest.mark.parametrize("usage, per_motif", [("shared", 2), ("owned", 1), (3, 3)])
+def test_motif_usage_sets_classes_per_motif(usage, per_motif):
+    ds, truth = make_recording(n_frames=8, motif_usage=usage, seed=21)
+    cm = truth["class_motifs"].values                      # (group, component)
+    assert cm.shape == (5, 8)
+    np.testing.assert_array_equal(cm.sum(axis=0), per_motif)
+    assert cm.any(axis=1).all()                            # every class used
+    # the pairs' non-zero weights are exactly their class's motifs
+    np.testing.assert_array_equal(truth["weights"].values != 0, _class_of_pairs(truth))
+    np.testing.assert_array_equal(truth["motif_used"].values, cm.any(axis=0))
+
+
+def test_shared_regime_each_motif_in_several_classes():
+    _, truth = make_suite_recording("shared", seed=1, n_frames=6)
+    used_by = truth["class_motifs"].values.sum(axis=0)
+    assert (used_by >= 2).all()
+    _, truth = make_suite_recording("owned", seed=1, n_frames=6)
+    np.testing.assert_array_equal(truth["class_motifs"].values.sum(axis=0), 1)
+
+
+def test_motif_used_marks_unused_motifs():
+    # one active (class, motif) entry: the other motifs have no pair
+    _, truth = make_recording(n_frames=5, density=0.01, seed=3)
+    used = truth["motif_used"].values
+    assert used.sum() == 1
+    np.testing.assert_array_equal(used, (truth["weights"].values != 0).any(axis=0))
+
+
+def test_no_gains_weights_are_the_class_profile():
+    ds, truth = make_recording(n_frames=15, balance=0.0, max_spectral_radius=None,
+                               deviation=0.0, noise=0.0, seed=4)
+    gain = truth["target_gain"].values
+    clamped = truth["target_clamped"].values
+    assert (gain[~clamped] == 1.0).all()
+    assert (gain[clamped] < 1.0).all()
+    # with deviation 0 an unclamped pair's weights are its class's, at its frame
+    prof = truth["class_weights"].sel(group=truth["interaction_class"],
+                                      frame=truth["time"]).transpose("pair", "component")
+    np.testing.assert_allclose(truth["weights"].values[~clamped], prof.values[~clamped],
+                               rtol=1e-12, atol=0)
+    # still the exact dynamics
+    pred = naive_predict(ds, truth)
+    x = ds["features"].values
+    for (t, n), p in pred.items():
+        np.testing.assert_allclose(x[n, t], p, rtol=1e-10, atol=1e-12)
+
+
+def test_gains_regime_has_per_target_gains():
+    _, truth = make_suite_recording("shared_gains", seed=2, n_frames=10)
+    assert np.mean(truth["target_gain"].values != 1.0) > 0.5
+
+
+def test_static_profiles_and_constant_frame_scale():
+    _, truth = make_suite_recording("shared_static", seed=5, n_frames=12)
+    fs = truth["frame_scale"].values
+    np.testing.assert_array_equal(fs, fs[0])
+    cw = truth["class_weights"].values                      # (group, frame, component)
+    np.testing.assert_array_equal(cw, cw[:, :1, :].repeat(cw.shape[1], axis=1))
+
+
+def test_self_classes_per_population():
+    _, truth = make_recording(n_frames=8, self_classes="population",
+                              motif_usage="shared", seed=6)
+    groups = truth["group"].values.tolist()
+    assert groups == ["A<-A", "A<-B", "B<-A", "B<-B", "self A", "self B"]
+    cls = truth["interaction_class"].values
+    is_self = truth["is_self"].values
+    expect = np.char.add("self ", truth["target_population"].values.astype(str))
+    np.testing.assert_array_equal(cls[is_self], expect[is_self])
+    assert not np.isin(cls[~is_self], ["self A", "self B"]).any()
+    np.testing.assert_array_equal(truth["class_motifs"].values.sum(axis=0), 3)
+    # the default keeps one self class
+    _, t1 = make_recording(n_frames=4, seed=6)
+    assert "self" in t1["group"].values.tolist() and t1.sizes["group"] == 5
+
+
+def test_heldout6_regime():
+    ds, truth = make_suite_recording("heldout6", seed=0, n_frames=6)
+    assert truth.sizes["group"] == 6 and ds.sizes["cell"] == 35
+    assert truth["interacting"].values.all()
+    assert ds.attrs["noise"] == 0.01 and ds.attrs["balance"] == 0
+    assert (truth["class_motifs"].values.sum(axis=0) == 3).all()
+    # no per-target gains at all: a pair's weights are its class's, times 1 + dev
+    assert (truth["target_gain"].values == 1.0).all()
+    assert not truth["target_clamped"].values.any()
+
+
+@pytest.mark.parametrize("profiles", ["shared", "per_session"])
+def test_sessions_never_pair_across(profiles):
+    ds, truth = make_recording(n_frames=8, n_sessions=3, session_profiles=profiles,
+                               hidden_fraction=0.2, noise=0.0, seed=7)
+    assert ds.sizes["cell"] == 105
+    cell_sess = ds["session"].values
+    assert sorted(set(cell_sess.tolist())) == ["0", "1", "2"]
+    sess = truth["session"].values
+    np.testing.assert_array_equal(cell_sess[truth["target"].values], sess)
+    np.testing.assert_array_equal(cell_sess[truth["source"].values], sess)
+    # within a session, the pairs are the brute-force ones of that session alone
+    for k in ("0", "1", "2"):
+        sub = ds.isel(cell=np.flatnonzero(cell_sess == k))
+        mine = pair_set(truth.isel(pair=np.flatnonzero(sess == k)))
+        assert mine == naive_pairs(sub, ds.attrs["radius"], True)
+    # exact dynamics, shared motifs, per-session frame scales
+    pred = naive_predict(ds, truth)
+    x = ds["features"].values
+    for (t, n), p in pred.items():
+        np.testing.assert_allclose(x[n, t], p, rtol=1e-10, atol=1e-12)
+    assert truth["frame_scale"].dims == ("sessions", "frame")
+    base = (truth["class_weights"] / truth["frame_scale"]).values  # (sessions, group, frame, J)
+    if profiles == "shared":
+        np.testing.assert_allclose(base[1], base[0], rtol=1e-12)
+    else:
+        assert not np.allclose(base[1], base[0])
+        np.testing.assert_array_equal(base[1] != 0, base[0] != 0)
+
+
+def test_sessions_recording_is_read_as_sessions():
+    import licchie
+    ds, truth = make_suite_recording("sessions", seed=1, n_frames=5)
+    rec = licchie.as_recording(ds)
+    assert rec.n_sessions == 3
+
+
+def test_3d_positions():
+    ds, truth = make_suite_recording("shared_3d", seed=2, n_frames=6)
+    assert list(ds["space"].values) == ["x", "y", "z"]
+    assert ds["position"].shape == (35, 6, 3)
+    assert pair_set(truth) == naive_pairs(ds, ds.attrs["radius"], True)
+
+
+def test_4x_has_four_times_the_cells():
+    ds, _ = make_suite_recording("shared_4x", seed=2, n_frames=3)
+    assert ds.sizes["cell"] == 140
+
+
+@pytest.mark.parametrize("name", sorted(SUITE))
+def test_suite_reproducible_from_seed(name):
+    a = make_suite_recording(name, seed=3, n_frames=5)
+    b = make_suite_recording(name, seed=3, n_frames=5)
+    c = make_suite_recording(name, seed=4, n_frames=5)
+    xr.testing.assert_identical(a[0], b[0])
+    xr.testing.assert_identical(a[1], b[1])
+    assert a[0].attrs["suite_regime"] == name
+    assert not np.array_equal(a[1]["target_effect"].values, c[1]["target_effect"].values)
+
+
+def test_unknown_suite_regime():
+    with pytest.raises(ValueError, match="nope"):
+        make_suite_recording("nope")
+
+
+def test_new_options_default_to_the_old_recording():
+    a = make_recording(n_frames=6, hidden_fraction=0.2, seed=13)
+    b = make_recording(n_frames=6, hidden_fraction=0.2, seed=13, motif_usage=None,
+                       profile_time="smooth", frame_scaling="per_frame",
+                       self_classes="single", n_sessions=1, session_profiles="shared",
+                       max_spectral_radius=0.95, balance=0.5)
+    xr.testing.assert_identical(a[0], b[0])
+    xr.testing.assert_identical(a[1], b[1])
+    assert "session" not in a[0].coords
+    assert a[1]["frame_scale"].dims == ("frame",)
+
+
+@pytest.mark.parametrize("kwargs", [dict(motif_usage="half"), dict(motif_usage=0),
+                                    dict(profile_time="wavy"), dict(frame_scaling="no"),
+                                    dict(self_classes="pair"), dict(n_sessions=0),
+                                    dict(session_profiles="mixed"),
+                                    dict(max_spectral_radius=1.5)])
+def test_invalid_regime_arguments_raise(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        make_recording(**kwargs)
+
+
+def test_netcdf_round_trip_of_sessions(tmp_path):
+    ds, truth = make_suite_recording("sessions_own", seed=1, n_frames=4)
+    ds.to_netcdf(tmp_path / "ds.nc")
+    truth.to_netcdf(tmp_path / "truth.nc")
+    with xr.open_dataset(tmp_path / "ds.nc") as back:
+        xr.testing.assert_identical(back.load(), ds)
+    with xr.open_dataset(tmp_path / "truth.nc") as back:
+        back = back.load()
+        xr.testing.assert_identical(back, truth)
+        assert back["motif_used"].dtype == bool
