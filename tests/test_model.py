@@ -442,7 +442,8 @@ def test_class_time_predict_after_the_training_frames_uses_the_class_mean_profil
                 near = np.sqrt(((pos[n, ti] - pos[k, ti - 1]) ** 2).sum()) <= m.radius
                 if not (near or k == n):
                     continue
-                cls = "self" if k == n else f"{pops[n]}<-{pops[k]}"
+                # the self pair is a class per target population
+                cls = f"self {pops[n]}" if k == n else f"{pops[n]}<-{pops[k]}"
                 prof = [gw.sel(group=g).values for g in gw["group"].values
                         if str(g).rsplit("@", 1)[0] == cls]
                 w = np.mean(prof, axis=0)

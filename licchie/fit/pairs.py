@@ -88,29 +88,60 @@ def find_pairs(obs: Observations, radius: float, include_self: bool = True):
     return tgt_ptr, src, dist, self_src
 
 
+POOLING_GROUPS = ("class", "class_session", "class_time")
+
+
 def pair_groups(obs: Observations, tgt, src, is_self, pooling_groups="class",
                 pooling_window=None):
     """Pooling group of every pair and the groups' names.
 
-    ``"class"``: (target population, source population), the self pair a
-    class of its own.  ``"class_time"``: class x window of ``pooling_window``
-    time steps of the target's frame.
+    The *interaction class* of a pair is (target population, source
+    population), named ``"A<-B"``; the self pair is a class of its own per
+    target population (``"self A"``; ``"self"`` with one population), because
+    populations differ in their own dynamics (docs/model-choices.md).
+
+    ``"class"``: one group per class, shared by all sessions.
+    ``"class_session"``: class x session (``"A<-B/s1"``).
+    ``"class_time"``: class x session x window of ``pooling_window`` time
+    steps of the target's frame (``"A<-B@0"``, ``"A<-B/s1@0"`` with several
+    sessions); windows of different sessions are never pooled, since their
+    time axes need not be aligned.
+
+    Returns
+    -------
+    group : int64 (n_pairs,)
+    names : tuple of str, one per group (only groups that have pairs)
     """
     pops = obs.population_names
     P = len(pops)
     tp = obs.population[tgt]
     sp = obs.population[src]
-    cls = np.where(is_self, P * P, tp * P + sp).astype(np.int64)
-    names = [f"{pops[a]}<-{pops[b]}" for a in range(P) for b in range(P)] + ["self"]
-    if pooling_groups == "class":
+    cls = np.where(is_self, P * P + tp, tp * P + sp).astype(np.int64)
+    names = [f"{pops[a]}<-{pops[b]}" for a in range(P) for b in range(P)]
+    names += ["self"] if P == 1 else [f"self {pops[a]}" for a in range(P)]
+    n_cls = len(names)
+    if pooling_groups == "class" or tgt.shape[0] == 0:
         used, group = np.unique(cls, return_inverse=True)
-        return group.astype(np.int64), tuple(names[u] for u in used)
-    window = obs.time_index[tgt] // int(pooling_window)
-    nw = int(window.max()) + 1 if window.size else 1
-    key = cls * nw + window
+        return group.reshape(-1).astype(np.int64), tuple(names[u] for u in used)
+    sessions = obs.session_names
+    multi = len(sessions) > 1
+    sess = obs.session[tgt].astype(np.int64)
+    if pooling_groups == "class_session":
+        key = sess * n_cls + cls
+        used, group = np.unique(key, return_inverse=True)
+        return group.reshape(-1).astype(np.int64), tuple(
+            f"{names[u % n_cls]}/{sessions[u // n_cls]}" for u in used)
+    w = int(pooling_window)
+    window = obs.time_index[tgt].astype(np.int64) // w
+    nw = int(window.max()) + 1
+    key = (sess * n_cls + cls) * nw + window
     used, group = np.unique(key, return_inverse=True)
-    gnames = tuple(f"{names[u // nw]}@{(u % nw) * int(pooling_window)}" for u in used)
-    return group.astype(np.int64), gnames
+    gnames = []
+    for u in used:
+        sc, win = divmod(int(u), nw)
+        s_, c_ = divmod(sc, n_cls)
+        gnames.append(f"{names[c_]}{'/' + str(sessions[s_]) if multi else ''}@{win * w}")
+    return group.reshape(-1).astype(np.int64), tuple(gnames)
 
 
 def build_pairs(obs, radius, include_self=True, pair_weight="none", bandwidth=None,
