@@ -224,10 +224,16 @@ class PerCellLinear(_LinearBaseline):
     with few more than ``d`` target observations is nearly under-determined;
     without the penalty (``alpha=0``) its matrix can be huge and its held-out
     predictions explode (the issue measured a held-out MSE of 32,612 on short
-    tracks).  The default ``alpha=1.0`` (one pseudo-observation) bounds those
-    cells while leaving long tracks almost unchanged.  ``alpha=0`` is plain
-    least squares, the behaviour before the penalty existed (numpy's
-    minimum-norm solution when a cell's states do not span R^d).
+    tracks).  The default ``alpha = d`` (one pseudo-observation per unknown
+    of a row) bounds those cells while long tracks keep most of their own
+    fit; ``alpha=0`` is plain least squares, the behaviour before the
+    penalty existed (numpy's minimum-norm solution when a cell's states do
+    not span R^d).  Measured when the default was chosen (held-out MSE of z-scored
+    features, last 30% of the frames of the 96 mammary TrackMate movies, d=6,
+    radius 30): alpha 0 / 1 / 3 / 10 / 100 gave 2.68 / 0.90 / 0.78 / 0.72 /
+    0.68 (global linear 0.68, persistence 0.45); on five small synthetic
+    recordings (d=4) any alpha >= 1 removed the explosions of alpha=0
+    (per-pair MSE against the truth within 30% of global linear, not 1.4-420x).
 
     **Fallback.**  A cell with fewer than ``min_observations`` target
     observations (default ``d``) gets ``A~`` itself, and so do cells that were
@@ -242,10 +248,10 @@ class PerCellLinear(_LinearBaseline):
     min_observations : int or None, default None
         Fewest target observations for a cell's own ``A~_n``; None means
         ``d``.
-    alpha : float >= 0, default 1.0
-        Ridge strength toward ``A~``, in pseudo-observations (see above).
-        ``alpha=0`` reproduces unregularised per-cell least squares;
-        ``alpha -> inf`` gives ``A~`` for every cell.
+    alpha : float >= 0 or None, default None
+        Ridge strength toward ``A~``, in pseudo-observations (see above);
+        None means ``d``.  ``alpha=0`` reproduces unregularised per-cell
+        least squares; ``alpha -> inf`` gives ``A~`` for every cell.
 
     Attributes
     ----------
@@ -254,13 +260,15 @@ class PerCellLinear(_LinearBaseline):
         ``n_observations`` (its target observations) and ``fallback`` (True
         where the global matrix is used).
     global_matrix_ : xarray.DataArray (target_feature, source_feature)
+    alpha_ : float
+        The ``alpha`` used (``d`` when ``alpha`` is None).
     ridge_ : float
-        The penalty ``alpha * s`` actually used.
+        The penalty ``alpha_ * s`` actually used.
     in_sample_r2_, n_pairs_, n_targets_, feature_names_in_, n_features_in_
     """
 
     def __init__(self, radius=10.0, include_self=True, pair_weight="none", bandwidth=None,
-                 min_observations=None, alpha=1.0):
+                 min_observations=None, alpha=None):
         self.radius = radius
         self.include_self = include_self
         self.pair_weight = pair_weight
@@ -276,14 +284,15 @@ class PerCellLinear(_LinearBaseline):
                                   and m >= 1):
             raise _param_error("PerCellLinear", "min_observations", "None or an int >= 1", m)
         a = self.alpha
-        if not (isinstance(a, numbers.Real) and not isinstance(a, bool) and np.isfinite(a)
-                and a >= 0):
-            raise _param_error("PerCellLinear", "alpha", "a finite number >= 0", a)
+        if a is not None and not (isinstance(a, numbers.Real) and not isinstance(a, bool)
+                                  and np.isfinite(a) and a >= 0):
+            raise _param_error("PerCellLinear", "alpha", "None or a finite number >= 0", a)
         _, obs, pairs, Z, Y = self._design(X, fitting=True)
         d = obs.n_features
+        a = float(d if a is None else a)
         need = d if m is None else int(m)
         A_glob = lstsq_matrix(Z, Y)
-        ridge = float(a) * float(np.sum(Z * Z)) / max(Z.size, 1)
+        ridge = a * float(np.sum(Z * Z)) / max(Z.size, 1)
         n_cells = obs.cell_ids.shape[0]
         tcell = obs.cell[pairs.tgt_obs]
         counts = np.bincount(tcell, minlength=n_cells)
@@ -295,7 +304,7 @@ class PerCellLinear(_LinearBaseline):
             rows = order[bounds[c]:bounds[c + 1]]
             mats[c] = (lstsq_matrix(Z[rows], Y[rows]) if ridge == 0.0
                        else ridge_matrix(Z[rows], Y[rows], A_glob, ridge))
-        _warn_short_tracks(counts, fallback, d, need, float(a))
+        _warn_short_tracks(counts, fallback, d, need, a)
         feat = list(obs.feature_names)
         self.global_matrix_ = _matrix_da(A_glob, feat)
         self.cell_matrices_ = xr.DataArray(
@@ -304,6 +313,7 @@ class PerCellLinear(_LinearBaseline):
                     "n_observations": ("cell", counts), "fallback": ("cell", fallback)},
             name="cell_interaction")
         self.min_observations_ = need
+        self.alpha_ = a
         self.ridge_ = ridge
         self._finish_fit(obs, pairs, Z, Y)
         return self
@@ -532,8 +542,8 @@ def _warn_short_tracks(counts, fallback, d, need, alpha):
     if weak:
         parts.append(f"{weak} cells have fewer than 2d={2 * d} target observations and, "
                      "with alpha=0, nearly under-determined matrices that can explode on "
-                     "held-out frames; use alpha > 0 (e.g. the default 1.0) to shrink them "
-                     "toward the global matrix")
+                     "held-out frames; use alpha > 0 (the default alpha=None means d) to "
+                     "shrink them toward the global matrix")
     warnings.warn("PerCellLinear: " + "; ".join(parts) + ".", UserWarning, stacklevel=3)
 
 

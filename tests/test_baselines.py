@@ -270,7 +270,11 @@ def test_per_cell_ridge_closed_form_and_shrinkage():
 
 def test_per_cell_default_is_regularised_and_alpha_validated(small):
     ds, _ = small
-    assert PerCellLinear().alpha == 1.0
+    m = PerCellLinear().fit(ds)
+    d = ds.sizes["feature"]
+    assert m.alpha_ == d
+    ref = PerCellLinear(alpha=float(d)).fit(ds)
+    np.testing.assert_array_equal(m.cell_matrices_.values, ref.cell_matrices_.values)
     with pytest.raises(ValueError, match="alpha"):
         PerCellLinear(alpha=-1.0).fit(ds)
     with pytest.raises(ValueError, match="alpha"):
