@@ -412,11 +412,18 @@ class Persistence(_LinearBaseline):
                                  "Call 'fit' with a recording first.")
 
     def _predict_targets(self, obs, pairs, Z):
-        return _target_matrices_apply(obs.features, pairs)
+        w = _persistence_weights(pairs)
+        if w.size == 0:
+            return np.zeros((0, obs.n_features))
+        return np.add.reduceat(w[:, None] * obs.features[pairs.src], pairs.tgt_ptr[:-1], axis=0)
 
     def _pair_matrices(self, obs, pairs):
-        scale = _pair_scales(pairs)
-        return scale[:, None, None] * np.eye(obs.n_features)[None]
+        # A_e = c_e I with sum_e g_e A_e x_e the prediction (c_e = w_e / g_e;
+        # w_e where g_e = 0, so that the pair still shows its share)
+        w = _persistence_weights(pairs)
+        g = pairs.gain
+        c = np.where(g > 0, w / np.where(g > 0, g, 1.0), w)
+        return c[:, None, None] * np.eye(obs.n_features)[None]
 
     def motifs(self, n_components):
         """Rank-one motifs of the identity: ``e_j e_j^T`` with scale 1.
@@ -440,41 +447,22 @@ def _self_pair_of_target(pairs):
     return out
 
 
-def _pair_scales(pairs):
-    """``c_e`` of Persistence's ``A_e = c_e I``, shape (n_pairs,).
+def _persistence_weights(pairs):
+    """Weight of every pair's source in the persistence prediction, shape (n_pairs,).
 
-    1 on self pairs, 0 on the other pairs of a target with a self pair.  On
-    the ``m`` pairs of a target without one, ``c_e = 1 / sum_e' g_e'``, so
-    that ``sum_e g_e A_e x_e`` is the gain-weighted mean; when those gains
-    sum to 0 the prediction is the plain mean and ``1 / m`` is reported.
+    1 on self pairs, 0 on the other pairs of a target with a self pair; on
+    the ``m`` pairs of a target without one, ``g_e / sum_e' g_e'`` (the
+    gain-weighted mean), or ``1 / m`` when those gains sum to 0.
     """
-    n_t = pairs.tgt_obs.shape[0]
-    selfpos = _self_pair_of_target(pairs)
     counts = np.diff(pairs.tgt_ptr)
-    gsum = np.add.reduceat(pairs.gain, pairs.tgt_ptr[:-1]) if n_t else np.zeros(0)
-    per_target = np.where(gsum > 0, 1.0 / np.where(gsum > 0, gsum, 1.0), 1.0 / counts)
-    scale = np.repeat(per_target, counts)
-    has_self = np.repeat(selfpos >= 0, counts)
-    scale[has_self] = 0.0
-    scale[pairs.is_self] = 1.0
-    return scale
-
-
-def _target_matrices_apply(X, pairs):
-    """Persistence prediction of every target (rows of ``pairs.tgt_obs``)."""
-    n_t = pairs.tgt_obs.shape[0]
-    if n_t == 0:
-        return np.zeros((0, X.shape[1]))
-    selfpos = _self_pair_of_target(pairs)
-    counts = np.diff(pairs.tgt_ptr)
-    gsum = np.add.reduceat(pairs.gain, pairs.tgt_ptr[:-1])
-    weighted = np.add.reduceat(pairs.gain[:, None] * X[pairs.src], pairs.tgt_ptr[:-1], axis=0)
-    plain = np.add.reduceat(X[pairs.src], pairs.tgt_ptr[:-1], axis=0) / counts[:, None]
-    mean = np.where((gsum > 0)[:, None], weighted / np.where(gsum > 0, gsum, 1.0)[:, None],
-                    plain)
-    has = selfpos >= 0
-    mean[has] = X[pairs.src[selfpos[has]]]
-    return mean
+    if counts.size == 0:
+        return np.zeros(0)
+    gsum = np.repeat(np.add.reduceat(pairs.gain, pairs.tgt_ptr[:-1]), counts)
+    w = np.where(gsum > 0, pairs.gain / np.where(gsum > 0, gsum, 1.0),
+                 1.0 / np.repeat(counts, counts))
+    w[np.repeat(_self_pair_of_target(pairs) >= 0, counts)] = 0.0
+    w[pairs.is_self] = 1.0
+    return w
 
 
 def aggregate_sources(X, pairs):

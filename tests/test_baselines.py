@@ -183,14 +183,18 @@ def test_errors(small):
 
 
 # ------------------------------------------------------------ persistence
-def test_persistence_is_the_previous_state():
+@pytest.mark.parametrize("pair_weight", ["none", "gaussian"])
+def test_persistence_is_the_previous_state(pair_weight):
     from licchie.baselines import Persistence
+    h = 4.0
+    gain = (lambda dd: np.ones_like(dd)) if pair_weight == "none" else \
+        (lambda dd: np.exp(-dd * dd / (2 * h * h)))
     # hidden observations: some targets have no self pair, only neighbours
     ds, _ = make_recording(**SMALL, hidden_fraction=0.3, seed=5)
     pos = ds["position"].values
     X = ds["features"].values
     seen = np.isfinite(pos).all(-1) & np.isfinite(X).all(-1)
-    m = Persistence(radius=10.0).fit(ds)
+    m = Persistence(radius=10.0, pair_weight=pair_weight, bandwidth=h).fit(ds)
     pred = m.predict(ds).values
     n_self = n_mean = 0
     for t in range(1, ds.sizes["time"]):
@@ -199,10 +203,11 @@ def test_persistence_is_the_previous_state():
                 np.testing.assert_array_equal(pred[n, t], X[n, t - 1])  # exactly
                 n_self += 1
                 continue
-            near = [k for k in np.flatnonzero(seen[:, t - 1])
-                    if np.sqrt(((pos[n, t] - pos[k, t - 1]) ** 2).sum()) <= 10.0]
-            if near:
-                np.testing.assert_allclose(pred[n, t], X[near, t - 1].mean(0), rtol=1e-12)
+            prev = np.flatnonzero(seen[:, t - 1])
+            dist = np.sqrt(((pos[n, t] - pos[prev, t - 1]) ** 2).sum(-1))
+            near, g = prev[dist <= 10.0], gain(dist[dist <= 10.0])
+            if near.size:
+                np.testing.assert_allclose(pred[n, t], g @ X[near, t - 1] / g.sum(), rtol=1e-12)
                 n_mean += 1
             else:
                 assert np.isnan(pred[n, t]).all()
@@ -214,8 +219,8 @@ def test_persistence_is_the_previous_state():
     assert set(np.unique(A.values[A["is_self"].values])) == {0.0, 1.0}
     obs = as_recording(ds).obs
     from licchie.fit import build_pairs
-    p = build_pairs(obs, 10.0)
-    contrib = np.einsum("eab,eb->ea", A.values, obs.features[p.src])
+    p = build_pairs(obs, 10.0, pair_weight=pair_weight, bandwidth=h)
+    contrib = np.einsum("eab,eb->ea", A.values * p.gain[:, None, None], obs.features[p.src])
     np.testing.assert_allclose(np.add.reduceat(contrib, p.tgt_ptr[:-1], axis=0),
                                m.predict(as_recording(ds)).iloc[:, 3:].to_numpy(float),
                                rtol=1e-12)
