@@ -367,7 +367,9 @@ class Persistence(_LinearBaseline):
     neighbourhood stays as it is".  Targets are exactly those of
     :class:`GlobalLinear` and LICCHIE with the same pairing, so their scores
     are comparable.  Nothing is learned: ``fit`` records the features and the
-    in-sample score.
+    in-sample score.  :meth:`interaction_matrices` gives ``A_e = c_e I`` with
+    ``sum_e g_e A_e x[k_e,t-1]`` the prediction (``I`` on self pairs with
+    the default pair weights, 0 on the other pairs of a target that has one).
 
     Parameters
     ----------
