@@ -2,6 +2,8 @@
 import gzip
 import os
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +11,17 @@ import pytest
 from licchie import Recording
 from licchie.io import read_imaris
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                    "behav3d_coculture_well0")
+
+
+def _shared_data():
+    """The shared data folder: $LICCHIE_SHARED_DATA, else ../shared/data next to the clone."""
+    env = os.environ.get("LICCHIE_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+DATA = str(_shared_data() / "behav3d_coculture_well0")
 
 
 def _write(folder, name, title, header, rows, gz=False):
@@ -91,7 +102,8 @@ def test_read_imaris_untracked_objects_and_errors(export, tmp_path):
 
 
 @pytest.mark.skipif(not os.path.isdir(DATA), reason=(
-    "the shared BEHAV3D recording (../shared/data) is not in this checkout; CI has it"))
+    f"the shared BEHAV3D recording ({DATA}) is not here; CI has ../shared/data next to the "
+    "clone, or set LICCHIE_SHARED_DATA"))
 def test_behav3d_well_reads_into_a_recording():
     folders = sorted(
         os.path.join(DATA, kind, f) for kind in ("tcells", "organoids")
@@ -116,18 +128,8 @@ def test_behav3d_well_reads_into_a_recording():
 
 
 # ------------------------------------------------------------------ TrackMate
-from pathlib import Path  # noqa: E402
-
 from licchie import from_table  # noqa: E402
 from licchie.io import read_trackmate  # noqa: E402
-
-
-def _shared_data():
-    """The shared data folder: $LICCHIE_SHARED_DATA, else ../shared/data next to the clone."""
-    env = os.environ.get("LICCHIE_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 TEB = _shared_data() / "mammary_teb_2d_trackmate" / "raw"
