@@ -175,7 +175,7 @@ def read_imaris(folder, population=None):
 # Spot columns that are bookkeeping, not features of the cell.
 _TM_ROLES = {"LABEL", "ID", "TRACK_ID", "POSITION_X", "POSITION_Y", "POSITION_Z",
              "POSITION_T", "FRAME", "VISIBILITY", "MANUAL_SPOT_COLOR", "MANUAL_COLOR",
-             "name"}
+             "name", "ROI_N_POINTS"}
 _TM_NEEDED = ("FRAME", "POSITION_X", "POSITION_Y")
 # Columns of TrackMate's other tables: say which export to use instead.
 _TM_OTHER_TABLES = {"SPOT_SOURCE_ID": "edges", "TRACK_DURATION": "tracks",
@@ -349,7 +349,7 @@ def read_trackmate(path, population=None, features=None):
     Returns
     -------
     pandas.DataFrame, shape (n_spots, 7 + n_features)
-        One row per spot, sorted by session, frame and spot id:
+        One row per spot, by session (in the order of the files), frame and spot id:
         ``id`` (spot ``ID``), ``track`` (``TRACK_ID``, Int64, ``<NA>`` for a
         spot in no track), ``cell`` (str: the track id, namespaced by the
         population when given; an untracked spot is its own cell

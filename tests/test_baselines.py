@@ -266,7 +266,8 @@ def test_per_cell_ridge_closed_form_and_shrinkage():
                 ref = np.linalg.lstsq(Zc, Yc, rcond=None)[0].T
             else:
                 lam = alpha * s
-                ref = (Yc.T @ Zc + lam * glob) @ np.linalg.inv(Zc.T @ Zc + lam * np.eye(Zc.shape[1]))
+                eye = np.eye(Zc.shape[1])
+                ref = (Yc.T @ Zc + lam * glob) @ np.linalg.inv(Zc.T @ Zc + lam * eye)
             np.testing.assert_allclose(m.cell_matrices_.values[c], ref, rtol=1e-7, atol=1e-9)
         dist.append(np.linalg.norm(m.cell_matrices_.values - glob[None], axis=(1, 2)))
     dist = np.array(dist)

@@ -119,7 +119,8 @@ def _radius_message(self_only, radius, suggested):
             "no frame has another cell to pair with, so no radius will help")
     return (f"Radius too small: {self_only:.0%} of the targets have no other cell of the "
             f"previous frame within radius={radius:g} (at most their self pair), so the fit "
-            f"reduces to a per-cell self model; {hint}.  See licchie.data.neighbours.neighbour_counts(X, radius).")
+            f"reduces to a per-cell self model; {hint}.  "
+            "See licchie.data.neighbours.neighbour_counts(X, radius).")
 
 
 def check_radius(X, radius, threshold=SELF_ONLY_THRESHOLD):
