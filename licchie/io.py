@@ -275,14 +275,16 @@ def _read_trackmate_xml(path):
     """Spots of one TrackMate XML file, with TRACK_ID from the track edges."""
     opener = gzip.open if path.lower().endswith(".gz") else open
     spots, edges = [], []
-    track = None
+    track, n_tracks = None, 0
     try:
         with opener(path, "rb") as fh:
             for event, elem in ET.iterparse(fh, events=("start", "end")):
                 tag = elem.tag
                 if event == "start":
                     if tag == "Track":
-                        track = elem.get("TRACK_ID", elem.get("name"))
+                        # older files lack TRACK_ID: number the tracks in file order
+                        track = elem.get("TRACK_ID", str(n_tracks))
+                        n_tracks += 1
                     continue
                 if tag == "Spot":
                     spots.append(dict(elem.attrib))

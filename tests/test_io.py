@@ -223,6 +223,12 @@ def test_read_trackmate_xml_tracks_from_edges(tmp_path):
     # the same spots read from CSV and from XML give the same table
     csv = read_trackmate(_tm_csv(tmp_path / "m1.csv"))
     pd.testing.assert_frame_equal(df[csv.columns], csv, check_dtype=False)
+    # without TRACK_ID attributes the tracks are numbered in file order
+    p = tmp_path / "old.xml"
+    p.write_text((tmp_path / "m1.xml").read_text().replace(' TRACK_ID="0"', "")
+                 .replace(' TRACK_ID="1"', ""))
+    old = read_trackmate(p)
+    assert old["track"].tolist()[:4] == [0, 1, 0, 1] and old["track"].isna().sum() == 1
 
 
 def test_read_trackmate_sessions_and_populations(tmp_path):
