@@ -184,7 +184,8 @@ _TM_SUFFIXES = (".csv.gz", ".csv", ".xml.gz", ".xml")
 
 
 def _trackmate_paths(path):
-    """Sorted files of ``path``: one file, a glob pattern, or a list of either."""
+    """Files of ``path`` (one file, a glob pattern, or a list of either), in the
+    order given, each pattern's matches sorted."""
     if isinstance(path, (str, os.PathLike)):
         items = [os.fspath(path)]
     else:
@@ -246,7 +247,7 @@ def _read_trackmate_csv(path):
     # TrackMate >= 7 writes long names, short names and units below the
     # column names; those rows have no number in the FRAME column.
     n_extra = 0
-    for value in head["FRAME"]:
+    for value in head.iloc[:, columns.index("FRAME")]:
         if _is_number(value):
             break
         n_extra += 1
