@@ -1,4 +1,6 @@
 """Linear baselines (licchie.baselines) against brute-force numpy references."""
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,7 +71,7 @@ def test_per_cell_matches_lstsq_and_falls_back():
     counts = np.bincount(cells, minlength=ds.sizes["cell"])
     # threshold between the cells' counts so that some cells fall back
     need = int(np.median(counts)) + 1
-    m = PerCellLinear(radius=10.0, min_observations=need).fit(ds)
+    m = PerCellLinear(radius=10.0, min_observations=need, alpha=0).fit(ds)
     glob = np.linalg.lstsq(Z, Y, rcond=None)[0].T
     np.testing.assert_allclose(m.global_matrix_.values, glob, rtol=1e-10, atol=1e-12)
     fb = m.cell_matrices_["fallback"].values
@@ -178,3 +180,130 @@ def test_errors(small):
         m.predict(other)
     with pytest.raises(ValueError, match="radius"):
         GlobalLinear(radius=1e-9, include_self=False).fit(ds)
+
+
+# ------------------------------------------------------------ persistence
+@pytest.mark.parametrize("pair_weight", ["none", "gaussian"])
+def test_persistence_is_the_previous_state(pair_weight):
+    from licchie.baselines import Persistence
+    h = 4.0
+    gain = (lambda dd: np.ones_like(dd)) if pair_weight == "none" else \
+        (lambda dd: np.exp(-dd * dd / (2 * h * h)))
+    # hidden observations: some targets have no self pair, only neighbours
+    ds, _ = make_recording(**SMALL, hidden_fraction=0.3, seed=5)
+    pos = ds["position"].values
+    X = ds["features"].values
+    seen = np.isfinite(pos).all(-1) & np.isfinite(X).all(-1)
+    m = Persistence(radius=10.0, pair_weight=pair_weight, bandwidth=h).fit(ds)
+    pred = m.predict(ds).values
+    n_self = n_mean = 0
+    for t in range(1, ds.sizes["time"]):
+        for n in np.flatnonzero(seen[:, t]):
+            if seen[n, t - 1]:
+                np.testing.assert_array_equal(pred[n, t], X[n, t - 1])  # exactly
+                n_self += 1
+                continue
+            prev = np.flatnonzero(seen[:, t - 1])
+            dist = np.sqrt(((pos[n, t] - pos[prev, t - 1]) ** 2).sum(-1))
+            near, g = prev[dist <= 10.0], gain(dist[dist <= 10.0])
+            if near.size:
+                np.testing.assert_allclose(pred[n, t], g @ X[near, t - 1] / g.sum(), rtol=1e-12)
+                n_mean += 1
+            else:
+                assert np.isnan(pred[n, t]).all()
+    assert n_self and n_mean
+    assert m.self_fraction_ == pytest.approx(n_self / (n_self + n_mean))
+    assert m.n_targets_ == GlobalLinear(radius=10.0).fit(ds).n_targets_
+    # its pair matrices reproduce the prediction: sum_e g_e A_e x_src
+    A = m.interaction_matrices()
+    obs = as_recording(ds).obs
+    from licchie.fit import build_pairs
+    p = build_pairs(obs, 10.0, pair_weight=pair_weight, bandwidth=h)
+    gA = A.values * p.gain[:, None, None]
+    np.testing.assert_allclose(gA[p.is_self], np.eye(3)[None].repeat(p.is_self.sum(), 0))
+    contrib = np.einsum("eab,eb->ea", A.values * p.gain[:, None, None], obs.features[p.src])
+    np.testing.assert_allclose(np.add.reduceat(contrib, p.tgt_ptr[:-1], axis=0),
+                               m.predict(as_recording(ds)).iloc[:, 3:].to_numpy(float),
+                               rtol=1e-12)
+
+
+def test_persistence_gain_weighted_mean_and_errors(small):
+    from licchie.baselines import Persistence
+    ds, _ = small
+    m = Persistence(radius=10.0, pair_weight="gaussian", bandwidth=3.0).fit(ds)
+    assert m.self_fraction_ == 1.0  # every target of the full recording has its self pair
+    X = ds["features"].values
+    np.testing.assert_array_equal(m.predict(ds).values[:, 1:], X[:, :-1])
+    mo = m.motifs(2)
+    assert np.all(mo["scale"].values == 1.0)
+    with pytest.raises(ValueError, match="include_self"):
+        Persistence(include_self=False).fit(ds)
+    with pytest.raises(AttributeError, match="not fitted"):
+        Persistence().predict(ds)
+
+
+# ------------------------------------------------------------ ridge per cell
+def _cell_design(ds, radius=10.0):
+    cells, _, Z, Y = _brute_design(ds, radius)
+    return cells, Z, Y
+
+
+def test_per_cell_ridge_closed_form_and_shrinkage():
+    ds, _ = make_recording(**SMALL, seed=7)
+    cells, Z, Y = _cell_design(ds)
+    glob = np.linalg.lstsq(Z, Y, rcond=None)[0].T
+    s = np.sum(Z * Z) / Z.size
+    dist = []
+    for alpha in (0.0, 0.3, 3.0, 30.0, 1e8):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = PerCellLinear(radius=10.0, alpha=alpha).fit(ds)
+        assert m.ridge_ == pytest.approx(alpha * s)
+        for c in np.flatnonzero(~m.cell_matrices_["fallback"].values):
+            sel = cells == c
+            Zc, Yc = Z[sel], Y[sel]
+            if alpha == 0:
+                ref = np.linalg.lstsq(Zc, Yc, rcond=None)[0].T
+            else:
+                lam = alpha * s
+                eye = np.eye(Zc.shape[1])
+                ref = (Yc.T @ Zc + lam * glob) @ np.linalg.inv(Zc.T @ Zc + lam * eye)
+            np.testing.assert_allclose(m.cell_matrices_.values[c], ref, rtol=1e-7, atol=1e-9)
+        dist.append(np.linalg.norm(m.cell_matrices_.values - glob[None], axis=(1, 2)))
+    dist = np.array(dist)
+    assert np.all(np.diff(dist, axis=0) <= 1e-12)  # every cell moves toward A~
+    assert dist[0].max() > 1e-3 and dist[-1].max() < 1e-6
+
+
+def test_per_cell_default_is_regularised_and_alpha_validated(small):
+    ds, _ = small
+    m = PerCellLinear().fit(ds)
+    d = ds.sizes["feature"]
+    assert m.alpha_ == d
+    ref = PerCellLinear(alpha=float(d)).fit(ds)
+    np.testing.assert_array_equal(m.cell_matrices_.values, ref.cell_matrices_.values)
+    with pytest.raises(ValueError, match="alpha"):
+        PerCellLinear(alpha=-1.0).fit(ds)
+    with pytest.raises(ValueError, match="alpha"):
+        PerCellLinear(alpha=np.nan).fit(ds)
+
+
+def test_per_cell_warns_on_short_tracks():
+    # hidden observations leave some cells with fewer targets than d
+    ds, _ = make_recording(**SMALL, hidden_fraction=0.5, seed=5)
+    cells, Z, Y = _cell_design(ds)
+    counts = np.bincount(cells, minlength=ds.sizes["cell"])
+    d = ds.sizes["feature"]
+    n_short = int(((counts > 0) & (counts < d)).sum())
+    weak = int(((counts >= d) & (counts < 2 * d)).sum())
+    assert n_short and weak
+    with pytest.warns(UserWarning, match=rf"{n_short} of {int((counts > 0).sum())} target "
+                      rf"cells have fewer target observations than min_observations=3") as rec:
+        PerCellLinear(radius=10.0).fit(ds)
+    assert "alpha=0" not in str(rec[0].message)
+    with pytest.warns(UserWarning, match=rf"{weak} cells have fewer than 2d={2 * d}.*alpha > 0"):
+        PerCellLinear(radius=10.0, alpha=0).fit(ds)
+    full, _ = make_recording(n_cells=(3, 2), n_frames=12, n_features=2, n_components=2, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PerCellLinear(radius=10.0).fit(full)  # long tracks: no warning
