@@ -22,6 +22,7 @@ from sklearn.base import clone
 
 from . import evaluate as E
 from .baselines import GlobalLinear, PerCellLinear
+from .params import resolve_lambdas
 
 __all__ = ["run_comparison", "format_table", "write_report", "METHODS"]
 
@@ -174,10 +175,10 @@ def format_table(res):
     if fc is not None and fc.get_params() != lic.get_params():
         lines.append(f"LICCHIE's held-out rows come from a second LICCHIE fit with "
                      f"pooling_groups={fc.pooling_groups!r}, init={fc.init!r}, "
-                     f"lambdas={tuple(fc.lambdas)}, pooling {fc.pooling}: a fit with "
+                     f"lambdas={tuple(resolve_lambdas(fc.lambdas))}: a fit with "
                      f"pooling_groups={lic.pooling_groups!r} has no profiles for frames "
                      "after its training data.")
-    if lic.pooling > 0:
+    if resolve_lambdas(lic.lambdas).pooling > 0:
         lines.append("Note: with pooling > 0 the weights are pulled toward per-class "
                      "profiles, so cell-type accuracy from W partly reflects the grouping "
                      "itself.")
@@ -406,7 +407,7 @@ def _markdown(res, table, figures):
     lic = res["models"]["LICCHIE"]
     stab = lic.stability_.attrs["mean"]
     lines = ["# LICCHIE vs linear baselines on synthetic data", "",
-             f"LICCHIE: {lic.n_components} motifs, pooling {lic.pooling} "
+             f"LICCHIE: {lic.n_components} motifs, pooling {resolve_lambdas(lic.lambdas).pooling} "
              f"({lic.pooling_groups}), {lic.n_iter_} iterations "
              f"({'converged' if lic.converged_ else 'not converged'}), best of "
              f"{lic.n_init} starts. **Motif stability {stab:.3f}** (agreement across "
