@@ -103,9 +103,9 @@ DEMO_FITS = {
         "paper": (dict(_PAPER, max_iter=100), None),
     },
     "quick": {
-        "pooled": (dict(_POOLED, max_iter=QUICK_ITER),
-                   dict(_POOLED_FORECAST, max_iter=QUICK_FORECAST_ITER)),
-        "paper": (dict(_PAPER, max_iter=QUICK_FORECAST_ITER), None),
+        "pooled": (dict(_POOLED, init="groups", n_init=2, max_iter=100),
+                   dict(_POOLED_FORECAST, max_iter=50)),
+        "paper": (dict(_PAPER, max_iter=50), None),
     },
 }
 

@@ -22,8 +22,8 @@ from . import labels as L
 from . import modelfile
 from ._summary import STABILITY_HIGH, STABILITY_LOW, summary_text
 from .data import as_recording
-from .params import (SOLVER_OPTIONS, Lambdas, resolve_lambdas, resolve_solver_options,
-                     seed_sequence)
+from .params import (SOLVER_OPTIONS, Lambdas, reject_bool_counts, resolve_lambdas,
+                     resolve_solver_options, seed_sequence)
 
 __all__ = ["LICCHIE", "Lambdas", "Prepared", "resolve_lambdas", "STABILITY_HIGH",
            "STABILITY_LOW", "SOLVER_OPTIONS"]
@@ -291,6 +291,9 @@ class LICCHIE(BaseEstimator):
         parameters (hand-written messages where the generic one would not
         say what to do)."""
         super()._validate_params()
+        reject_bool_counts(self.get_params(deep=False),
+                           ("n_components", "pooling_window", "n_neighbors", "n_init",
+                            "max_iter", "n_jobs"), "LICCHIE")
         resolve_lambdas(self.lambdas)
         resolve_solver_options(self.solver_options)
         if self.pooling_groups == "class_time" and self.pooling_window is None:

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
 __all__ = ["Lambdas", "SOLVER_OPTIONS", "resolve_lambdas", "resolve_solver_options",
-           "seed_sequence"]
+           "seed_sequence", "reject_bool_counts"]
 
 
 class Lambdas(NamedTuple):
@@ -83,7 +83,18 @@ def resolve_solver_options(options):
                          f"{sorted(SOLVER_OPTIONS)}.")
     validate_parameter_constraints(_SOLVER_CONSTRAINTS, options,
                                    caller_name="LICCHIE (solver_options)")
+    reject_bool_counts(options, ("init_max_iter", "class_restarts"),
+                       "LICCHIE (solver_options)")
     return {**SOLVER_OPTIONS, **options}
+
+
+def reject_bool_counts(params, names, caller):
+    """Raise when a count parameter is a bool (scikit-learn's ``Interval(Integral)``
+    takes True for 1, which is always a slip)."""
+    for name in names:
+        if isinstance(params.get(name), (bool, np.bool_)):
+            raise ValueError(f"The {name!r} parameter of {caller} must be an int, not a "
+                             f"bool. Got {params[name]!r} instead.")
 
 
 def seed_sequence(random_state):
