@@ -39,7 +39,7 @@ PAPER_DATA = dict(n_cells=(25, 10), n_frames=50, n_features=10, n_components=8,
 SMALL_DATA = dict(n_cells=(10, 6), n_frames=30, n_features=4, n_components=4,
                   density=0.7, balance=0.0, noise=0.01)
 # tests/test_identifiability.py's pooled fit
-BASE_FIT = dict(lambdas=(10.0, 0.0, 0.0, 0.001), pooling=10.0, pooling_groups="class_time",
+BASE_FIT = dict(lambdas=(10.0, 0.0, 0.0, 0.001, 10.0), pooling_groups="class_time",
                 pooling_window=1, init="groups", n_init=3, max_iter=150, tol=1e-9)
 
 
@@ -79,7 +79,7 @@ def _problem(ds, fit):
                           pooling_window=fit["pooling_window"])
     graph = F.build_graph(obs.features, pairs, 10, 0.3)
     ridge = F.RIDGE_REL * max(float(np.mean(obs.features ** 2)), np.finfo(float).tiny)
-    lam = tuple(float(v) for v in fit["lambdas"]) + (float(fit["pooling"]),)
+    lam = tuple(float(v) for v in fit["lambdas"])
     return obs, pairs, F.Problem(obs.features, pairs, graph, lam, ridge,
                                  target_gain=bool(fit.get("target_gain", False)))
 
@@ -166,7 +166,8 @@ def one_row(section, step, data, fit, seed, with_truth):
     row = dict(section=section, step=step, seed=seed, d=data["n_features"],
                J=data["n_components"], cells=sum(data["n_cells"]), frames=data["n_frames"],
                density=data["density"], balance=data["balance"],
-               lambdas="/".join(f"{v:g}" for v in fit["lambdas"]), pooling=fit["pooling"],
+               lambdas="/".join(f"{v:g}" for v in fit["lambdas"][:4]),
+               pooling=fit["lambdas"][4],
                groups=fit["pooling_groups"], window=fit["pooling_window"] or 0,
                init=fit["init"], n_init=fit["n_init"], max_iter=fit["max_iter"],
                recovery=float(sim.mean()), recovery_min=float(sim.min()),
@@ -215,11 +216,11 @@ def walk_rows():
 SETTINGS = {
     "README: class x 5 frames": dict(BASE_FIT, pooling_window=5),
     "class x frame": dict(BASE_FIT),
-    "class x frame, lam5 1": dict(BASE_FIT, pooling=1.0),
-    "class x frame, lam5 0.1": dict(BASE_FIT, pooling=0.1),
-    "class x frame, lam5 100": dict(BASE_FIT, pooling=100.0),
-    "class x frame, lam1 1": dict(BASE_FIT, lambdas=(1.0, 0.0, 0.0, 0.001)),
-    "class x frame, lam1 100": dict(BASE_FIT, lambdas=(100.0, 0.0, 0.0, 0.001)),
+    "class x frame, lam5 1": dict(BASE_FIT, lambdas=(10.0, 0.0, 0.0, 0.001, 1.0)),
+    "class x frame, lam5 0.1": dict(BASE_FIT, lambdas=(10.0, 0.0, 0.0, 0.001, 0.1)),
+    "class x frame, lam5 100": dict(BASE_FIT, lambdas=(10.0, 0.0, 0.0, 0.001, 100.0)),
+    "class x frame, lam1 1": dict(BASE_FIT, lambdas=(1.0, 0.0, 0.0, 0.001, 10.0)),
+    "class x frame, lam1 100": dict(BASE_FIT, lambdas=(100.0, 0.0, 0.0, 0.001, 10.0)),
     "class x frame, 500 iter": dict(BASE_FIT, max_iter=500),
     "class x frame, 6 starts": dict(BASE_FIT, n_init=6),
 }

@@ -1,4 +1,5 @@
-"""Class restarts (``LICCHIE(solver_options={"class_restarts": K})``, :func:`licchie._fit.class_restarts`).
+"""Class restarts (``LICCHIE(solver_options={"class_restarts": K})``,
+:func:`licchie._fit.class_restarts`).
 
 What they promise, checked on a small recording: the objective never rises
 (a trial replaces the incumbent exactly when its objective is lower, and the

@@ -331,8 +331,8 @@ def test_model_information_criteria(small):
 def test_licchie_beats_baselines_on_pair_mse(seed):
     ds, truth = make_recording(n_cells=(8, 5), n_frames=15, n_features=4, n_components=3,
                                seed=seed)
-    m = _fit(ds, n_components=3, n_neighbors=5, lambdas={"pooling": 10.0}, pooling_groups="class_time",
-             pooling_window=5, n_init=2, max_iter=40)
+    m = _fit(ds, n_components=3, n_neighbors=5, lambdas={"pooling": 10.0},
+             pooling_groups="class_time", pooling_window=5, n_init=2, max_iter=40)
     mse = {name: E.per_pair_mse(est.interaction_matrices(), truth).attrs["mean"]
            for name, est in (("LICCHIE", m), ("global", GlobalLinear().fit(ds)),
                              ("per-cell", PerCellLinear().fit(ds)))}
