@@ -213,7 +213,8 @@ def main(argv=None):
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--pooling", type=float, default=None,
                    help="lam5 of the scored fit (default: the regime's preset, README)")
-    p.add_argument("--n-init", type=int, default=None, help="starts (default 3)")
+    p.add_argument("--n-init", type=int, default=None,
+                   help="starts of the scored fit (default: the preset)")
     p.add_argument("--init", choices=("parafac", "groups", "classes"), default=None,
                    help="start of the scored fit (default: the regime's preset)")
     p.add_argument("--max-iter", type=int, default=None,
