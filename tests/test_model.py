@@ -381,7 +381,15 @@ def test_cli_fit_and_simulate(tmp_path, capsys):
     out2 = tmp_path / "model_gain.nc"
     assert main(["fit", str(data), "--components", "3", "--n-init", "2", "--max-iter", "2",
                  "--pooling", "1", "--target-gain", "--quiet", "-o", str(out2)]) == 0
-    assert licchie.load(out2).target_gain is True
+    back = licchie.load(out2)
+    assert back.target_gain is True and back.lambdas == (1.0, 0.1, 0.0, 0.01, 1.0)
+    capsys.readouterr()
+    # without --quiet: the progress bar on stderr, the summary once on stdout
+    assert main(["fit", str(data), "--components", "3", "--n-init", "2", "--max-iter", "2",
+                 "--init-max-iter", "3", "-o", str(out2)]) == 0
+    got = capsys.readouterr()
+    assert got.out.count("motif stability") == 1 and "LICCHIE fit" in got.err
+    assert licchie.load(out2).solver_options == {"init_max_iter": 3, "class_restarts": 0}
     assert main(["fit", str(tmp_path / "missing.nc"), "-o", str(out)]) == 2
     assert "no file" in capsys.readouterr().err
     garbage = tmp_path / "garbage.nc"
