@@ -480,3 +480,22 @@ def test_class_time_predict_after_the_training_frames_uses_the_class_mean_profil
             np.testing.assert_allclose(pred.values[n, ti], y, rtol=1e-9, atol=1e-12)
             checked += 1
     assert checked > 5
+
+
+def test_model_files_from_before_issue_13_load_with_the_new_parameters(tmp_path, fitted):
+    """Files written with the separate ``pooling`` and solver parameters load
+    into ``lambdas`` (5th entry) and ``solver_options``."""
+    import json
+    ds = fitted.to_dataset()
+    p = json.loads(ds.attrs["params"])
+    p["lambdas"] = p["lambdas"][:4]
+    p.pop("solver_options")
+    p.update(pooling=2.0, extrapolate=False, record_steps=False, init_max_iter=7,
+             class_restarts=0)
+    ds.attrs["params"] = json.dumps(p)
+    ds.to_netcdf(tmp_path / "old.nc")
+    back = licchie.load(tmp_path / "old.nc")
+    assert back.lambdas == (1.0, 0.1, 0.0, 0.01, 2.0)
+    assert back.solver_options == {"extrapolate": False, "record_steps": False,
+                                   "init_max_iter": 7, "class_restarts": 0}
+    back._validate_params()
