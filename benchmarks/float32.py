@@ -50,7 +50,7 @@ def worker(args):
     rec = licchie.as_recording(ds)
     model = licchie.LICCHIE(n_components=args.n_components, radius=args.radius,
                             n_neighbors=args.n_neighbors, sigma=args.sigma,
-                            lambdas=tuple(args.lambdas), pooling=args.pooling,
+                            lambdas=tuple(args.lambdas) + (args.pooling,),
                             init=args.init, n_init=1, max_iter=args.max_iter, tol=0.0,
                             random_state=args.seed, n_jobs=args.threads, verbose=0,
                             dtype=args.dtype)

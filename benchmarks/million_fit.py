@@ -39,9 +39,9 @@ def main(argv=None):
     t_data = time.perf_counter() - t0
     base = _hwm_gib()
     m = licchie.LICCHIE(n_components=10, radius=10.0, n_neighbors=10, sigma=0.3,
-                        lambdas=(1.0, 0.1, 0.0, 0.01), n_init=a.n_init, max_iter=a.max_iter,
-                        tol=0.0, random_state=0, verbose=0, dtype=a.dtype,
-                        init_max_iter=a.init_max_iter)
+                        lambdas=(1.0, 0.1, 0.0, 0.01, 0.0), n_init=a.n_init,
+                        max_iter=a.max_iter, tol=0.0, random_state=0, verbose=0, dtype=a.dtype,
+                        solver_options={"init_max_iter": a.init_max_iter})
     t1 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

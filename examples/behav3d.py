@@ -68,11 +68,12 @@ def main(argv=None):
     print(f"{ds.obs.n_obs} observations, {len(feats)} features, read in "
           f"{time.perf_counter() - t0:.1f} s")
     model = licchie.LICCHIE(n_components=a.components, radius=a.radius, n_neighbors=10,
-                            lambdas=(1.0, 0.1, 0.0, 0.01), pooling=1.0, pooling_groups="class",
+                            lambdas=(1.0, 0.1, 0.0, 0.01, 1.0), pooling_groups="class",
                             n_init=a.n_init, max_iter=a.max_iter, random_state=0, verbose=1)
     t1 = time.perf_counter()
     model.fit(ds)
-    print(f"fit: {time.perf_counter() - t1:.1f} s")  # verbose=1 printed the summary
+    print(f"fit: {time.perf_counter() - t1:.1f} s")
+    print(model.summary())
     os.makedirs(a.out, exist_ok=True)
     model.save(os.path.join(a.out, "model.nc"))
     # Which motif, driven by organoid states, moves CD8 T cells toward death?

@@ -15,8 +15,11 @@ if not _os.path.exists(_os.path.join(_here, "kernels")) and _os.path.exists(_che
 __version__ = "0.1.0"
 from . import synthetic  # noqa: E402
 from .data import Recording, as_recording, from_dataset, from_table  # noqa: E402
-from .model import LICCHIE, load  # noqa: E402
+from .model import LICCHIE  # noqa: E402
+from .modelfile import load  # noqa: E402
 from .sweeps import weight_sweep, weight_sweep_states  # noqa: E402
+from . import baselines, evaluate, io  # noqa: E402  (modules, after the estimator)
 
 __all__ = ["LICCHIE", "load", "Recording", "as_recording", "from_dataset", "from_table",
-           "synthetic", "weight_sweep", "weight_sweep_states", "__version__"]
+           "synthetic", "weight_sweep", "weight_sweep_states", "evaluate", "baselines",
+           "io", "__version__"]

@@ -21,7 +21,7 @@ the minimum-norm solution when the aggregated states do not span R^d.
 
 Pairs, pair weights ``g_e`` and the pair coordinates of the results are
 exactly LICCHIE's (:func:`licchie.fit.build_pairs`,
-``licchie.model._pair_coords``), so :meth:`interaction_matrices` lines up
+``licchie.labels.pair_coords``), so :meth:`interaction_matrices` lines up
 with ``LICCHIE.weights_`` and with the ground truth of
 :func:`licchie.synthetic.make_recording`.
 """
@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator
 
 from . import fit as F
 from .data import as_recording
-from .model import format_prediction
+from .labels import format_prediction, no_pairs_message, pair_coords, r2 as _r2
 
 __all__ = ["GlobalLinear", "PerCellLinear", "Persistence"]
 
@@ -82,8 +82,7 @@ class _LinearBaseline(BaseEstimator):
                 "feature sets, MODEL.md 'Populations'); this is not supported yet.")
         pairs = self._pairs(obs)
         if pairs.n_pairs == 0:
-            from .model import _no_pairs_message
-            raise ValueError(_no_pairs_message(obs, self.radius))
+            raise ValueError(no_pairs_message(obs, self.radius))
         Xf = obs.features
         Z = aggregate_sources(Xf, pairs)
         Y = Xf[pairs.tgt_obs]
@@ -140,12 +139,11 @@ class _LinearBaseline(BaseEstimator):
             ``is_self``, ``pooling_group``.
         """
         self._check_fitted()
-        from .model import _pair_coords
         obs, p = self._train_obs, self._train_pairs
         A = self._pair_matrices(obs, p)
         feat = list(self.feature_names_in_)
         da = xr.DataArray(A, dims=("pair", "target_feature", "source_feature"),
-                          coords={**_pair_coords(obs, p), "target_feature": feat,
+                          coords={**pair_coords(obs, p), "target_feature": feat,
                                   "source_feature": feat}, name="interaction")
         return da if pairs is None else da.isel(pair=pairs)
 
@@ -564,7 +562,3 @@ def _motif_ds(C, R, scale, J, feat):
                        "stability": ("component", np.full(J, np.nan))},
                       coords={"component": comp, "feature": list(feat)})
 
-
-def _r2(y, yhat):
-    ss = float(np.sum((y - y.mean(axis=0)) ** 2))
-    return 1.0 - float(np.sum((y - yhat) ** 2)) / ss if ss > 0 else float("nan")

@@ -22,7 +22,7 @@ import numpy as np
 PAPER_DATA = dict(n_cells=(25, 10), n_frames=50, n_features=10, n_components=8,
                   density=0.2, balance=0.5, noise=0.01)
 # tests/test_identifiability.py's pooled fit
-BASE_FIT = dict(lambdas=(10.0, 0.0, 0.0, 0.001), pooling=10.0, pooling_groups="class_time",
+BASE_FIT = dict(lambdas=(10.0, 0.0, 0.0, 0.001, 10.0), pooling_groups="class_time",
                 pooling_window=1, init="groups", n_init=3, max_iter=150, tol=1e-9)
 
 
@@ -66,7 +66,7 @@ def problem(ds, fit):
                           pooling_window=fit["pooling_window"])
     graph = F.build_graph(obs.features, pairs, 10, 0.3)
     ridge = F.RIDGE_REL * max(float(np.mean(obs.features ** 2)), np.finfo(float).tiny)
-    lam = tuple(float(v) for v in fit["lambdas"]) + (float(fit["pooling"]),)
+    lam = tuple(float(v) for v in fit["lambdas"])
     return obs, pairs, F.Problem(obs.features, pairs, graph, lam, ridge,
                                  target_gain=bool(fit.get("target_gain", False)))
 

@@ -1,7 +1,7 @@
 """Class restarts at the paper's size: do they find the source effects the fit misses?
 
 For each seed: the pooled paper-size recording (``licchie demo --seed S``) is
-fitted with the demo's preset (``licchie.cli.DEMO_FITS["pooled"]``) without
+fitted with the demo's preset (``licchie.cli.DEMO_FITS["full"]["pooled"]``) without
 class restarts.  From that fit, with the same iterations each (``max_iter``
 of the preset):
 
@@ -11,7 +11,7 @@ of the preset):
   weights), then run ``max_iter`` iterations: does the objective prefer the
   truth, and is it a basin the iterations stay in?
 * ``class restarts``: :func:`licchie.fit.class_restarts` with the preset's
-  ``class_restarts`` draws per class (what ``LICCHIE(class_restarts=K)`` does
+  ``class_restarts`` draws per class (what ``LICCHIE(solver_options={"class_restarts": K})`` does
   after its starts).
 
     python -m studies.class_restarts_study 0 1 2 [--out docs/studies/class-restarts-study.csv]
@@ -32,8 +32,8 @@ def main(argv=None):
     from licchie.synthetic import make_recording
 
     a = seed_args(argv)
-    preset = DEMO_FITS["pooled"][0]
-    n_draws, N = preset["class_restarts"], preset["max_iter"]
+    preset = DEMO_FITS["full"]["pooled"][0]
+    n_draws, N = preset["solver_options"]["class_restarts"], preset["max_iter"]
     log = CsvLog("seed,run,objective,recovery,per_motif,stability,seconds")
 
     def row(seed, run, L, C, R, stab, secs):
@@ -44,7 +44,7 @@ def main(argv=None):
     for seed in a.seeds:
         ds, truth = make_recording(regime="pooled", seed=seed)
         model, _ = demo_models("pooled", seed, float(ds.attrs.get("radius", 10.0)),
-                               verbose=0, class_restarts=0)
+                               verbose=0, full=True, class_restarts=0)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -51,8 +51,8 @@ def one_fit(regime, pooling, noise, J, n_cells, n_frames, d, seed, max_iter, n_i
                                balance=balance)
     pooled = pooling > 0
     model = LICCHIE(n_components=J, radius=10.0, n_neighbors=10, sigma=0.3,
-                    lambdas=(10.0, 0.0, 0.0, 0.001) if pooled else (1.0, 0.1, 0.0, 0.01),
-                    pooling=pooling, pooling_groups="class_time" if pooled else "class",
+                    lambdas=((10.0, 0.0, 0.0, 0.001) if pooled else (1.0, 0.1, 0.0, 0.01))
+                    + (pooling,), pooling_groups="class_time" if pooled else "class",
                     pooling_window=1 if pooled else None, n_init=n_init,
                     max_iter=max_iter, tol=1e-9, random_state=seed, verbose=0,
                     init=init)

@@ -100,7 +100,7 @@ def test_per_cell_default_threshold_is_d(small):
 
 def test_interaction_matrices_pair_coords_match_licchie_and_truth(small):
     from licchie.fit import build_pairs
-    from licchie.model import _pair_coords
+    from licchie.labels import pair_coords as _pair_coords
     ds, truth = small
     obs = as_recording(ds).obs
     coords = _pair_coords(obs, build_pairs(obs, 10.0))

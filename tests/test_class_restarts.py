@@ -1,4 +1,5 @@
-"""Class restarts (``LICCHIE(class_restarts=K)``, :func:`licchie.fit.class_restarts`).
+"""Class restarts (``LICCHIE(solver_options={"class_restarts": K})``,
+:func:`licchie.fit.class_restarts`).
 
 What they promise, checked on a small recording: the objective never rises
 (a trial replaces the incumbent exactly when its objective is lower, and the
@@ -14,8 +15,8 @@ from licchie import LICCHIE
 from licchie.synthetic import make_recording
 
 DATA = dict(n_cells=(6, 4), n_frames=8, n_features=3, n_components=2, density=0.7)
-FIT = dict(n_components=2, radius=10.0, n_neighbors=4, lambdas=(10.0, 0.0, 0.0, 0.001),
-           pooling=1.0, pooling_groups="class_time", pooling_window=1, target_gain=True,
+FIT = dict(n_components=2, radius=10.0, n_neighbors=4, lambdas=(10.0, 0.0, 0.0, 0.001, 1.0),
+           pooling_groups="class_time", pooling_window=1, target_gain=True,
            n_init=2, max_iter=5, tol=1e-12, random_state=0, verbose=0, n_jobs=1)
 
 
@@ -27,7 +28,7 @@ def data():
 @pytest.fixture(scope="module")
 def fits(data):
     plain = LICCHIE(**FIT).fit(data)
-    restarted = LICCHIE(class_restarts=2, **FIT).fit(data)
+    restarted = LICCHIE(solver_options={"class_restarts": 2}, **FIT).fit(data)
     return plain, restarted
 
 
@@ -74,7 +75,7 @@ def test_history_and_iterations_continue_the_best_start(fits):
 
 def test_restarts_are_reproducible_from_the_seed(data, fits):
     _, m = fits
-    again = LICCHIE(class_restarts=2, **FIT).fit(data)
+    again = LICCHIE(solver_options={"class_restarts": 2}, **FIT).fit(data)
     np.testing.assert_array_equal(again.weights_.values, m.weights_.values)
     np.testing.assert_array_equal(again.class_restarts_["objective"].values,
                                   m.class_restarts_["objective"].values)
@@ -83,4 +84,4 @@ def test_restarts_are_reproducible_from_the_seed(data, fits):
 @pytest.mark.parametrize("bad", [-1, 1.5, True])
 def test_bad_class_restarts_is_named(data, bad):
     with pytest.raises(ValueError, match="class_restarts"):
-        LICCHIE(class_restarts=bad, **FIT).fit(data)
+        LICCHIE(solver_options={"class_restarts": bad}, **FIT).fit(data)

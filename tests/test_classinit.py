@@ -183,8 +183,8 @@ def test_class_motifs_recovers_exact_rank_one_blocks():
 def test_classes_start_fit_is_monotone_and_reproducible():
     ds, _ = make_recording(n_cells=(8, 5), n_frames=8, n_features=4, n_components=3,
                            seed=1, noise=0.01)
-    kw = dict(n_components=3, radius=10.0, n_neighbors=4, lambdas=(10.0, 0.0, 0.0, 0.001),
-              pooling=10.0, pooling_groups="class_time", pooling_window=1, init="classes", n_init=2,
+    kw = dict(n_components=3, radius=10.0, n_neighbors=4, lambdas=(10.0, 0.0, 0.0, 0.001, 10.0),
+              pooling_groups="class_time", pooling_window=1, init="classes", n_init=2,
               max_iter=15, random_state=4, verbose=0, target_gain=True)
     with pytest.warns(UserWarning):
         m1 = LICCHIE(**kw).fit(ds)

@@ -26,7 +26,7 @@ def _unit_rows(rng, J, d):
 
 def _fit(ds, **kw):
     p = dict(n_components=2, radius=10.0, n_neighbors=4, sigma=0.3,
-             lambdas=(1.0, 0.1, 0.0, 0.01), pooling=1.0, n_init=2, max_iter=6,
+             lambdas=(1.0, 0.1, 0.0, 0.01, 1.0), n_init=2, max_iter=6,
              random_state=0, verbose=0, n_jobs=1)
     p.update(kw)
     with warnings.catch_warnings():
@@ -309,7 +309,7 @@ def test_information_criteria_toy():
 
 def test_model_information_criteria(small):
     ds, _ = small
-    m = _fit(ds, lambdas=(1.0, 0.1, 0.0, 0.5))
+    m = _fit(ds, lambdas=(1.0, 0.1, 0.0, 0.5, 1.0))
     r = E.model_information_criteria(m, ds)
     d = ds.sizes["feature"]
     rss = float(m.objective_history_.isel(step=-1).sel(term="fidelity"))
@@ -331,8 +331,8 @@ def test_model_information_criteria(small):
 def test_licchie_beats_baselines_on_pair_mse(seed):
     ds, truth = make_recording(n_cells=(8, 5), n_frames=15, n_features=4, n_components=3,
                                seed=seed)
-    m = _fit(ds, n_components=3, n_neighbors=5, pooling=10.0, pooling_groups="class_time",
-             pooling_window=5, n_init=2, max_iter=40)
+    m = _fit(ds, n_components=3, n_neighbors=5, lambdas={"pooling": 10.0},
+             pooling_groups="class_time", pooling_window=5, n_init=2, max_iter=40)
     mse = {name: E.per_pair_mse(est.interaction_matrices(), truth).attrs["mean"]
            for name, est in (("LICCHIE", m), ("global", GlobalLinear().fit(ds)),
                              ("per-cell", PerCellLinear().fit(ds)))}
@@ -357,7 +357,7 @@ def test_report_table_and_files(small, tmp_path, monkeypatch):
 
     from licchie import report
     ds, truth = small
-    model = LICCHIE(n_components=2, radius=10.0, n_neighbors=4, pooling=1.0, n_init=2,
+    model = LICCHIE(n_components=2, radius=10.0, n_neighbors=4, lambdas={"pooling": 1.0}, n_init=2,
                     max_iter=4, random_state=0, verbose=0, n_jobs=1)
     res = report.run_comparison(ds, truth, model, t_split=6, log=None)
     assert set(res["pair_mse"]) == set(report.METHODS)
@@ -385,7 +385,7 @@ def test_report_forecast_model_scores_the_held_out_rows(small):
     """A separate forecasting fit: its held-out scores, the scored fit's motifs."""
     from licchie import report
     ds, truth = small
-    common = dict(n_components=2, radius=10.0, n_neighbors=4, pooling=1.0, n_init=1,
+    common = dict(n_components=2, radius=10.0, n_neighbors=4, lambdas={"pooling": 1.0}, n_init=1,
                   max_iter=3, random_state=0, verbose=0, n_jobs=1)
     model = LICCHIE(pooling_groups="class_time", pooling_window=1, **common)
     forecast = LICCHIE(pooling_groups="class", **common)
@@ -404,12 +404,33 @@ def test_report_forecast_model_scores_the_held_out_rows(small):
     assert "second LICCHIE fit" not in report.format_table(plain)
 
 
-def test_demo_presets_build_valid_models():
+@pytest.mark.parametrize("full", [False, True])
+def test_demo_presets_build_valid_models(full):
     from licchie.cli import DEMO_FITS, demo_models
-    for regime in DEMO_FITS:
-        model, forecast = demo_models(regime, seed=0, radius=10.0, max_iter=7, init=None)
-        assert model.max_iter == 7 and model.init == DEMO_FITS[regime][0]["init"]
+    presets = DEMO_FITS["full" if full else "quick"]
+    for regime in presets:
+        model, forecast = demo_models(regime, seed=0, radius=10.0, max_iter=7, init=None,
+                                      full=full)
+        assert model.max_iter == 7 and model.init == presets[regime][0]["init"]
         model._validate_params()       # raises on an impossible preset
         if forecast is not None:
             forecast._validate_params()
             assert forecast.pooling_groups == "class" and forecast.max_iter != 7
+    # the overrides that are not constructor parameters reach lambdas and
+    # solver_options
+    model, _ = demo_models("pooled", seed=0, radius=10.0, full=full, pooling=2.5,
+                           class_restarts=1)
+    assert model.lambdas[4] == 2.5 and model.solver_options["class_restarts"] == 1
+
+
+def test_quick_demo_is_shorter_than_the_full_one():
+    """The default demo must stay fast (issue 13: < 2 min on 2 cores): fewer
+    or cheaper iterations than the paper-size study and no class restarts."""
+    from licchie.cli import demo_models
+    from licchie.params import resolve_solver_options
+    for regime in ("pooled", "paper"):
+        quick, _ = demo_models(regime, seed=0, radius=10.0)
+        full, _ = demo_models(regime, seed=0, radius=10.0, full=True)
+        assert quick.n_init * quick.max_iter < full.n_init * full.max_iter
+        assert resolve_solver_options(quick.solver_options)["class_restarts"] == 0
+        assert quick.init != "classes"

@@ -22,7 +22,7 @@ from licchie.synthetic import make_recording
 POOLED = dict(n_cells=(10, 6), n_frames=30, n_features=4, n_components=4, density=0.7,
               noise=0.01, seed=0, balance=0.0)
 FIT = dict(n_components=4, radius=10.0, n_neighbors=10, sigma=0.3,
-           lambdas=(10.0, 0.0, 0.0, 0.001), pooling=10.0, pooling_groups="class_time",
+           lambdas=(10.0, 0.0, 0.0, 0.001, 10.0), pooling_groups="class_time",
            pooling_window=1, n_init=3, max_iter=100, tol=1e-9, random_state=0, verbose=0,
            init="groups")
 
@@ -97,7 +97,7 @@ def test_groups_start_beats_the_parafac_start(pooled, pooled_fit):
 def _paper_fit(seed):
     ds, _ = make_recording(regime="paper", n_cells=(10, 6), n_frames=30, n_features=4,
                            n_components=2, noise=0.01, seed=seed, balance=0.0)
-    fit = dict(FIT, n_components=2, lambdas=(1.0, 0.1, 0.0, 0.01), pooling=0.0,
+    fit = dict(FIT, n_components=2, lambdas=(1.0, 0.1, 0.0, 0.01, 0.0),
                pooling_groups="class", pooling_window=None, n_init=4, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -22,7 +22,7 @@ def small():
 
 def _model(**kw):
     p = dict(n_components=2, radius=float(10.0), n_neighbors=4, sigma=0.3,
-             lambdas=(1.0, 0.1, 0.0, 0.01), pooling=1.0, n_init=2, max_iter=6,
+             lambdas=(1.0, 0.1, 0.0, 0.01, 1.0), n_init=2, max_iter=6,
              random_state=0, verbose=0)
     p.update(kw)
     return LICCHIE(**p)
@@ -128,7 +128,7 @@ def test_record_steps_records_every_step(small):
     ds, _ = small
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = _model(max_iter=3, n_init=1, record_steps=True).fit(ds)
+        m = _model(max_iter=3, n_init=1, solver_options={"record_steps": True}).fit(ds)
     h = m.objective_history_
     stages = list(h["stage"].values)
     for it in range(1, m.n_iter_ + 1):
@@ -266,20 +266,34 @@ def test_load_errors(tmp_path, small):
 
 @pytest.mark.parametrize("kw, match", [
     (dict(n_components=0), "n_components"),
+    (dict(n_components=True), "n_components"),
     (dict(n_neighbors=0), "n_neighbors"),
-    (dict(lambdas=(1.0, -0.1, 0.0, 0.0)), "lambdas"),
-    (dict(lambdas=(0.0, 0.1, 0.0, 0.0)), "lam1"),
+    (dict(lambdas=(1.0, -0.1, 0.0, 0.0, 0.0)), "lambdas"),
+    (dict(lambdas=(0.0, 0.1, 0.0, 0.0, 0.0)), "lam1"),
+    (dict(lambdas={"low_rank": 0.0}), "lam1"),
     (dict(lambdas=(1.0, 0.1)), "lambdas"),
-    (dict(pooling=-1.0), "pooling"),
+    (dict(lambdas=(1.0, 0.1, 0.0, 0.01)), "append the pooling weight"),
+    (dict(lambdas=(1.0, 0.1, 0.0, 0.01, -1.0)), "lambdas"),
+    (dict(lambdas={"pooling": -1.0}), "lambdas"),
+    (dict(lambdas={"pool": 1.0}), "unknown keys \\['pool'\\]"),
+    (dict(lambdas=(1.0, 0.1, 0.0, 0.01, float("inf"))), "finite"),
+    (dict(lambdas="1 0.1 0 0.01 1"), "lambdas"),
     (dict(radius=0.0), "radius"),
     (dict(radius=float("nan")), "radius"),
     (dict(pair_weight="cosine"), "pair_weight"),
     (dict(pooling_groups="class_time"), "pooling_window"),
     (dict(n_init=0), "n_init"),
     (dict(n_jobs=0), "n_jobs"),
-    (dict(init_max_iter=0), "init_max_iter"),
-    (dict(init_max_iter=2.5), "init_max_iter"),
+    (dict(solver_options={"init_max_iter": 0}), "init_max_iter"),
+    (dict(solver_options={"init_max_iter": 2.5}), "init_max_iter"),
+    (dict(solver_options={"class_restarts": -1}), "class_restarts"),
+    (dict(solver_options={"extrapolate": "yes"}), "extrapolate"),
+    (dict(solver_options=[("extrapolate", False)]), "solver_options"),
     (dict(target_gain="yes"), "target_gain"),
+    (dict(random_state="seed"), "random_state"),
+    (dict(verbose=-1), "verbose"),
+    (dict(dtype="float16"), "dtype"),
+    (dict(init="class"), "init"),
 ])
 def test_bad_parameters(small, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -291,14 +305,14 @@ def test_init_max_iter_caps_the_parafac_start(small, tmp_path):
     reaches the PARAFAC call, and it survives save/load."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rough = _model(n_init=1, max_iter=1, init_max_iter=1).fit(small[0])
+        rough = _model(n_init=1, max_iter=1, solver_options={"init_max_iter": 1}).fit(small[0])
         full = _model(n_init=1, max_iter=1).fit(small[0])
     L0_rough = rough.objective_history_.isel(step=0).sel(term="total").item()
     L0_full = full.objective_history_.isel(step=0).sel(term="total").item()
     assert rough.objective_history_["stage"].values[0] == "init"
     assert not np.isclose(L0_rough, L0_full, rtol=1e-6)
     rough.save(tmp_path / "m.nc")
-    assert licchie.load(tmp_path / "m.nc").init_max_iter == 1
+    assert licchie.load(tmp_path / "m.nc").solver_options == {"init_max_iter": 1}
 
 
 def test_too_many_components(small):
@@ -335,9 +349,17 @@ def test_single_start_warns_stability_unknown(small):
     assert "unknown" in m.summary()
 
 
-def test_not_fitted():
-    with pytest.raises(AttributeError, match="not fitted"):
-        LICCHIE().predict(None)
+@pytest.mark.parametrize("use", [
+    lambda m: m.predict(None), lambda m: m.summary(), lambda m: m.motifs(),
+    lambda m: m.interaction_matrices(), lambda m: m.save("never.nc"),
+    lambda m: m.to_dataset(), lambda m: m.target_effect_, lambda m: m.source_effect_])
+def test_not_fitted(use):
+    """Every fitted-only method and property raises scikit-learn's
+    NotFittedError (also an AttributeError, as before)."""
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError, match="not fitted"):
+        use(LICCHIE())
+    assert not os.path.exists("never.nc")
 
 
 def test_cli_fit_and_simulate(tmp_path, capsys):
@@ -359,7 +381,15 @@ def test_cli_fit_and_simulate(tmp_path, capsys):
     out2 = tmp_path / "model_gain.nc"
     assert main(["fit", str(data), "--components", "3", "--n-init", "2", "--max-iter", "2",
                  "--pooling", "1", "--target-gain", "--quiet", "-o", str(out2)]) == 0
-    assert licchie.load(out2).target_gain is True
+    back = licchie.load(out2)
+    assert back.target_gain is True and back.lambdas == (1.0, 0.1, 0.0, 0.01, 1.0)
+    capsys.readouterr()
+    # without --quiet: the progress bar on stderr, the summary once on stdout
+    assert main(["fit", str(data), "--components", "3", "--n-init", "2", "--max-iter", "2",
+                 "--init-max-iter", "3", "-o", str(out2)]) == 0
+    got = capsys.readouterr()
+    assert got.out.count("motif stability") == 1 and "LICCHIE fit" in got.err
+    assert licchie.load(out2).solver_options == {"init_max_iter": 3, "class_restarts": 0}
     assert main(["fit", str(tmp_path / "missing.nc"), "-o", str(out)]) == 2
     assert "no file" in capsys.readouterr().err
     garbage = tmp_path / "garbage.nc"
@@ -451,3 +481,22 @@ def test_class_time_predict_after_the_training_frames_uses_the_class_mean_profil
             np.testing.assert_allclose(pred.values[n, ti], y, rtol=1e-9, atol=1e-12)
             checked += 1
     assert checked > 5
+
+
+def test_model_files_from_before_issue_13_load_with_the_new_parameters(tmp_path, fitted):
+    """Files written with the separate ``pooling`` and solver parameters load
+    into ``lambdas`` (5th entry) and ``solver_options``."""
+    import json
+    ds = fitted.to_dataset()
+    p = json.loads(ds.attrs["params"])
+    p["lambdas"] = p["lambdas"][:4]
+    p.pop("solver_options")
+    p.update(pooling=2.0, extrapolate=False, record_steps=False, init_max_iter=7,
+             class_restarts=0)
+    ds.attrs["params"] = json.dumps(p)
+    ds.to_netcdf(tmp_path / "old.nc")
+    back = licchie.load(tmp_path / "old.nc")
+    assert back.lambdas == (1.0, 0.1, 0.0, 0.01, 2.0)
+    assert back.solver_options == {"extrapolate": False, "record_steps": False,
+                                   "init_max_iter": 7, "class_restarts": 0}
+    back._validate_params()

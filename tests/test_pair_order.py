@@ -108,9 +108,10 @@ def test_fit_does_not_depend_on_the_internal_order(data, monkeypatch, init):
         monkeypatch.setattr(F, "REORDER_PAIRS", reorder)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fits[reorder] = LICCHIE(n_components=2, n_neighbors=4, pooling=0.5, n_init=2,
+            fits[reorder] = LICCHIE(n_components=2, n_neighbors=4,
+                                    lambdas={"pooling": 0.5}, n_init=2,
                                     max_iter=8, init=init, random_state=3,
-                                    init_max_iter=3, verbose=0).fit(ds)
+                                    solver_options={"init_max_iter": 3}, verbose=0).fit(ds)
     a, b = fits[False], fits[True]
     np.testing.assert_allclose(b.objective_history_.values, a.objective_history_.values,
                                rtol=1e-10)

@@ -17,8 +17,8 @@ def fitted():
     ds, _ = make_recording(**SMALL, seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = LICCHIE(n_components=2, radius=10.0, n_neighbors=3, lambdas=(1.0, 0.1, 0.0, 0.01),
-                    pooling=1.0, n_init=2, max_iter=4, random_state=0, verbose=0).fit(ds)
+        m = LICCHIE(n_components=2, radius=10.0, n_neighbors=3, lambdas=(1.0, 0.1, 0.0, 0.01, 1.0),
+                    n_init=2, max_iter=4, random_state=0, verbose=0).fit(ds)
     return ds, m
 
 

@@ -31,7 +31,7 @@ def group_profile_prediction(model, X):
 
     Returns the same types as ``LICCHIE.predict``.
     """
-    from ..model import format_prediction
+    from ..labels import format_prediction
     from ..data import as_recording
     if model.pooling_groups != "class_time":
         return model.predict(X, weights="group")

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .. import evaluate as E
+from ..params import resolve_lambdas
 from ..baselines import GlobalLinear, PerCellLinear
 
 METHODS = ("global linear", "per-cell linear", "LICCHIE")
@@ -165,10 +166,10 @@ def format_table(res):
     if fc is not None and fc.get_params() != lic.get_params():
         lines.append(f"LICCHIE's held-out rows come from a second LICCHIE fit with "
                      f"pooling_groups={fc.pooling_groups!r}, init={fc.init!r}, "
-                     f"lambdas={tuple(fc.lambdas)}, pooling {fc.pooling}: a fit with "
+                     f"lambdas={tuple(resolve_lambdas(fc.lambdas))}: a fit with "
                      f"pooling_groups={lic.pooling_groups!r} has no profiles for frames "
                      "after its training data.")
-    if lic.pooling > 0:
+    if resolve_lambdas(lic.lambdas).pooling > 0:
         lines.append("Note: with pooling > 0 the weights are pulled toward per-class "
                      "profiles, so cell-type accuracy from W partly reflects the grouping "
                      "itself.")

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from .. import evaluate as E
+from ..params import resolve_lambdas
 from .comparison import METHODS, format_table
 
 
@@ -236,7 +237,7 @@ def _markdown(res, table, figures):
     lic = res["models"]["LICCHIE"]
     stab = lic.stability_.attrs["mean"]
     lines = ["# LICCHIE vs linear baselines on synthetic data", "",
-             f"LICCHIE: {lic.n_components} motifs, pooling {lic.pooling} "
+             f"LICCHIE: {lic.n_components} motifs, pooling {resolve_lambdas(lic.lambdas).pooling} "
              f"({lic.pooling_groups}), {lic.n_iter_} iterations "
              f"({'converged' if lic.converged_ else 'not converged'}), best of "
              f"{lic.n_init} starts. **Motif stability {stab:.3f}** (agreement across "

@@ -1,0 +1,269 @@
+"""From the fit's index arrays to the caller's labels, and back.
+
+The kernels and :mod:`licchie._fit` work with integer observation and pair
+indices; this module turns them into labeled xarray / pandas results (cell
+ids, time labels, sessions, populations, pooling groups) and maps labeled new
+data onto a fitted model's groups.  The estimators (:mod:`licchie.model`,
+:mod:`licchie.baselines`) and :mod:`licchie.evaluate` share it.
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from . import _fit as F
+
+__all__ = ["format_prediction", "time_labels", "pair_coords", "fingerprint", "r2",
+           "no_pairs_message", "fitted_attributes", "group_weights_for",
+           "EXCITATION_SNR"]
+
+# source excitation: variance ratio over the noise that counts as excited
+# (about 3x the noise in amplitude)
+EXCITATION_SNR = 10.0
+
+
+def time_labels(obs, o):
+    """Time label (the caller's ``time`` coordinate) of observations ``o`` (n,)."""
+    sess = obs.session[o]
+    ti = obs.time_index[o]
+    vals = [obs.time_values[s][k] for s, k in zip(sess, ti)]
+    return np.asarray(vals)
+
+
+def pair_coords(obs, pairs):
+    """Labeled coordinates of every pair (all along the ``pair`` dim).
+
+    Returns
+    -------
+    dict
+        ``target``, ``source`` (cell ids), ``time`` (the target's frame),
+        ``session``, ``target_population``, ``source_population``,
+        ``is_self``, ``pooling_group``; each ``("pair", array (n_pairs,))``.
+    """
+    t, s = pairs.tgt, pairs.src
+    pops = np.asarray(obs.population_names, dtype=object)
+    return {
+        "target": ("pair", obs.cell_ids[obs.cell[t]]),
+        "source": ("pair", obs.cell_ids[obs.cell[s]]),
+        "time": ("pair", time_labels(obs, t) if len(t) else np.zeros(0)),
+        "session": ("pair", np.asarray(obs.session_names, dtype=object)[obs.session[t]]
+                    .astype(str)),
+        "target_population": ("pair", pops[obs.population[t]].astype(str)),
+        "source_population": ("pair", pops[obs.population[s]].astype(str)),
+        "is_self": ("pair", pairs.is_self.astype(bool)),
+        "pooling_group": ("pair", np.asarray(pairs.group_names, dtype=object)[pairs.group]
+                          .astype(str)),
+    }
+
+
+def format_prediction(X, obs, pairs, yhat, feat):
+    """Predictions ``yhat`` (n_targets, d) in the caller's terms.
+
+    A DataArray (cell, time, feature) aligned with ``X`` when ``X`` is a
+    Dataset (NaN where there is no prediction), else a long DataFrame with
+    one row per predicted observation.
+    """
+    if isinstance(X, xr.Dataset):
+        out = np.full((X.sizes["cell"], X.sizes["time"], len(feat)), np.nan)
+        out[obs.cell[pairs.tgt_obs], obs.time_index[pairs.tgt_obs]] = yhat
+        return xr.DataArray(out, dims=("cell", "time", "feature"),
+                            coords={"cell": X["cell"].values, "time": X["time"].values,
+                                    "feature": feat}, name="prediction")
+    import pandas as pd
+    o = pairs.tgt_obs
+    df = pd.DataFrame(yhat, columns=feat)
+    df.insert(0, "time", time_labels(obs, o))
+    df.insert(0, "cell", obs.cell_ids[obs.cell[o]])
+    df.insert(0, "session", np.asarray(obs.session_names, dtype=object)[obs.session[o]])
+    return df
+
+
+def fingerprint(obs):
+    """Digest of the observations a fit saw (to recognise the training data)."""
+    h = hashlib.sha256()
+    for a in (obs.features, obs.positions, obs.cell, obs.frame, obs.prev_frame):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr([list(map(str, obs.cell_ids)), obs.feature_names,
+                   obs.population_names, obs.session_names]).encode())
+    return h.hexdigest()
+
+
+def r2(y, yhat):
+    """Coefficient of determination of ``yhat`` for ``y`` (both (n, d)), pooled
+    over features; NaN when ``y`` is constant."""
+    ss = float(np.sum((y - y.mean(axis=0)) ** 2))
+    return 1.0 - float(np.sum((y - yhat) ** 2)) / ss if ss > 0 else float("nan")
+
+
+def no_pairs_message(obs, radius):
+    """Why there are no pairs: how far apart consecutive-frame cells actually are."""
+    from scipy.spatial import cKDTree
+    best = []
+    for f in range(obs.n_frames):
+        p = obs.prev_frame[f]
+        if p < 0:
+            continue
+        a, b = obs.frame_ptr[f], obs.frame_ptr[f + 1]
+        pa, pb = obs.frame_ptr[p], obs.frame_ptr[p + 1]
+        if b > a and pb > pa:
+            dist, _ = cKDTree(obs.positions[pa:pb]).query(obs.positions[a:b], k=1)
+            best.append(dist)
+    if not best:
+        return ("No pairs: no frame has observations in the frame before it (the data "
+                "need at least two consecutive frames of the same session).")
+    d = np.concatenate(best)
+    return (f"No pairs within radius={radius}: the nearest cell in the previous frame is "
+            f"{d.min():.4g} away at best (median over targets {np.median(d):.4g}). Use a "
+            f"radius of at least {np.median(d):.4g} (position units), or check that "
+            "positions and radius use the same units.")
+
+
+def fitted_attributes(obs, pairs, n_edges, results, best):
+    """The fitted attributes of :class:`licchie.LICCHIE` from its starts.
+
+    Parameters
+    ----------
+    obs : Observations
+    pairs : Pairs
+        In the caller's order (the starts' ``W`` and ``pair_gain`` mapped back).
+    n_edges : int
+        Edges of the smoothness graph.
+    results : list of StartResult
+        Every start (the best one after class restarts).
+    best : int
+        Index of the best start.
+
+    Returns
+    -------
+    dict
+        Attribute name -> value (``components_``, ``weights_``, ...), to be
+        set on the estimator all at once.
+    """
+    res = results[best]
+    J = res.C.shape[1]
+    comp = np.arange(J)
+    feat = list(obs.feature_names)
+    stab_runs = F.stability(results, best)
+    stab = stab_runs.mean(axis=1) if stab_runs.shape[1] else np.full(J, np.nan)
+    out = {}
+    out["stability_"] = xr.DataArray(stab, dims="component", coords={"component": comp},
+                                     name="stability",
+                                     attrs={"mean": float(np.mean(stab)),
+                                            "n_starts": len(results)})
+    out["stability_runs_"] = xr.DataArray(stab_runs, dims=("component", "other_start"),
+                                          coords={"component": comp})
+    pred = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain,
+                               res.W, res.C, res.R)
+    y = obs.features[pairs.tgt_obs]
+    # the low-rank model's residual (not the A_e's, which can fit the noise):
+    # noise plus misfit, so the excitation it implies errs on the low side
+    noise_var = float(np.mean((y - pred) ** 2)) if y.size else 0.0
+    exc = F.source_excitation(pairs.gain[:, None] * obs.features[pairs.src], res.W, res.R,
+                              noise_var, EXCITATION_SNR)
+    out["components_"] = xr.Dataset(
+        {"target_effect": (("component", "feature"), res.C.T.copy()),
+         "source_effect": (("component", "feature"), res.R.T.copy()),
+         "stability": ("component", stab),
+         "source_excitation": ("component", exc,
+                               {"snr": EXCITATION_SNR, "noise_sd": np.sqrt(noise_var)})},
+        coords={"component": comp, "feature": feat})
+    out["weights_"] = xr.DataArray(res.W, dims=("pair", "component"),
+                                   coords={**pair_coords(obs, pairs), "component": comp,
+                                           "target_gain": ("pair", res.pair_gain)},
+                                   name="weights")
+    out["group_weights_"] = xr.DataArray(res.Wbar, dims=("group", "component"),
+                                         coords={"group": list(pairs.group_names),
+                                                 "component": comp},
+                                         name="group_weights")
+    hist = np.array([np.append(h[2], h[2].sum()) for h in res.history])
+    out["objective_history_"] = xr.DataArray(
+        hist, dims=("step", "term"),
+        coords={"term": list(F.TERMS) + ["total"],
+                "iteration": ("step", [h[0] for h in res.history]),
+                "stage": ("step", [h[1] for h in res.history])},
+        name="objective")
+    out["start_objectives_"] = np.array([r.objective for r in results])
+    out["n_iter_"] = res.n_iter
+    out["converged_"] = bool(res.converged)
+    out["best_start_"] = best
+    out["n_pairs_"] = pairs.n_pairs
+    out["n_edges_"] = n_edges
+    out["feature_names_in_"] = np.array(feat, dtype=object)
+    out["n_features_in_"] = len(feat)
+    out["space_names_"] = tuple(obs.space_names)
+    out["data_fingerprint_"] = fingerprint(obs)
+    out["in_sample_r2_"] = r2(y, pred)
+    return out
+
+
+def group_weights_for(model, pairs, obs):
+    """Each pair's group profile ``Wbar[g(e)]`` (n_pairs, J) from a fitted
+    model (zero for groups it never saw).
+
+    With ``pooling_groups="class_time"`` the window of a pair is looked up on
+    the training data's time axis by (session, time label) of its target, so
+    a recording that starts later than the training data (a held-out
+    stretch) gets the windows its frames had in training; a frame the
+    training data never had gets its class's mean profile over the training
+    windows.
+    """
+    gw = {g: model.group_weights_.values[k]
+          for k, g in enumerate(model.group_weights_["group"].values)}
+    W = np.zeros((pairs.n_pairs, model.group_weights_.shape[1]))
+    class_time = model.pooling_groups == "class_time"
+    if class_time and pairs.n_pairs:
+        names = _training_windows(model.weights_, obs, pairs)
+    else:
+        names = np.asarray(pairs.group_names, dtype=object)[pairs.group]
+    unknown = outside = 0
+    if class_time:
+        # a window the model never saw (frames after the training data)
+        # gets its class's mean profile over the training windows
+        by_class = {}
+        for g, v in gw.items():
+            by_class.setdefault(str(g).rsplit("@", 1)[0], []).append(v)
+        for cls, vs in by_class.items():
+            gw.setdefault(f"{cls}@?", np.mean(vs, axis=0))
+    for g in np.unique(names):
+        sel = names == g
+        if g in gw:
+            W[sel] = gw[g]
+            outside += int(sel.sum()) if str(g).endswith("@?") else 0
+        else:
+            unknown += int(sel.sum())
+    if outside:
+        warnings.warn(f"{outside} pairs fall in frames outside the training data's time "
+                      "windows; they use their class's mean profile over the training "
+                      "windows.", UserWarning, stacklevel=3)
+    if unknown:
+        warnings.warn(f"{unknown} pairs belong to groups the model never saw (new "
+                      "populations or time windows?); they predict zero.", UserWarning,
+                      stacklevel=3)
+    return W
+
+
+def _training_windows(wt, obs, pairs):
+    """Each pair's ``class@window`` name with the window its target's
+    (session, time label) had in the training data (``class@?`` when the
+    training data had no pair at that time); ``wt`` is the fitted
+    ``weights_``."""
+    import pandas as pd
+
+    train = pd.DataFrame({
+        "session": wt["session"].values.astype(str),
+        "time": wt["time"].values,
+        "window": pd.Series(wt["pooling_group"].values.astype(str))
+                    .str.rsplit("@", n=1).str[1].values,
+    }).drop_duplicates(["session", "time"])
+    new = pd.DataFrame({
+        "session": np.asarray(obs.session_names, dtype=object)[obs.session[pairs.tgt]]
+                     .astype(str),
+        "time": time_labels(obs, pairs.tgt),
+    })
+    window = new.merge(train, on=["session", "time"], how="left")["window"].fillna("?")
+    cls = pd.Series(np.asarray(pairs.group_names, dtype=object)).str.rsplit(
+        "@", n=1).str[0].values[pairs.group]
+    return (cls + "@" + window.values).astype(object)
