@@ -1,0 +1,1 @@
+"""Fitting LICCHIE on plain arrays (placeholder on branch r-search; the "fit" helper owns the real one)."""
