@@ -274,10 +274,28 @@ def profile_rhs(T, C, R):
     return np.einsum("gaj,aj->gj", np.matmul(T, R), C)
 
 
+@njit(**JIT)
+def _quad(P, Wbar, co_g, co_idx, K):
+    J = K.shape[0]
+    q = 0.0
+    for e in range(P.shape[0]):
+        g = co_g[e]
+        h = co_idx[e]
+        for j in range(J):
+            wg = Wbar[g, j]
+            if wg != 0.0:
+                s = 0.0
+                for k in range(J):
+                    s += Wbar[h, k] * K[j, k] * P[e, j, k]
+                q += wg * s
+    return q
+
+
 def loss(xx, b, P, Wbar, co_g, co_idx, K):
     """``F`` from the statistics (``b = profile_rhs``, ``P = project``, ``K = C^T C``)."""
-    quad = np.einsum("ej,ek,jk,ejk->", Wbar[co_g], Wbar[co_idx], K, P)
-    return float(xx - 2.0 * np.sum(Wbar * b) + quad)
+    return float(xx - 2.0 * np.sum(Wbar * b)
+                 + _quad(np.ascontiguousarray(P), np.ascontiguousarray(Wbar), co_g, co_idx,
+                         np.ascontiguousarray(K)))
 
 
 def _ridge_solve(gram, rhs):
@@ -310,8 +328,34 @@ def update_R(T, S, Wbar, C, co_g, co_idx):
 
 
 @njit(**JIT)
+def _cholesky_solve(A, v):
+    """Solve ``A x = v`` in place (``v``), A symmetric positive definite (overwritten)."""
+    n = v.shape[0]
+    for a in range(n):
+        s = A[a, a]
+        for k in range(a):
+            s -= A[a, k] * A[a, k]
+        A[a, a] = np.sqrt(s)
+        for b in range(a + 1, n):
+            s = A[b, a]
+            for k in range(a):
+                s -= A[b, k] * A[a, k]
+            A[b, a] = s / A[a, a]
+    for a in range(n):
+        s = v[a]
+        for k in range(a):
+            s -= A[a, k] * v[k]
+        v[a] = s / A[a, a]
+    for a in range(n - 1, -1, -1):
+        s = v[a]
+        for k in range(a + 1, n):
+            s -= A[k, a] * v[k]
+        v[a] = s / A[a, a]
+
+
+@njit(**JIT)
 def _profile_tasks(c0, c1, co_ptr, co_idx, P, K, b, comp_ptr, comp_groups, local, ridge_rel,
-                   Wbar):
+                   Wbar, quad):
     J = K.shape[0]
     for c in range(c0, c1):
         gs = comp_groups[comp_ptr[c]:comp_ptr[c + 1]]
@@ -324,16 +368,23 @@ def _profile_tasks(c0, c1, co_ptr, co_idx, P, K, b, comp_ptr, comp_groups, local
                 v[a * J + j] = b[g, j]
             for e in range(co_ptr[g], co_ptr[g + 1]):
                 lh = local[co_idx[e]]
-                for j in range(J):
-                    for k in range(J):
-                        A[a * J + j, lh * J + k] = K[j, k] * P[e, j, k]
+                if lh <= a:  # lower triangle is all the factorisation reads
+                    for j in range(J):
+                        for k in range(J):
+                            A[a * J + j, lh * J + k] = K[j, k] * P[e, j, k]
         tr = 0.0
         for i in range(n):
             tr += A[i, i]
         ridge = ridge_rel * tr / n if tr > 0.0 else 1.0
         for i in range(n):
             A[i, i] += ridge
-        x = np.linalg.solve(A, v)
+        # quadratic term of the loss at the solution, w^T (A - ridge I) w = w^T v - ridge |w|^2
+        x = v.copy()
+        _cholesky_solve(A, x)
+        q = 0.0
+        for i in range(n):
+            q += x[i] * v[i] - ridge * x[i] * x[i]
+        quad[c] = q
         for a in range(gs.shape[0]):
             for j in range(J):
                 Wbar[gs[a], j] = x[a * J + j]
@@ -346,11 +397,49 @@ def update_Wbar(b, P, K, co_ptr, co_idx, comps):
 
     Returns
     -------
-    float64 (G, J)
+    Wbar : float64 (G, J)
+    quad : float
+        The loss's quadratic term at the solution (``F = xx - 2 <Wbar, b> + quad``).
     """
     comp_ptr, comp_groups, local = comps
     Wbar = np.zeros_like(b)
+    quad = np.zeros(comp_ptr.shape[0] - 1)
     _parallel.run(_profile_tasks, comp_ptr.shape[0] - 1, co_ptr, co_idx,
                   np.ascontiguousarray(P), np.ascontiguousarray(K), np.ascontiguousarray(b),
-                  comp_ptr, comp_groups, local, RIDGE_REL, Wbar)
-    return Wbar
+                  comp_ptr, comp_groups, local, RIDGE_REL, Wbar, quad)
+    return Wbar, float(quad.sum())
+
+
+def coarsen(agg, labels, n_coarse):
+    """Block statistics of a coarser grouping (group ``g`` -> ``labels[g]``).
+
+    ``T`` and ``S`` are linear in the indicator of the groups, so the coarse
+    statistics are sums of the fine ones (for example class x frame -> class):
+    a cheap problem with the same motifs, to search first.
+
+    Returns
+    -------
+    dict like :func:`aggregate`'s.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    Gc = int(n_coarse)
+    co_ptr, co_idx = agg["co_ptr"], agg["co_idx"]
+    co_g = entry_groups(co_ptr)
+    d = agg["T_blk"].shape[1]
+    tk = agg["T_block"] * Gc + labels[agg["T_group"]]
+    tu, tinv = np.unique(tk, return_inverse=True)
+    T_blk = np.zeros((tu.size, d, d))
+    _weighted_sum(agg["T_blk"], tinv.ravel().astype(np.int64), np.ones(tk.size), T_blk)
+    e_fine = agg["S_entry"]
+    sk = (agg["S_block"] * Gc + labels[co_g[e_fine]]) * Gc + labels[co_idx[e_fine]]
+    su, sinv = np.unique(sk, return_inverse=True)
+    S_blk = np.zeros((su.size, d, d))
+    _weighted_sum(agg["S_blk"], sinv.ravel().astype(np.int64), np.ones(sk.size), S_blk)
+    gh = su % (Gc * Gc)
+    eu, S_entry = np.unique(gh, return_inverse=True)
+    cptr = np.concatenate([[0], np.cumsum(np.bincount(eu // Gc, minlength=Gc))]).astype(np.int64)
+    return dict(xx_blk=agg["xx_blk"], T_blk=T_blk, T_block=(tu // Gc).astype(np.int64),
+                T_group=(tu % Gc).astype(np.int64), S_blk=S_blk,
+                S_block=(su // (Gc * Gc)).astype(np.int64),
+                S_entry=S_entry.ravel().astype(np.int64), co_ptr=cptr,
+                co_idx=(eu % Gc).astype(np.int64))
