@@ -86,7 +86,7 @@ def planted(seed, density, noise=0.01, **kw):
     return data, C, R, Wt
 
 
-def run_seed(seed, density, budget, n_searches=4):
+def run_seed(seed, density, budget, n_searches=3):
     data, Ct, Rt, Wt = planted(seed, density)
     sw = S._Sweeper(data)
     F_plant = sw.loss(Wt, Ct, Rt)
@@ -96,10 +96,11 @@ def run_seed(seed, density, budget, n_searches=4):
     S.als(data, Ct, Rt, max_sweeps=2)
     t = time.perf_counter()
     Wb, C, R, F, n = S.als(data, S._random_unit(np.random.default_rng(0), 10, 8),
-                           S._random_unit(np.random.default_rng(1), 10, 8), max_sweeps=200,
-                           tol=0)
+                           S._random_unit(np.random.default_rng(1), 10, 8), 200, 0.0)
     per_sweep = (time.perf_counter() - t) / n
-    res = S.search(data, 8, n_searches=n_searches, time_budget=budget, seed=seed)
+    S.lbfgs(data, Ct, Rt, 3)
+    res = S.search(data, 8, n_searches=n_searches, time_budget=budget, seed=seed,
+                   move_groups=data.classes)
     sim, _ = S.motif_cos(Ct, Rt, res.C, res.R)
     reach = [b[0] <= F_truth * (1 + 1e-6) for b in res.search_best]
     t_first = next((h[0] for h in res.history if h[4] <= F_truth * (1 + 1e-6)), np.nan)
@@ -128,7 +129,7 @@ def sweep_time_at_scale(n_pairs, d=19, J=10, n_frames=50, per_target=5, seed=0):
     C, R = S._random_unit(rng, d, J), S._random_unit(rng, d, J)
     S.als(data, C, R, max_sweeps=2)
     t = time.perf_counter()
-    _, _, _, _, n = S.als(data, C, R, max_sweeps=50, tol=0)
+    _, _, _, _, n = S.als(data, C, R, 50, 0.0)
     return t_agg, (time.perf_counter() - t) / n
 
 
@@ -143,6 +144,13 @@ if __name__ == "__main__":
                 print(f"pairs {n}: aggregation {agg:.2f} s, per sweep {1e3 * sw:.2f} ms")
             sys.exit()
         for seed in seeds:
-            row, *_ = run_seed(seed, density, budget=float(40))
+            row, res, data, _ = run_seed(seed, density, budget=75.0)
+            t = time.perf_counter()
+            dg = S.diagnose(data, res)
+            row["diag_s"] = time.perf_counter() - t
+            rec = S.motif_cos(res.C, res.R, *_[:2])[0]     # per motif of the best
+            row["verdicts"] = ",".join(f"{v[0]}{r:.2f}" for v, r in zip(dg.verdict, rec))
+            row["confident_wrong"] = int(sum(v == "high" and r < 0.9
+                                             for v, r in zip(dg.verdict, rec)))
             print(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in row.items()), flush=True)
