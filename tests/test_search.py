@@ -100,8 +100,9 @@ def assert_minimiser(ours, D, y):
     f_ours = np.sum((y - D @ ours) ** 2)
     f_ref = np.sum((y - D @ ref) ** 2)
     assert f_ours <= f_ref * (1 + 1e-8) + 1e-10 * np.sum(y * y)
-    if np.linalg.cond(D) < 1e3:
-        np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-8)
+    # the relative ridge moves the solution by about RIDGE_REL * cond(D)^2
+    if np.linalg.cond(D) < 100:
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-8)
 
 
 @settings(**SETTINGS)
