@@ -223,8 +223,10 @@ def test_search_with_als_and_move_groups_is_reproducible():
     labels = np.arange(data.n_groups) // 4      # class of each class x frame group
     kw = dict(n_searches=2, n_starts=1, n_trials=3, time_budget=None, seed=7,
               move_groups=labels)
-    a = S.search(data, 3, local="als", max_sweeps=100, **kw)
+    rows = []
+    a = S.search(data, 3, local="als", max_sweeps=100, progress=rows.append, **kw)
     b = S.search(data, 3, local="als", max_sweeps=100, **kw)
+    assert rows == a.history and len(rows) == 2 * (1 + 3)
     assert a.loss == b.loss
     np.testing.assert_array_equal(a.C, b.C)
     assert a.loss <= min(c.loss for c in a.candidates)

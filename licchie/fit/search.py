@@ -429,8 +429,9 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
         in any of its groups and, for ``"residual"``, the residual summed over
         them.  None: the groups themselves.
     seed : int or numpy.random.SeedSequence
-    progress : bool
-        Show a tqdm bar of the moves.
+    progress : bool or callable
+        True: a tqdm bar of the moves; a callable is called with every
+        history row ``(seconds, search, trial, move, loss, accepted)``.
 
     Returns
     -------
@@ -448,7 +449,8 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     cands, bests, history = [], [], []
     t0 = time.perf_counter()
     bar = None
-    if progress:
+    callback = progress if callable(progress) else None
+    if progress is True:
         from tqdm.auto import tqdm
         bar = tqdm(total=n_trials * n_searches if n_trials else None, desc="pooled search")
     total_trials = 0
@@ -461,6 +463,8 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
                                     max_sweeps, tol, sweeper=sw)
             _register(cands, F, Wb, C, R, s)
             history.append((time.perf_counter() - t0, s, -1, "start", F, inc is None or F < inc[0]))
+            if callback is not None:
+                callback(history[-1])
             if inc is None or F < inc[0]:
                 inc = (F, Wb, C, R)
         trial = 0
@@ -477,6 +481,8 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
             if ok:
                 inc = (F, Wb, C, R)
             history.append((time.perf_counter() - t0, s, trial, name, F, ok))
+            if callback is not None:
+                callback(history[-1])
             trial += 1
             if bar is not None:
                 bar.update(1)
