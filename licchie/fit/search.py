@@ -13,7 +13,9 @@ aggregated once, so an ALS sweep costs nothing per pair.  The search is:
    paper size ALS crawls through flat valleys (still 5-50x above its local
    minimum after 300 sweeps), where L-BFGS converges in 400-800 evaluations
    of ~2 ms; with ALS as the local solver the search did not reach the
-   optimum in 60 s, with L-BFGS it did in 4-24 s (``studies/search_dev.py``).
+   optimum of seed 0 in 2 x 30 s, with L-BFGS the first candidate at the
+   optimum came after 4-21 s on 9 of 10 planted seeds and 73 s on the
+   tenth (``studies/search_dev.py``, loaded machine).
    Every search first runs ``n_starts`` random starts.
 2. **Basin hopping** (:func:`search`): from the incumbent, a move redraws the
    ``c`` and/or ``r`` of 1-3 motifs that carry weight in one random group
