@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _fit as F
+from . import fit as F
 from .params import resolve_lambdas
 
 __all__ = ["summary_text", "stability_word", "STABILITY_HIGH", "STABILITY_LOW",

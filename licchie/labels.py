@@ -1,6 +1,6 @@
 """From the fit's index arrays to the caller's labels, and back.
 
-The kernels and :mod:`licchie._fit` work with integer observation and pair
+The kernels and :mod:`licchie.fit` work with integer observation and pair
 indices; this module turns them into labeled xarray / pandas results (cell
 ids, time labels, sessions, populations, pooling groups) and maps labeled new
 data onto a fitted model's groups.  The estimators (:mod:`licchie.model`,
@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from . import _fit as F
+from . import fit as F
 
 __all__ = ["format_prediction", "time_labels", "pair_coords", "fingerprint", "r2",
            "no_pairs_message", "fitted_attributes", "group_weights_for",

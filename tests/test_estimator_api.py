@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 import licchie
 from licchie import LICCHIE
-from licchie import _fit as F
+from licchie import fit as F
 from licchie.synthetic import make_recording
 
 SMALL = dict(n_cells=(6, 4), n_frames=8, n_features=3, n_components=2)

@@ -1,0 +1,89 @@
+"""asv suite: the exactly pooled reduced problem (issue 14).
+
+``PooledSweep`` times, on random data with class x frame groups (5 classes,
+50 frames, 5 pairs per target, d = 19, J = 10) at 10 k, 100 k and 1 M pairs:
+the aggregation of the statistics (once per fit, linear in pairs), one ALS
+sweep and one loss-and-gradient evaluation of the variable-projection
+L-BFGS (both must not grow with pairs).  ``PooledSearch`` times a fixed
+number of basin-hopping moves at 100 k pairs.
+
+Threads: BLAS 1 (threadpoolctl), Numba ``LICCHIE_BENCH_THREADS`` (default 1).
+Every kernel is called once in ``setup``, so compilation is never timed.
+"""
+import os
+
+import numba
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from licchie.fit import search as S
+
+_THREADS = int(os.environ.get("LICCHIE_BENCH_THREADS", "1"))
+
+
+def _random_problem(n_pairs, d=19, n_frames=50, n_classes=5, per_target=5, seed=0):
+    rng = np.random.default_rng(seed)
+    nt = n_pairs // per_target
+    n_obs = 2 * nt
+    X = rng.normal(size=(n_obs, d))
+    tgt_ptr = np.arange(0, nt * per_target + 1, per_target, dtype=np.int64)
+    src = rng.integers(0, n_obs, nt * per_target)
+    frame = rng.integers(0, n_frames, nt)
+    cls = rng.integers(0, n_classes, nt * per_target)
+    group = cls * n_frames + np.repeat(frame, per_target)
+    args = (X, np.arange(nt), tgt_ptr, src, np.ones(src.size), group, n_classes * n_frames,
+            frame, n_frames)
+    return args, np.arange(n_classes * n_frames) // n_frames
+
+
+class PooledSweep:
+    params = [10_000, 100_000, 1_000_000]
+    param_names = ["n_pairs"]
+    timeout = 600
+
+    def setup(self, n_pairs):
+        numba.set_num_threads(min(_THREADS, numba.config.NUMBA_NUM_THREADS))
+        self._blas = threadpool_limits(limits=1, user_api="blas")
+        self.args, _ = _random_problem(n_pairs)
+        self.data = S.PooledData.from_pairs(*self.args)
+        rng = np.random.default_rng(1)
+        d = self.args[0].shape[1]
+        self.C, self.R = S._random_unit(rng, d, 10), S._random_unit(rng, d, 10)
+        self.sw = S._Sweeper(self.data)
+        self.Wbar, _ = self.sw.profiles(self.C, self.R)
+        self.sw.sweep(self.Wbar, self.C, self.R)
+        self.sw.value_grad(self.C, self.R)
+
+    def teardown(self, n_pairs):
+        self._blas.unregister()
+
+    def time_aggregate(self, n_pairs):
+        S.PooledData.from_pairs(*self.args)
+
+    def time_als_sweep(self, n_pairs):
+        self.sw.sweep(self.Wbar, self.C, self.R)
+
+    def time_value_grad(self, n_pairs):
+        self.sw.value_grad(self.C, self.R)
+
+    def track_n_entries(self, n_pairs):
+        return int(self.data.co_idx.size)
+
+
+class PooledSearch:
+    timeout = 600
+
+    def setup(self):
+        numba.set_num_threads(min(_THREADS, numba.config.NUMBA_NUM_THREADS))
+        self._blas = threadpool_limits(limits=1, user_api="blas")
+        args, self.classes = _random_problem(100_000)
+        self.data = S.PooledData.from_pairs(*args)
+        S.search(self.data, 10, n_searches=1, n_starts=1, n_trials=0, time_budget=None,
+                 max_sweeps=2)
+
+    def teardown(self):
+        self._blas.unregister()
+
+    def time_search_8_moves(self):
+        S.search(self.data, 10, n_searches=2, n_starts=1, n_trials=3, time_budget=None,
+                 max_sweeps=200, move_groups=self.classes, seed=0)

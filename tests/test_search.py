@@ -1,0 +1,272 @@
+"""The exactly pooled reduced problem and its global search (issue 14).
+
+The statistics and the loss are checked against plain NumPy that builds every
+per-target group sum ``z_{i,g}`` by a loop over pairs; each block update
+against ``numpy.linalg.lstsq`` on the explicit design; the search and the
+diagnostic on small planted problems with class, class x frame and class x
+session groups.
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from licchie.fit import search as S
+from licchie.kernels import pooled as KP
+
+SETTINGS = dict(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+
+
+def random_pairs(rng, nt, n_obs, d, G, max_pairs=5, zero_sources=False):
+    X = rng.normal(size=(n_obs, d))
+    if zero_sources:
+        X[rng.random(n_obs) < 0.3] = 0.0
+    counts = rng.integers(1, max_pairs + 1, size=nt)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    E = int(ptr[-1])
+    return (X, rng.choice(n_obs, size=nt, replace=nt > n_obs).astype(np.int64), ptr,
+            rng.integers(0, n_obs, E).astype(np.int64), rng.uniform(0.2, 1.5, E),
+            rng.integers(0, G, E).astype(np.int64))
+
+
+def explicit_z(X, tgt_ptr, src, gain, group, G):
+    nt = tgt_ptr.shape[0] - 1
+    Z = np.zeros((nt, G, X.shape[1]))
+    for t in range(nt):
+        for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
+            Z[t, group[e]] += gain[e] * X[src[e]]
+    return Z
+
+
+@st.composite
+def problems(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    nt = draw(st.integers(1, 12))
+    d = draw(st.integers(1, 4))
+    J = draw(st.integers(1, 3))
+    G = draw(st.integers(1, 5))
+    nb = draw(st.integers(1, 3))
+    arrays = random_pairs(rng, nt, nt + 3, d, G, zero_sources=draw(st.booleans()))
+    block = rng.integers(0, nb, nt).astype(np.int64)
+    return rng, arrays, G, J, block, nb
+
+
+@settings(**SETTINGS)
+@given(problems())
+def test_statistics_and_loss_match_numpy(prob):
+    rng, (X, tobs, ptr, src, gain, group), G, J, block, nb = prob
+    data = S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, G, block, nb)
+    Z = explicit_z(X, ptr, src, gain, group, G)
+    Y = X[tobs]
+    w = rng.integers(0, 3, nb).astype(float)
+    for weights in (None, w):
+        wt = np.ones(len(tobs)) if weights is None else w[block]
+        xx, T, Sco = KP.combine(data.agg, G, weights)
+        assert np.isclose(xx, np.sum(wt * np.sum(Y * Y, axis=1)))
+        np.testing.assert_allclose(T, np.einsum("t,ta,tgb->gab", wt, Y, Z), atol=1e-12)
+        Sref = np.einsum("t,tga,thb->ghab", wt, Z, Z)
+        np.testing.assert_allclose(Sco, Sref[data.co_g, data.co_idx], atol=1e-12)
+        # entries are exactly the co-occurring pairs of groups
+        occ = np.zeros((G, G), bool)
+        for t in range(len(tobs)):
+            gs = np.unique(group[ptr[t]:ptr[t + 1]])
+            occ[np.ix_(gs, gs)] = True
+        assert set(zip(data.co_g, data.co_idx)) == set(zip(*np.nonzero(occ)))
+    d = X.shape[1]
+    C, R, Wb = rng.normal(size=(d, J)), rng.normal(size=(d, J)), rng.normal(size=(G, J))
+    pred = np.einsum("aj,gj,bj,tgb->ta", C, Wb, R, Z)
+    ref = np.sum((Y - pred) ** 2)
+    assert np.isclose(S._Sweeper(data).loss(Wb, C, R), ref, rtol=1e-9, atol=1e-9)
+
+
+def test_coarsen_equals_direct_aggregation():
+    rng = np.random.default_rng(3)
+    X, tobs, ptr, src, gain, group = random_pairs(rng, 40, 50, 3, 6)
+    block = rng.integers(0, 4, 40)
+    labels = np.array([0, 1, 0, 2, 1, 2])
+    fine = S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, 6, block, 4)
+    coarse = fine.coarsened(labels, 3)
+    direct = S.PooledData.from_pairs(X, tobs, ptr, src, gain, labels[group], 3, block, 4)
+    np.testing.assert_allclose(coarse.T, direct.T, atol=1e-12)
+    np.testing.assert_array_equal(coarse.co_idx, direct.co_idx)
+    np.testing.assert_allclose(coarse.S, direct.S, atol=1e-12)
+    w = rng.integers(0, 3, 4).astype(float)
+    np.testing.assert_allclose(coarse.reweighted(w).S, direct.reweighted(w).S, atol=1e-12)
+
+
+def assert_minimiser(ours, D, y):
+    """``ours`` attains lstsq's minimum of ``|y - D x|``, and equals it when well posed."""
+    ref = np.linalg.lstsq(D, y, rcond=None)[0]
+    f_ours = np.sum((y - D @ ours) ** 2)
+    f_ref = np.sum((y - D @ ref) ** 2)
+    assert f_ours <= f_ref * (1 + 1e-8) + 1e-10 * np.sum(y * y)
+    # the relative ridge moves the solution by about RIDGE_REL * cond(D)^2
+    if np.linalg.cond(D) < 100:
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-8)
+
+
+@settings(**SETTINGS)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 3), st.integers(1, 4))
+def test_block_updates_are_exact_minimisers(seed, d, J, G):
+    rng = np.random.default_rng(seed)
+    X, tobs, ptr, src, gain, group = random_pairs(rng, 8 * d * J * G, 40, d, G)
+    data = S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, G)
+    Z = explicit_z(X, ptr, src, gain, group, G)
+    Y = X[tobs]
+    nt = Y.shape[0]
+    C, R, Wb = rng.normal(size=(d, J)), rng.normal(size=(d, J)), rng.normal(size=(G, J))
+    co_g, co_idx = data.co_g, data.co_idx
+    P = KP.project(data.S, R)
+    # C: x_t = C v_t
+    V = np.einsum("gj,bj,tgb->tj", Wb, R, Z)
+    Cn = KP.update_C(data.T, P, Wb, R, co_g, co_idx)
+    for a in range(d):
+        assert_minimiser(Cn[a], V, Y[:, a])
+    # R: x_t[a] = sum_j C[a, j] r_j . y_tj,  y_tj = sum_g Wb[g, j] z_tg
+    Yj = np.einsum("gj,tgb->tjb", Wb, Z)
+    D = np.einsum("aj,tjb->tajb", C, Yj).reshape(nt * d, J * d)
+    Rn = KP.update_R(data.T, data.S, Wb, C, co_g, co_idx)
+    assert_minimiser(Rn.T.ravel(), D, Y.ravel())
+    # Wbar: x_t[a] = sum_{g,j} Wb[g, j] C[a, j] (r_j . z_tg); min-norm for unseen groups
+    D = np.einsum("aj,bj,tgb->tagj", C, R, Z).reshape(nt * d, G * J)
+    W, quad = KP.update_Wbar(KP.profile_rhs(data.T, C, R), P, C.T @ C, data.co_ptr, co_idx,
+                             data.comps)
+    assert_minimiser(W.ravel(), D, Y.ravel())
+    F = np.sum((Y - (D @ W.ravel()).reshape(nt, d)) ** 2)
+    assert np.isclose(data.xx - 2 * np.sum(W * KP.profile_rhs(data.T, C, R)) + quad, F,
+                      rtol=1e-8, atol=1e-8)
+
+
+def test_als_never_increases_and_gradient_matches():
+    rng = np.random.default_rng(0)
+    X, tobs, ptr, src, gain, group = random_pairs(rng, 200, 150, 4, 5)
+    data = S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, 5)
+    C, R = S._random_unit(rng, 4, 3), S._random_unit(rng, 4, 3)
+    Wb, F = S._Sweeper(data).profiles(C, R)
+    for extrapolate in (False, True):
+        Wc, Cc, Rc, Fc = Wb, C, R, F
+        for _ in range(30):
+            Wn, Cn, Rn, Fn, _ = S.als(data, Cc, Rc, 1, 0.0, Wbar=Wc, extrapolate=extrapolate)
+            assert Fn <= Fc * (1 + 1e-10)
+            np.testing.assert_allclose(np.linalg.norm(Cn, axis=0), 1.0)
+            Wc, Cc, Rc, Fc = Wn, Cn, Rn, Fn
+    sw = S._Sweeper(data)
+    F0, gC, gR, _ = sw.value_grad(C, R)
+    E = rng.normal(size=C.shape) * 1e-6
+    num = sw.value_grad(C + E, R)[0] - sw.value_grad(C - E, R)[0]
+    assert np.isclose(num, 2 * np.sum(gC * E), rtol=1e-4, atol=1e-9)
+    num = sw.value_grad(C, R + E)[0] - sw.value_grad(C, R - E)[0]
+    assert np.isclose(num, 2 * np.sum(gR * E), rtol=1e-4, atol=1e-9)
+
+
+def planted(grouping, seed=0, n_targets=600, d=5, J=3, n_cls=3, n_frames=4, n_sess=2,
+            noise=0.01, r_override=None, visited=None):
+    """Targets with pairs in 1-3 classes; groups class, class x frame or class x session."""
+    rng = np.random.default_rng(seed)
+    C = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :J]
+    R = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :J]
+    if r_override is not None:
+        R[:, 0] = r_override
+    n_src = 3 * n_targets
+    Xs = rng.normal(size=(n_src, d))
+    if visited is not None:
+        Xs = Xs * visited
+    frame = rng.integers(0, n_frames, n_targets)
+    sess = rng.integers(0, n_sess, n_targets)
+    counts = rng.integers(1, 4, n_targets)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    E = int(ptr[-1])
+    src = rng.integers(0, n_src, E)
+    cls = rng.integers(0, n_cls, E)
+    tgt_of = np.repeat(np.arange(n_targets), counts)
+    base = np.array([[1.0, 0.8, 0.0], [0.0, 1.0, -0.7], [0.9, 0.0, 1.0]])[:n_cls, :J]
+    if grouping == "class":
+        group, G, block, nb = cls, n_cls, frame, n_frames
+        Wt = base
+    elif grouping == "class_frame":
+        group, G, block, nb = cls * n_frames + frame[tgt_of], n_cls * n_frames, frame, n_frames
+        Wt = np.repeat(base, n_frames, axis=0) * (1 + 0.3 * np.sin(np.arange(G)))[:, None]
+    else:
+        group, G, block, nb = cls * n_sess + sess[tgt_of], n_cls * n_sess, sess, n_sess
+        Wt = np.repeat(base, n_sess, axis=0) * (1 + 0.3 * np.cos(np.arange(G)))[:, None]
+    gain = np.ones(E)
+    A = np.einsum("gj,aj,bj->gab", Wt, C, R)
+    Y = np.zeros((n_targets, d))
+    np.add.at(Y, tgt_of, np.einsum("eab,eb->ea", A[group], Xs[src]))
+    Y += noise * rng.normal(size=Y.shape)
+    X = np.vstack([Xs, Y])
+    data = S.PooledData.from_pairs(X, n_src + np.arange(n_targets), ptr, src, gain,
+                                   group.astype(np.int64), G, block, nb)
+    return data, C, R, Wt, group
+
+
+@pytest.mark.parametrize("grouping", ["class", "class_frame", "class_session"])
+def test_search_recovers_planted_truth(grouping):
+    data, C, R, Wt, group = planted(grouping)
+    res = S.search(data, 3, n_searches=2, n_starts=2, n_trials=6, time_budget=None, seed=1)
+    truth_loss = S._Sweeper(data).loss(Wt, C, R)
+    assert res.loss <= truth_loss * (1 + 1e-6)
+    sim, _ = S.motif_cos(C, R, res.C, res.R)
+    assert sim.min() >= 0.95
+    # the search never returns more than any candidate or any search's best
+    assert res.loss <= min(c.loss for c in res.candidates)
+    assert res.loss <= min(b[0] for b in res.search_best)
+    assert res.candidates == sorted(res.candidates, key=lambda c: c.loss)
+    W, C2, R2 = S.pair_start(res.Wbar, res.C, res.R, group)
+    np.testing.assert_array_equal(W, res.Wbar[group])
+    dg = S.diagnose(data, res, n_boot=4)
+    assert all(v == "high" for v in dg.verdict), dg.explanation
+
+
+def test_search_with_als_and_move_groups_is_reproducible():
+    data, *_ = planted("class_frame", seed=2, n_targets=300)
+    labels = np.arange(data.n_groups) // 4      # class of each class x frame group
+    kw = dict(n_searches=2, n_starts=1, n_trials=3, time_budget=None, seed=7,
+              move_groups=labels)
+    rows = []
+    a = S.search(data, 3, local="als", max_sweeps=100, progress=rows.append, **kw)
+    b = S.search(data, 3, local="als", max_sweeps=100, **kw)
+    assert rows == a.history and len(rows) == 2 * (1 + 3)
+    assert a.loss == b.loss
+    np.testing.assert_array_equal(a.C, b.C)
+    assert a.loss <= min(c.loss for c in a.candidates)
+
+
+def test_diagnostic_flags_a_source_direction_no_source_visits():
+    d = 5
+    r0 = np.zeros(d)
+    r0[[0, 1]] = np.sqrt(0.5)
+    visited = np.ones(d)
+    visited[0] = 0.0                 # no source ever has feature 0
+    data, C, R, Wt, _ = planted("class", seed=4, r_override=r0, visited=visited)
+    res = S.search(data, 3, n_searches=2, n_starts=2, n_trials=4, time_budget=None, seed=0)
+    dg = S.diagnose(data, res, n_boot=4)
+    sim, match = S.motif_cos(res.C, res.R, C, R)
+    j = int(np.flatnonzero(match == 0)[0])    # the fitted motif matched to the planted r0
+    assert sim[j] < 0.9
+    assert dg.verdict[j] != "high"
+    assert dg.determination[j] < 0.5
+
+
+def test_diagnostic_flags_shared_wrong_basin_and_close_competitor():
+    data, C, R, Wt, _ = planted("class", seed=5)
+    sw = S._Sweeper(data)
+    Wb, F = sw.profiles(C, R)
+    rng = np.random.default_rng(0)
+    Cw, Rw = S._random_unit(rng, 5, 3), S._random_unit(rng, 5, 3)
+    Ww, Fw = sw.profiles(Cw, Rw)
+    assert Fw > F
+    best = S.Candidate(F, Wb, C, R, 1, {3})
+    wrong = S.Candidate(Fw, Ww, Cw, Rw, 3, {0, 1, 2})
+    # three searches agree on a wrong basin; one found the lower, distinct solution
+    res = S.SearchResult(Wb, C, R, F, [best, wrong],
+                         [(Fw, Ww, Cw, Rw)] * 3 + [(F, Wb, C, R)], [], 0.0, 0)
+    dg = S.diagnose(data, res, n_boot=3)
+    assert not any(v == "high" for v in dg.verdict)
+    # a competitor with a different motif 0 at 1% more loss
+    C2 = C.copy()
+    C2[:, 0] = S._random_unit(rng, 5, 1)[:, 0]
+    close = S.Candidate(F * 1.01, Wb, C2, R, 1, {0})
+    res = S.SearchResult(Wb, C, R, F, [best, close], [(F, Wb, C, R)] * 4, [], 0.0, 0)
+    dg = S.diagnose(data, res, n_boot=3)
+    assert dg.verdict[0] == "low" and dg.gap[0] < 0.2
