@@ -107,10 +107,11 @@ def pair_gains(dist, pair_weight="none", bandwidth=1.0):
 
 
 def pair_groups(obs, tgt, src, is_self):
-    """Pooling group: (target population, source population), self its own."""
+    """Pooling group: (target population, source population); the self pair a
+    class of its own per target population."""
     P = len(obs.population_names)
     pop = obs.cell_population[obs.cell]
-    cls = np.where(is_self, P * P, pop[tgt] * P + pop[src])
+    cls = np.where(is_self, P * P + pop[tgt], pop[tgt] * P + pop[src])
     used, group = np.unique(cls, return_inverse=True)
     return group.astype(np.int64), len(used)
 
