@@ -267,3 +267,51 @@ def _training_windows(wt, obs, pairs):
     cls = pd.Series(np.asarray(pairs.group_names, dtype=object)).str.rsplit(
         "@", n=1).str[0].values[pairs.group]
     return (cls + "@" + window.values).astype(object)
+
+
+def add_verdict(out, res, info, init, lambdas):
+    """Per-motif verdict into the fitted attributes ``out`` (in place).
+
+    With the global search (``info``), ``stability_`` is the search's
+    per-motif score (:func:`licchie.fit.verdict.diagnose`) carried over to
+    the fitted motifs; otherwise it stays the agreement across starts, and
+    the verdict never says "high": agreement of local starts can be a shared
+    wrong basin, and without pooling the data do not determine the source
+    effects at all.
+
+    Adds ``components_["verdict"]``, ``components_["verdict_reason"]`` and
+    the attrs ``stability_.attrs["method"]`` (and, from the search, the loss
+    gap to the best competing minimum, the searches that reached the best
+    and the number of distinct minima).
+    """
+    from .fit import global_start as FG
+
+    J = res.C.shape[1]
+    stab = out["stability_"]
+    if info is not None:
+        score, verdict, reason = FG.final_verdict(res.C, res.R, info)
+        dg = info.diagnosis
+        attrs = {"mean": float(np.mean(score)), "method": "global search",
+                 "n_candidates": int(dg.n_candidates), "n_searches": int(dg.n_searches),
+                 "searches_at_best": int(sum(
+                     abs(b[0] - info.result.loss) <= 1e-6 * abs(info.result.loss)
+                     for b in info.result.search_best)),
+                 "loss_gap": float(np.min(dg.gap_loss)) if np.all(np.isfinite(
+                     dg.gap_loss)) else float("inf"),
+                 "reduced_loss": float(info.result.loss)}
+        out["stability_"] = xr.DataArray(score, dims="component", coords=stab.coords,
+                                         name="stability", attrs=attrs)
+        out["components_"]["stability"] = ("component", score)
+    else:
+        values = stab.values
+        if not lambdas.pooling > 0:
+            verdict = ["low"] * J
+            reason = ["pooling=0 (the paper's model): the data do not determine the "
+                      "source effects"] * J
+        else:
+            verdict = ["medium" if v >= 0.9 else "low" for v in values]
+            reason = [f"agreement of {init!r} starts only ({v:.2f}); not checked by the "
+                      f"global search (init='search')" for v in values]
+        stab.attrs["method"] = f"agreement across {init!r} starts"
+    out["components_"]["verdict"] = ("component", np.array(verdict, dtype=object))
+    out["components_"]["verdict_reason"] = ("component", np.array(reason, dtype=object))

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import fit as F
+from .fit import global_start as FG
 from . import labels as L
 from . import modelfile
 from ._summary import STABILITY_HIGH, STABILITY_LOW, summary_text
@@ -238,7 +239,7 @@ class LICCHIE(BaseEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "radius": [Interval(Real, 0, None, closed="neither"), Options(Real, {np.inf})],
         "lambdas": [tuple, list, dict],
-        "pooling_groups": [StrOptions({"class", "class_time"})],
+        "pooling_groups": [StrOptions(set(F.POOLING_GROUPS))],
         "pooling_window": [None, Interval(Integral, 1, None, closed="left")],
         "target_gain": ["boolean"],
         "pair_weight": [StrOptions(set(F.PAIR_WEIGHTS))],
@@ -246,7 +247,7 @@ class LICCHIE(BaseEstimator):
         "include_self": ["boolean"],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "sigma": [Interval(Real, 0, np.inf, closed="left")],
-        "init": [StrOptions({"parafac", "groups", "classes"})],
+        "init": [StrOptions({"auto", "search", "parafac", "groups", "classes"})],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, np.inf, closed="left")],
@@ -258,9 +259,9 @@ class LICCHIE(BaseEstimator):
     }
 
     def __init__(self, n_components=8, radius=10.0, *, lambdas=tuple(Lambdas()),
-                 pooling_groups="class", pooling_window=None, target_gain=False,
+                 pooling_groups="class_time", pooling_window=1, target_gain=False,
                  pair_weight="none", bandwidth=None, include_self=True, n_neighbors=10,
-                 sigma=0.3, init="parafac", n_init=5, max_iter=50, tol=1e-6,
+                 sigma=0.3, init="auto", n_init=3, max_iter=100, tol=1e-6,
                  dtype="float64", solver_options=None, random_state=None, n_jobs=None,
                  verbose=0):
         self.n_components = n_components
@@ -372,26 +373,23 @@ class LICCHIE(BaseEstimator):
         """
         self._validate_params()
         opts = resolve_solver_options(self.solver_options)
-        seeds = seed_sequence(self.random_state).generate_state(self.n_init)
+        seq = seed_sequence(self.random_state)
+        seeds = seq.generate_state(self.n_init)
         with F.numba_threads(self.n_jobs):
             prep = self._prepare(X)
             obs, problem, fpairs = prep.recording.obs, prep.problem, prep.fit_pairs
-            A_init = F.initial_interactions(problem)
-            init_group = (F.init_groups(obs, fpairs) if self.init == "groups" else
-                          F.init_classes(obs, fpairs) if self.init == "classes" else None)
+            init = self._init_method()
             progress = _progress(self.verbose, self.n_init * self.max_iter)
-            results = []
+            info = None
             try:
-                for s in range(self.n_init):
-                    results.append(F.run_start(problem, A_init, self.n_components,
-                                               int(seeds[s]), self.max_iter, self.tol,
-                                               progress, start_label=f"start {s + 1}",
-                                               extrapolate=bool(opts["extrapolate"]),
-                                               init=self.init, init_group=init_group,
-                                               bootstrap=s > 0,
-                                               record_steps=bool(opts["record_steps"]),
-                                               keep_A=False,
-                                               parafac_iter=int(opts["init_max_iter"])))
+                if init == "search":
+                    results, info = FG.search_starts(
+                        problem, obs, self.n_components, seq,
+                        self.n_init, self.max_iter, self.tol, opts, progress,
+                        show_search=self.verbose > 0)
+                else:
+                    results = self._local_starts(problem, obs, fpairs, init, seeds, opts,
+                                                 progress)
             finally:
                 if progress is not None:
                     progress.close()
@@ -408,16 +406,37 @@ class LICCHIE(BaseEstimator):
                 r.W = np.ascontiguousarray(r.W[inv])
                 r.pair_gain = r.pair_gain[inv]
         pairs, n_edges = prep.pairs, prep.graph.n_edges
-        del prep, problem, fpairs, A_init
+        del prep, problem, fpairs
         best = int(np.argmin([r.objective for r in results]))
         fitted = L.fitted_attributes(obs, pairs, n_edges, results, best)
+        L.add_verdict(fitted, results[best], info, init, resolve_lambdas(self.lambdas))
         fitted["class_restarts_"] = trials
-        self._warn_fit(results, fitted)
+        self._warn_fit(results, fitted, init)
         for name, value in fitted.items():
             setattr(self, name, value)
         return self
 
-    def _warn_fit(self, results, fitted):
+    def _init_method(self):
+        """``init`` with ``"auto"`` resolved: the global search for pooled fits
+        (lambda5 > 0), MODEL.md's PARAFAC start for the paper's model."""
+        if self.init != "auto":
+            return self.init
+        return "search" if resolve_lambdas(self.lambdas).pooling > 0 else "parafac"
+
+    def _local_starts(self, problem, obs, fpairs, init, seeds, opts, progress):
+        """``n_init`` starts of the alternation from local initialisations."""
+        A_init = F.initial_interactions(problem) if init == "parafac" else None
+        init_group = (F.init_groups(obs, fpairs) if init == "groups" else
+                      F.init_classes(obs, fpairs) if init == "classes" else None)
+        return [F.run_start(problem, A_init, self.n_components, int(seeds[s]),
+                            self.max_iter, self.tol, progress, start_label=f"start {s + 1}",
+                            extrapolate=bool(opts["extrapolate"]), init=init,
+                            init_group=init_group, bootstrap=s > 0,
+                            record_steps=bool(opts["record_steps"]), keep_A=False,
+                            parafac_iter=int(opts["init_max_iter"]))
+                for s in range(self.n_init)]
+
+    def _warn_fit(self, results, fitted, init):
         n_bad = sum(r.n_cd_not_converged for r in results)
         if n_bad:
             warnings.warn(f"{n_bad} coordinate-descent sub-problems hit their iteration "
@@ -427,7 +446,7 @@ class LICCHIE(BaseEstimator):
             warnings.warn(f"The best start did not reach tol={self.tol} in max_iter="
                           f"{self.max_iter} iterations; increase max_iter.",
                           UserWarning, stacklevel=3)
-        if self.n_init == 1:
+        if self.n_init == 1 and init != "search":
             warnings.warn("n_init=1: the stability diagnostic needs at least 2 starts and "
                           "is NaN. Motifs cannot be judged reproducible; use n_init >= 3.",
                           UserWarning, stacklevel=3)

@@ -20,19 +20,21 @@ __all__ = ["Lambdas", "SOLVER_OPTIONS", "resolve_lambdas", "resolve_solver_optio
 class Lambdas(NamedTuple):
     """The objective's weights (MODEL.md, "Objective"), by name."""
 
-    low_rank: float = 1.0
-    smoothness: float = 0.1
+    low_rank: float = 10.0
+    smoothness: float = 0.0
     l1_A: float = 0.0
-    l1_W: float = 0.01
-    pooling: float = 0.0
+    l1_W: float = 0.001
+    pooling: float = 10.0
 
 
 # the research knobs of the fit (``solver_options``) and their defaults
 SOLVER_OPTIONS = {"extrapolate": True, "record_steps": False, "init_max_iter": 100,
-                  "class_restarts": 0}
+                  "class_restarts": 0, "search_time": 20.0, "n_searches": 3}
 _SOLVER_CONSTRAINTS = {"extrapolate": ["boolean"], "record_steps": ["boolean"],
                        "init_max_iter": [Interval(Integral, 1, None, closed="left")],
-                       "class_restarts": [Interval(Integral, 0, None, closed="left")]}
+                       "class_restarts": [Interval(Integral, 0, None, closed="left")],
+                       "search_time": [Interval(Real, 0, None, closed="neither")],
+                       "n_searches": [Interval(Integral, 1, None, closed="left")]}
 
 
 def resolve_lambdas(lambdas):
@@ -83,7 +85,7 @@ def resolve_solver_options(options):
                          f"{sorted(SOLVER_OPTIONS)}.")
     validate_parameter_constraints(_SOLVER_CONSTRAINTS, options,
                                    caller_name="LICCHIE (solver_options)")
-    reject_bool_counts(options, ("init_max_iter", "class_restarts"),
+    reject_bool_counts(options, ("init_max_iter", "class_restarts", "n_searches"),
                        "LICCHIE (solver_options)")
     return {**SOLVER_OPTIONS, **options}
 

@@ -52,6 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from licchie import synthetic
 from licchie.fit import search as S
+from licchie.fit import verdict as V
 from licchie.kernels import pooled as KP
 
 
@@ -178,7 +179,7 @@ if __name__ == "__main__":
         for seed in seeds:
             row, res, data, _ = run_seed(seed, density, budget=75.0)
             t = time.perf_counter()
-            dg = S.diagnose(data, res)
+            dg = V.diagnose(data, res)
             row["diag_s"] = time.perf_counter() - t
             rec = S.motif_cos(res.C, res.R, *_[:2])[0]     # per motif of the best
             row["verdicts"] = ",".join(f"{v[0]}{r:.2f}" for v, r in zip(dg.verdict, rec))

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from licchie.fit import search as S
+from licchie.fit import verdict as V
 from licchie.kernels import pooled as KP
 
 SETTINGS = dict(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
@@ -214,7 +215,7 @@ def test_search_recovers_planted_truth(grouping):
     assert res.candidates == sorted(res.candidates, key=lambda c: c.loss)
     W, C2, R2 = S.pair_start(res.Wbar, res.C, res.R, group)
     np.testing.assert_array_equal(W, res.Wbar[group])
-    dg = S.diagnose(data, res, n_boot=4)
+    dg = V.diagnose(data, res, n_boot=4)
     assert all(v == "high" for v in dg.verdict), dg.explanation
 
 
@@ -240,7 +241,7 @@ def test_diagnostic_flags_a_source_direction_no_source_visits():
     visited[0] = 0.0                 # no source ever has feature 0
     data, C, R, Wt, _ = planted("class", seed=4, r_override=r0, visited=visited)
     res = S.search(data, 3, n_searches=2, n_starts=2, n_trials=4, time_budget=None, seed=0)
-    dg = S.diagnose(data, res, n_boot=4)
+    dg = V.diagnose(data, res, n_boot=4)
     sim, match = S.motif_cos(res.C, res.R, C, R)
     j = int(np.flatnonzero(match == 0)[0])    # the fitted motif matched to the planted r0
     assert sim[j] < 0.9
@@ -261,12 +262,12 @@ def test_diagnostic_flags_shared_wrong_basin_and_close_competitor():
     # three searches agree on a wrong basin; one found the lower, distinct solution
     res = S.SearchResult(Wb, C, R, F, [best, wrong],
                          [(Fw, Ww, Cw, Rw)] * 3 + [(F, Wb, C, R)], [], 0.0, 0)
-    dg = S.diagnose(data, res, n_boot=3)
+    dg = V.diagnose(data, res, n_boot=3)
     assert not any(v == "high" for v in dg.verdict)
     # a competitor with a different motif 0 at 1% more loss
     C2 = C.copy()
     C2[:, 0] = S._random_unit(rng, 5, 1)[:, 0]
     close = S.Candidate(F * 1.01, Wb, C2, R, 1, {0})
     res = S.SearchResult(Wb, C, R, F, [best, close], [(F, Wb, C, R)] * 4, [], 0.0, 0)
-    dg = S.diagnose(data, res, n_boot=3)
+    dg = V.diagnose(data, res, n_boot=3)
     assert dg.verdict[0] == "low" and dg.gap[0] < 0.2

@@ -31,7 +31,7 @@ from .classes import class_start
 from .diagnostics import motif_agreement, source_excitation, stability
 from .pairs import (PAIR_WEIGHTS, Graph, Pairs, build_graph, build_pairs, find_pairs,
                     init_classes, init_groups, inverse_permutation, locality_order,
-                    pair_groups, reorder)
+                    pair_groups, reorder, POOLING_GROUPS)
 from .lstsq import ridge_solve, safe_ratio
 from .pooling import (fitted_gains, gain_components, normalise_gains, normalise_median,
                       pooled_profiles, unit_columns)
