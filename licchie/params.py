@@ -29,12 +29,15 @@ class Lambdas(NamedTuple):
 
 # the research knobs of the fit (``solver_options``) and their defaults
 SOLVER_OPTIONS = {"extrapolate": True, "record_steps": False, "init_max_iter": 100,
-                  "class_restarts": 0, "search_time": 20.0, "n_searches": 3}
+                  "class_restarts": 0, "search_evals": 12000, "search_time": 120.0,
+                  "n_searches": 3, "search_patience": 20}
 _SOLVER_CONSTRAINTS = {"extrapolate": ["boolean"], "record_steps": ["boolean"],
                        "init_max_iter": [Interval(Integral, 1, None, closed="left")],
                        "class_restarts": [Interval(Integral, 0, None, closed="left")],
+                       "search_evals": [Interval(Integral, 1, None, closed="left")],
                        "search_time": [Interval(Real, 0, None, closed="neither")],
-                       "n_searches": [Interval(Integral, 1, None, closed="left")]}
+                       "n_searches": [Interval(Integral, 1, None, closed="left")],
+                       "search_patience": [Interval(Integral, 1, None, closed="left")]}
 
 
 def resolve_lambdas(lambdas):
@@ -85,7 +88,8 @@ def resolve_solver_options(options):
                          f"{sorted(SOLVER_OPTIONS)}.")
     validate_parameter_constraints(_SOLVER_CONSTRAINTS, options,
                                    caller_name="LICCHIE (solver_options)")
-    reject_bool_counts(options, ("init_max_iter", "class_restarts", "n_searches"),
+    reject_bool_counts(options, ("init_max_iter", "class_restarts", "n_searches",
+                                 "search_patience", "search_evals"),
                        "LICCHIE (solver_options)")
     return {**SOLVER_OPTIONS, **options}
 

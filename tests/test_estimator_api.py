@@ -48,11 +48,14 @@ def test_signature_is_keyword_only_after_radius():
 def test_dict_lambdas_fill_defaults_and_fit_as_the_tuple(small):
     """A dict names some lambdas; the others take the defaults, and the fit
     is exactly that of the equivalent 5-tuple."""
-    from licchie.params import resolve_lambdas
-    assert tuple(resolve_lambdas({"pooling": 2.0, "l1_W": 0.5})) == (1.0, 0.1, 0.0, 0.5, 2.0)
-    assert tuple(resolve_lambdas(LICCHIE().lambdas)) == (1.0, 0.1, 0.0, 0.01, 0.0)
+    from licchie.params import Lambdas, resolve_lambdas
+    d = Lambdas()
+    assert d.pooling > 0  # the default fit is the identifiable, pooled one
+    assert tuple(resolve_lambdas({"pooling": 2.0, "l1_W": 0.5})) == (
+        d.low_rank, d.smoothness, d.l1_A, 0.5, 2.0)
+    assert resolve_lambdas(LICCHIE().lambdas) == d
     a = _fit(small, lambdas={"pooling": 1.0, "smoothness": 0.2})
-    b = _fit(small, lambdas=(1.0, 0.2, 0.0, 0.01, 1.0))
+    b = _fit(small, lambdas=(d.low_rank, 0.2, d.l1_A, d.l1_W, 1.0))
     np.testing.assert_array_equal(a.objective_history_.values, b.objective_history_.values)
     np.testing.assert_array_equal(a.weights_.values, b.weights_.values)
     # the pooling entry is lambda5: the pooling term is on only when it is > 0
@@ -108,15 +111,15 @@ def test_solver_options_reach_the_solver(small):
     """Each option changes the fit the way it says: no extrapolation rows
     without extrapolation, one record per step with record_steps, and class
     restarts leave their trials."""
-    plain = _fit(small, lambdas={"pooling": 1.0}, max_iter=8)
+    plain = _fit(small, lambdas={"pooling": 1.0}, init="parafac", max_iter=8)
     assert "extrapolate" in set(plain.objective_history_["stage"].values)
     assert plain.class_restarts_ is None
-    no_ex = _fit(small, lambdas={"pooling": 1.0}, max_iter=8,
+    no_ex = _fit(small, lambdas={"pooling": 1.0}, init="parafac", max_iter=8,
                  solver_options={"extrapolate": False})
     assert "extrapolate" not in set(no_ex.objective_history_["stage"].values)
     steps = _fit(small, solver_options={"record_steps": True}, n_init=1)
     assert {"A", "components"} <= set(steps.objective_history_["stage"].values)
-    restarted = _fit(small, lambdas={"pooling": 1.0}, solver_options={"class_restarts": 1})
+    restarted = _fit(small, lambdas={"pooling": 1.0}, init="parafac", solver_options={"class_restarts": 1})
     assert len(restarted.class_restarts_) > 1
 
 
@@ -154,11 +157,12 @@ def test_verbose_0_prints_nothing(small, capsys):
 def test_prepare_builds_the_fits_problem(small):
     """``_prepare`` is the fit's setup: its Problem, started and run as fit
     runs the first start, gives the fitted model's first start exactly."""
-    m = LICCHIE(**dict(BASE, lambdas={"pooling": 1.0}, n_init=1))
+    m = LICCHIE(**dict(BASE, lambdas={"pooling": 1.0}, n_init=1, init="parafac"))
     prep = m._prepare(small)
     assert _fitted_names(m) == []
     assert isinstance(prep.problem, F.Problem)
-    assert prep.problem.lambdas == (1.0, 0.1, 0.0, 0.01, 1.0)
+    from licchie.params import Lambdas
+    assert prep.problem.lambdas == tuple(Lambdas(pooling=1.0))
     assert prep.pairs.n_pairs == prep.fit_pairs.n_pairs == prep.problem.pairs.n_pairs
     assert prep.problem.pairs is prep.fit_pairs
     if prep.perm is not None:

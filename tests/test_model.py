@@ -281,7 +281,7 @@ def test_load_errors(tmp_path, small):
     (dict(radius=0.0), "radius"),
     (dict(radius=float("nan")), "radius"),
     (dict(pair_weight="cosine"), "pair_weight"),
-    (dict(pooling_groups="class_time"), "pooling_window"),
+    (dict(pooling_groups="class_time", pooling_window=None), "pooling_window"),
     (dict(n_init=0), "n_init"),
     (dict(n_jobs=0), "n_jobs"),
     (dict(solver_options={"init_max_iter": 0}), "init_max_iter"),
@@ -305,8 +305,8 @@ def test_init_max_iter_caps_the_parafac_start(small, tmp_path):
     reaches the PARAFAC call, and it survives save/load."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rough = _model(n_init=1, max_iter=1, solver_options={"init_max_iter": 1}).fit(small[0])
-        full = _model(n_init=1, max_iter=1).fit(small[0])
+        rough = _model(init="parafac", n_init=1, max_iter=1, solver_options={"init_max_iter": 1}).fit(small[0])
+        full = _model(init="parafac", n_init=1, max_iter=1).fit(small[0])
     L0_rough = rough.objective_history_.isel(step=0).sel(term="total").item()
     L0_full = full.objective_history_.isel(step=0).sel(term="total").item()
     assert rough.objective_history_["stage"].values[0] == "init"
@@ -339,12 +339,12 @@ def test_non_finite_during_fit_names_iteration_and_term(small):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(FloatingPointError, match="iteration 0.*term"):
-            _model().fit(ds)
+            _model(init="parafac").fit(ds)
 
 
 def test_single_start_warns_stability_unknown(small):
     with pytest.warns(UserWarning, match="stability"):
-        m = _model(n_init=1, max_iter=2).fit(small[0])
+        m = _model(init="parafac", n_init=1, max_iter=2).fit(small[0])
     assert np.isnan(m.stability_.attrs["mean"])
     assert "unknown" in m.summary()
 

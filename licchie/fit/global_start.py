@@ -21,6 +21,7 @@ reported.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +77,8 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
         objective (fewer when the search found fewer).
     max_iter, tol : the alternation's limits for each polish.
     opts : dict
-        Resolved ``solver_options`` (``search_time``, ``n_searches``,
+        Resolved ``solver_options`` (``search_evals``, ``search_time``,
+        ``n_searches``, ``search_patience``,
         ``extrapolate``, ``record_steps``).
     progress : tqdm or None
         Bar of the polish iterations.
@@ -92,7 +94,14 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     s_search, s_diag, s_polish = seed.spawn(3)
     res = search(data, n_components, n_searches=int(opts["n_searches"]),
                  time_budget=float(opts["search_time"]), seed=s_search, move_groups=move,
-                 progress=bool(show_search))
+                 progress=bool(show_search), patience=int(opts["search_patience"]),
+                 eval_budget=int(opts["search_evals"]))
+    if res.time >= float(opts["search_time"]) and res.n_trials > 0:
+        warnings.warn(
+            f"The pooled search stopped at its time limit (solver_options['search_time']="
+            f"{float(opts['search_time']):g} s) before its evaluation budget: the result "
+            "depends on this machine's speed. Raise search_time for a reproducible fit.",
+            UserWarning, stacklevel=4)
     diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
     cands = res.candidates[:max(1, int(n_polish))]
     seeds = s_polish.generate_state(len(cands))

@@ -383,7 +383,7 @@ def _move(rng, data, labels, Wbar, C, R):
 
 def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials=None,
            time_budget=30.0, local="lbfgs", max_sweeps=1000, tol=1e-10, seed=0,
-           move_groups=None, progress=False):
+           move_groups=None, progress=False, patience=None, eval_budget=None):
     """Global search of the reduced problem (see the module docstring).
 
     Parameters
@@ -407,6 +407,16 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
         frame group): moves pick a coarse group, take the motifs with weight
         in any of its groups and, for ``"residual"``, the residual summed over
         them.  None: the groups themselves.
+    eval_budget : int or None
+        Local-solver evaluations (L-BFGS function evaluations, or ALS sweeps)
+        for all searches together, shared equally: a budget that does not
+        depend on the machine's speed, so that a seed reproduces the search.
+        The time budget then only caps it (None: no such budget).
+    patience : int or None
+        Stop a search after this many moves in a row that did not lower its
+        incumbent by more than a relative 1e-9 (None: no such stop).  Small
+        problems then finish in well under the time budget; at paper size
+        (about a second a move) the budget binds first.
     seed : int or numpy.random.SeedSequence
     progress : bool or callable
         True: a tqdm bar of the moves; a callable is called with every
@@ -416,8 +426,8 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     -------
     SearchResult
     """
-    if n_trials is None and time_budget is None:
-        raise ValueError("give n_trials or time_budget")
+    if n_trials is None and time_budget is None and eval_budget is None:
+        raise ValueError("give n_trials, eval_budget or time_budget")
     J = int(n_components)
     d = data.T.shape[1]
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -437,9 +447,11 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
         rng = np.random.default_rng(child)
         t_s = time.perf_counter()
         inc = None
+        used = 0
         for k in range(int(n_starts)):
-            Wb, C, R, F, _ = solver(data, _random_unit(rng, d, J), _random_unit(rng, d, J),
-                                    max_sweeps, tol, sweeper=sw)
+            Wb, C, R, F, n_ev = solver(data, _random_unit(rng, d, J), _random_unit(rng, d, J),
+                                       max_sweeps, tol, sweeper=sw)
+            used += n_ev
             _register(cands, F, Wb, C, R, s)
             history.append((time.perf_counter() - t0, s, -1, "start", F, inc is None or F < inc[0]))
             if callback is not None:
@@ -447,16 +459,23 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
             if inc is None or F < inc[0]:
                 inc = (F, Wb, C, R)
         trial = 0
+        stale = 0
         while True:
             if n_trials is not None and trial >= n_trials:
+                break
+            if patience is not None and stale >= patience:
+                break
+            if eval_budget is not None and used >= eval_budget / n_searches:
                 break
             if time_budget is not None and (time.perf_counter() - t_s
                                             > time_budget / n_searches):
                 break
             C, R, name = _move(rng, data, labels, inc[1], inc[2], inc[3])
-            Wb, C, R, F, _ = solver(data, C, R, max_sweeps, tol, sweeper=sw)
+            Wb, C, R, F, n_ev = solver(data, C, R, max_sweeps, tol, sweeper=sw)
+            used += n_ev
             _register(cands, F, Wb, C, R, s)
             ok = F < inc[0]
+            stale = 0 if F < inc[0] - 1e-9 * abs(inc[0]) else stale + 1
             if ok:
                 inc = (F, Wb, C, R)
             history.append((time.perf_counter() - t0, s, trial, name, F, ok))
