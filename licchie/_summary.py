@@ -33,7 +33,6 @@ def summary_text(model):
     about weak numbers."""
     pooling = resolve_lambdas(model.lambdas).pooling
     h = model.objective_history_.isel(step=-1)
-    st = model.stability_
     lines = [
         f"LICCHIE fit: {model.n_components} motifs, {model.n_pairs_} pairs, "
         f"{model.n_edges_} smoothness edges, {model.n_features_in_} features",
@@ -41,11 +40,9 @@ def summary_text(model):
         f"({'converged' if model.converged_ else 'NOT converged'}; best of "
         f"{len(model.start_objectives_)} starts)   in-sample R^2 {model.in_sample_r2_:.3f}",
         "  terms: " + ", ".join(f"{t} {float(h.sel(term=t)):.4g}" for t in F.TERMS)
-        + ("  (pooling with target gains)" if model.target_gain and pooling > 0 else ""),
-        f"  motif stability (agreement across starts, 1 = identical): "
-        f"{st.attrs['mean']:.3f}  [{stability_word(st.attrs['mean'])}]",
-        "  per motif: " + "  ".join(f"{j}:{v:.2f}" for j, v in enumerate(st.values)),
+        + ("  (pooling with target gains)" if model.target_gain and pooling > 0 else "")
     ]
+    lines += _verdict_lines(model)
     cr = getattr(model, "class_restarts_", None)
     if cr is not None and len(cr) > 1:
         trials = cr.iloc[1:]
@@ -58,21 +55,34 @@ def summary_text(model):
             f"  source excitation (share of each source effect on directions the "
             f"sources carry at >= {exc.attrs['snr']:g}x the noise variance): "
             + "  ".join(f"{j}:{v:.2f}" for j, v in enumerate(exc.values)))
-        low = [j for j, v in enumerate(exc.values) if v < EXCITATION_LOW]
-        if low:
-            lines.append(
-                f"  Motifs {low}: part of the source effect points where the sources "
-                "of their pairs carry little or no signal; that part is weakly "
-                "determined or not at all, whatever the stability (README, source "
-                "excitation).")
-    if not (st.attrs["mean"] >= STABILITY_HIGH):
-        advice = ("try pooling > 0" if not pooling > 0 else
-                  "try more iterations, fewer components or more data")
-        lines.append("  Motifs below 0.9 are not reproducible across starts: the data "
-                     f"do not pin them down (README, stability); {advice}.")
+        lines.append("  (a number, not a verdict: the noise it compares against is the "
+                     "model's residual, mostly misfit on real data; the verdict above "
+                     "already weighs how well the data pin each motif)")
     if not pooling > 0:
         lines.append("  pooling=0: the data do not determine the source effects "
-                     "(MODEL.md, Identifiability); agreement across starts then "
+                     "(docs/model.md, Identifiability); agreement across starts then "
                      "reflects the regularisers, not the cells. Use pooling > 0 "
                      "before reading a source effect biologically.")
     return "\n".join(lines)
+
+
+def _verdict_lines(model):
+    """One line per motif: its verdict, score and why (the diagnostic of
+    :func:`licchie.labels.add_verdict`)."""
+    st = model.stability_
+    comp = model.components_
+    method = st.attrs.get("method", "agreement across starts")
+    head = f"  motif verdicts ({method}; score 1 = fully determined, mean {st.attrs['mean']:.3f})"
+    if method == "global search":
+        head += (f": {st.attrs.get('n_candidates', '?')} distinct minima, best reached by "
+                 f"{st.attrs.get('searches_at_best', '?')} of "
+                 f"{st.attrs.get('n_searches', '?')} searches, nearest competing minimum "
+                 f"{st.attrs.get('loss_gap', float('nan')):+.1%} in loss")
+    lines = [head]
+    for j in range(st.sizes["component"]):
+        lines.append(f"    motif {j}: {str(comp['verdict'].values[j]):6s} "
+                     f"{float(st.values[j]):.2f}  {comp['verdict_reason'].values[j]}")
+    if any(v != "high" for v in comp["verdict"].values):
+        lines.append("  Read only 'high' motifs biologically; 'medium' and 'low' ones are "
+                     "not pinned down by these data (README, reading the diagnostics).")
+    return lines

@@ -14,25 +14,37 @@ def _add_fit_options(p):
     p.add_argument("--neighbors", type=int, default=10,
                    help="M, nearest pairs in the smoothness graph (default 10)")
     p.add_argument("--sigma", type=float, default=0.3, help="smoothness edge scale (0.3)")
-    p.add_argument("--lambdas", type=float, nargs=4, default=(1.0, 0.1, 0.0, 0.01),
+    from .params import Lambdas
+    lam = Lambdas()
+    p.add_argument("--lambdas", type=float, nargs=4, default=tuple(lam[:4]),
                    metavar=("L1", "L2", "L3", "L4"),
-                   help="low rank, smoothness, L1 on A, L1 on W (1 0.1 0 0.01)")
-    p.add_argument("--pooling", type=float, default=0.0,
-                   help="lam5, pull of pair weights toward their class profile (0 = paper)")
+                   help="low rank, smoothness, L1 on A, L1 on W (default "
+                        f"{' '.join(f'{v:g}' for v in lam[:4])})")
+    p.add_argument("--pooling", type=float, default=lam.pooling,
+                   help="lam5, pull of pair weights toward their group profile "
+                        f"(default {lam.pooling:g}; 0 = the paper's model)")
+    p.add_argument("--pooling-groups", default="class_time",
+                   choices=("class", "class_session", "class_time"),
+                   help="pooling groups (default class_time: class x frame window)")
+    p.add_argument("--pooling-window", type=int, default=1,
+                   help="frames per window with --pooling-groups class_time (default 1)")
     p.add_argument("--target-gain", action="store_true",
                    help="with --pooling > 0: pool toward a per-target gain times the class "
                         "profile (README, 'Target gains')")
     p.add_argument("--pair-weight", default="none", choices=["none", "gaussian", "distance"])
-    p.add_argument("--n-init", type=int, default=5, help="starts (default 5)")
-    p.add_argument("--init", choices=("parafac", "groups", "classes"), default="parafac",
-                   help="how each start begins (default parafac; see README)")
+    p.add_argument("--n-init", type=int, default=3,
+                   help="starts (default 3; with the search, the distinct minima polished)")
+    p.add_argument("--init", choices=("auto", "search", "parafac", "groups", "classes"),
+                   default="auto",
+                   help="how the fit starts (default auto: the global search when pooling "
+                        "> 0, PARAFAC otherwise; see README)")
     p.add_argument("--class-restarts", type=int, default=0,
                    help="random restarts of each interaction class's source effects in "
                         "the best start (default 0; README, 'Class restarts')")
     p.add_argument("--init-max-iter", type=int, default=100,
                    help="ALS iterations of the PARAFAC start (default 100; lower for "
                         "very large fits)")
-    p.add_argument("--max-iter", type=int, default=50)
+    p.add_argument("--max-iter", type=int, default=100)
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=None, help="Numba threads (default: all)")
@@ -46,6 +58,7 @@ def _model_from_args(a):
     from .model import LICCHIE
     return LICCHIE(n_components=a.components, radius=a.radius, n_neighbors=a.neighbors,
                    sigma=a.sigma, lambdas=tuple(a.lambdas) + (a.pooling,),
+                   pooling_groups=a.pooling_groups, pooling_window=a.pooling_window,
                    target_gain=a.target_gain, pair_weight=a.pair_weight,
                    n_init=a.n_init, init=a.init, max_iter=a.max_iter,
                    tol=a.tol, random_state=a.seed, n_jobs=a.jobs,
@@ -83,31 +96,45 @@ def cmd_simulate(a):
         print(f"ground truth written to {a.truth}")
 
 
-# The demo's fits (README, "Results"), per size and regime: the fit whose
-# motifs and weights are scored, and the fit that forecasts the held-out
-# frames (None: a copy of the first).  Time-resolved pooling separates motifs
-# that one interaction class uses but has no profiles for frames after the
-# training data, so the pooled demo forecasts with class pooling.  "full" is
-# the paper-size study of the README (``licchie demo --full``, minutes);
-# "quick", the default, the same fits shorter and without class restarts, so
-# that the first command gives a result in well under two minutes.
+# The demo's fits, per size and regime: the fit whose motifs and weights are
+# scored, and the fit that forecasts the held-out frames (None: a copy of the
+# first).  Time-resolved pooling (the default) has no profiles for frames after
+# the training data, so the pooled demos forecast with class pooling.  The
+# default ("quick") demo is the package defaults on the "shared" regime
+# (motifs shared across interaction classes, no per-target gains); "full"
+# (``licchie demo --full``) keeps the 0.1 study's presets for its regimes.
+_DEFAULTS = {}
+_FORECAST = dict(pooling_groups="class")
 _POOLED = dict(lambdas=(10.0, 0.0, 0.0, 0.001, 10.0), pooling_groups="class_time",
                pooling_window=1, target_gain=True, init="classes", n_init=3, tol=1e-9)
 _POOLED_FORECAST = dict(lambdas=(1.0, 0.1, 0.0, 0.01, 10.0), pooling_groups="class",
                         init="parafac", n_init=3)
 _PAPER = dict(lambdas=(1.0, 0.1, 0.0, 0.01, 0.0), init="parafac", n_init=3)
+DEMO_REGIMES = ("shared", "pooled", "paper")
 DEMO_FITS = {
     "full": {
+        "shared": (dict(_DEFAULTS, max_iter=300, solver_options={"search_evals": 36000}),
+                   dict(_FORECAST)),
         "pooled": (dict(_POOLED, max_iter=300, solver_options={"class_restarts": 4}),
                    dict(_POOLED_FORECAST, max_iter=100)),
         "paper": (dict(_PAPER, max_iter=100), None),
     },
     "quick": {
-        "pooled": (dict(_POOLED, init="groups", n_init=2, max_iter=100),
-                   dict(_POOLED_FORECAST, max_iter=50)),
+        "shared": (dict(_DEFAULTS), dict(_FORECAST)),
+        "pooled": (dict(_DEFAULTS), dict(_FORECAST)),
         "paper": (dict(_PAPER, max_iter=50), None),
     },
 }
+
+
+def demo_data(regime, noise, seed):
+    """The demo's recording and truth: the synthetic suite's ``"shared"``
+    regime, or :func:`licchie.synthetic.make_recording`'s ``"pooled"`` (owned
+    motifs, per-target gains) and ``"paper"`` regimes."""
+    from .synthetic import make_recording, make_suite_recording
+    if regime == "shared":
+        return make_suite_recording("shared", seed, noise=noise)
+    return make_recording(regime=regime, noise=noise, seed=seed)
 
 
 def demo_models(regime, seed, radius, n_components=8, verbose=1, full=False,
@@ -125,7 +152,8 @@ def demo_models(regime, seed, radius, n_components=8, verbose=1, full=False,
     over = {k: v for k, v in overrides.items() if v is not None}
     fit = dict(fit)
     if "pooling" in over:
-        fit["lambdas"] = tuple(fit["lambdas"][:4]) + (over.pop("pooling"),)
+        from .params import Lambdas
+        fit["lambdas"] = tuple(fit.get("lambdas", Lambdas())[:4]) + (over.pop("pooling"),)
     if "class_restarts" in over:
         fit["solver_options"] = dict(fit.get("solver_options") or {},
                                      class_restarts=over.pop("class_restarts"))
@@ -144,12 +172,11 @@ def cmd_demo(a):
     from .modelfile import atomic_to_netcdf
     from .params import resolve_solver_options
     from .report import format_table, run_comparison, write_report
-    from .synthetic import make_recording
 
     os.makedirs(a.out, exist_ok=True)
     print(f"Simulating a paper-sized recording (35 cells, 50 frames, 10 features, 8 motifs, "
-          f"'{a.regime}' weights, noise {a.noise}, seed {a.seed}) ...")
-    ds, truth = make_recording(regime=a.regime, noise=a.noise, seed=a.seed)
+          f"'{a.regime}' regime, noise {a.noise}, seed {a.seed}) ...")
+    ds, truth = demo_data(a.regime, a.noise, a.seed)
     radius = float(ds.attrs.get("radius", 10.0))
     model, forecast = demo_models(a.regime, a.seed, radius,
                                   int(truth.sizes["component"]), 0 if a.quiet else 1,
@@ -157,8 +184,8 @@ def cmd_demo(a):
                                   init=a.init, max_iter=a.max_iter,
                                   class_restarts=a.class_restarts)
     if not a.full:
-        print(f"Quick demo: {model.n_init} starts of up to {model.max_iter} iterations "
-              "(the README's paper-size study: licchie demo --full).")
+        print("Quick demo: the package defaults (pooled fit from a global search); "
+              "the longer study: licchie demo --full.")
     t_split = getattr(a, "t_split", None)
     t0 = time.perf_counter()
     res = run_comparison(ds, truth, model, t_split=t_split, random_state=a.seed,
@@ -209,14 +236,17 @@ def main(argv=None):
 
     p = sub.add_parser("demo", help="simulate, fit and report on built-in synthetic data")
     p.add_argument("--out", default="licchie-demo", help="output folder (licchie-demo)")
-    p.add_argument("--regime", default="pooled", choices=["pooled", "paper"])
+    p.add_argument("--regime", default="shared", choices=list(DEMO_REGIMES),
+                   help="synthetic data: 'shared' (motifs shared across interaction "
+                        "classes, no gains; default), 'pooled' (owned motifs, per-target "
+                        "gains), 'paper' (per-pair random weights, fitted with pooling=0)")
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--pooling", type=float, default=None,
                    help="lam5 of the scored fit (default: the regime's preset, README)")
     p.add_argument("--n-init", type=int, default=None,
                    help="starts of the scored fit (default: the preset)")
-    p.add_argument("--init", choices=("parafac", "groups", "classes"), default=None,
-                   help="start of the scored fit (default: the regime's preset)")
+    p.add_argument("--init", choices=("auto", "search", "parafac", "groups", "classes"),
+                   default=None, help="start of the scored fit (default: the regime's preset)")
     p.add_argument("--max-iter", type=int, default=None,
                    help="iterations of the scored fit (default: the regime's preset)")
     p.add_argument("--class-restarts", type=int, default=None,

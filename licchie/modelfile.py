@@ -41,7 +41,10 @@ def to_dataset(model):
          "weights": model.weights_,
          "group_weights": model.group_weights_,
          "objective_history": model.objective_history_,
-         "start_objective": ("start", model.start_objectives_)},
+         "start_objective": ("start", model.start_objectives_),
+         "verdict": ("component", model.components_["verdict"].values.astype(str)),
+         "verdict_reason": ("component",
+                            model.components_["verdict_reason"].values.astype(str))},
         attrs={"licchie_model": 1,
                "licchie_version": _version(),
                "params": json.dumps(params),
@@ -52,7 +55,9 @@ def to_dataset(model):
                "n_edges": int(model.n_edges_),
                "in_sample_r2": float(model.in_sample_r2_),
                "data_fingerprint": model.data_fingerprint_,
-               "space": json.dumps(list(model.space_names_))})
+               "space": json.dumps(list(model.space_names_)),
+               "stability_attrs": json.dumps(
+                   {k: v for k, v in model.stability_.attrs.items() if k != "mean"})})
     ds["is_self"] = ds["is_self"].astype(np.int8)
     return ds
 
@@ -92,19 +97,29 @@ def load(path):
     comp = ds["component"].values
     stab = ds["stability"].values
     fitted = {}
+    # files written before the verdict existed: the agreement across starts
+    stab_attrs = (json.loads(ds.attrs["stability_attrs"]) if "stability_attrs" in ds.attrs
+                  else {"n_starts": int(ds.sizes["start"]), "method": "agreement across starts"})
     fitted["stability_"] = xr.DataArray(stab, dims="component", coords={"component": comp},
                                         name="stability",
-                                        attrs={"mean": float(np.mean(stab)),
-                                               "n_starts": int(ds.sizes["start"])})
+                                        attrs={"mean": float(np.mean(stab)), **stab_attrs})
     fitted["stability_runs_"] = ds["stability_runs"]
     # files written before the excitation diagnostic existed have NaN there
     exc = (ds["source_excitation"] if "source_excitation" in ds else
            xr.DataArray(np.full(comp.size, np.nan), dims="component",
                         attrs={"snr": EXCITATION_SNR, "noise_sd": np.nan}))
-    fitted["components_"] = xr.Dataset({"target_effect": ds["target_effect"],
-                                        "source_effect": ds["source_effect"],
-                                        "stability": ("component", stab),
-                                        "source_excitation": exc})
+    unknown = np.array(["low"] * comp.size, dtype=object)
+    fitted["components_"] = xr.Dataset({
+        "target_effect": ds["target_effect"],
+        "source_effect": ds["source_effect"],
+        "stability": ("component", stab),
+        "source_excitation": exc,
+        "verdict": ("component", ds["verdict"].values.astype(object) if "verdict" in ds
+                    else unknown),
+        "verdict_reason": ("component", ds["verdict_reason"].values.astype(object)
+                           if "verdict_reason" in ds else
+                           np.array(["written before verdicts existed (LICCHIE < 0.2)"]
+                                    * comp.size, dtype=object))})
     w = ds["weights"]
     fitted["weights_"] = w.assign_coords(is_self=w["is_self"].astype(bool))
     fitted["group_weights_"] = ds["group_weights"]
