@@ -29,6 +29,8 @@ The package: :mod:`._base` (pairing, checks, prediction, formatting shared by
 every baseline), :mod:`.linear` (:class:`GlobalLinear`,
 :class:`PerCellLinear`), :mod:`.persistence` (:class:`Persistence`).
 """
+# aggregate_sources, lstsq_matrix, ridge_matrix were module-level names of the
+# former baselines.py; they stay importable from here
 from ._base import aggregate_sources
 from .linear import GlobalLinear, PerCellLinear, lstsq_matrix, ridge_matrix
 from .persistence import Persistence
