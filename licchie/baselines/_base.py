@@ -24,7 +24,21 @@ def _param_error(cls, name, constraint, value):
 
 
 class _LinearBaseline(BaseEstimator):
-    """Shared pairing, checks, prediction and result formatting."""
+    """Shared pairing, checks, prediction and result formatting.
+
+    The pairing parameters are every baseline's; a subclass with more
+    parameters defines its own ``__init__`` (scikit-learn's ``get_params``
+    reads the signature of the class's ``__init__``).
+    """
+
+    # the fitted attribute whose presence means "fitted" (what predict needs)
+    _fitted_attr = "global_matrix_"
+
+    def __init__(self, radius=10.0, include_self=True, pair_weight="none", bandwidth=None):
+        self.radius = radius
+        self.include_self = include_self
+        self.pair_weight = pair_weight
+        self.bandwidth = bandwidth
 
     def _validate_params(self):
         name = type(self).__name__
@@ -66,7 +80,7 @@ class _LinearBaseline(BaseEstimator):
         return rec, obs, pairs, Z, Y
 
     def _check_fitted(self):
-        if not hasattr(self, "global_matrix_"):
+        if not hasattr(self, self._fitted_attr):
             raise AttributeError(f"This {type(self).__name__} instance is not fitted yet. "
                                  "Call 'fit' with a recording first.")
 

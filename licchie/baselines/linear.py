@@ -36,12 +36,6 @@ class GlobalLinear(_LinearBaseline):
     n_pairs_, n_targets_, feature_names_in_, n_features_in_
     """
 
-    def __init__(self, radius=10.0, include_self=True, pair_weight="none", bandwidth=None):
-        self.radius = radius
-        self.include_self = include_self
-        self.pair_weight = pair_weight
-        self.bandwidth = bandwidth
-
     def fit(self, X, y=None):
         """Least-squares ``A~`` from a recording (``y`` ignored)."""
         self._validate_params()
@@ -135,10 +129,7 @@ class PerCellLinear(_LinearBaseline):
 
     def __init__(self, radius=10.0, include_self=True, pair_weight="none", bandwidth=None,
                  min_observations=None, alpha=None):
-        self.radius = radius
-        self.include_self = include_self
-        self.pair_weight = pair_weight
-        self.bandwidth = bandwidth
+        super().__init__(radius, include_self, pair_weight, bandwidth)
         self.min_observations = min_observations
         self.alpha = alpha
 

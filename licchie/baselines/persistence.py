@@ -40,11 +40,8 @@ class Persistence(_LinearBaseline):
     in_sample_r2_, n_pairs_, n_targets_, feature_names_in_, n_features_in_
     """
 
-    def __init__(self, radius=10.0, include_self=True, pair_weight="none", bandwidth=None):
-        self.radius = radius
-        self.include_self = include_self
-        self.pair_weight = pair_weight
-        self.bandwidth = bandwidth
+    # nothing is estimated: the score is the last thing fit sets
+    _fitted_attr = "in_sample_r2_"
 
     def fit(self, X, y=None):
         """Record the features (``y`` ignored); nothing is estimated."""
@@ -58,11 +55,6 @@ class Persistence(_LinearBaseline):
         self.self_fraction_ = float(np.mean(_self_pair_of_target(pairs) >= 0)
                                     if pairs.tgt_obs.size else 0.0)
         return self
-
-    def _check_fitted(self):
-        if not hasattr(self, "in_sample_r2_"):
-            raise AttributeError("This Persistence instance is not fitted yet. "
-                                 "Call 'fit' with a recording first.")
 
     def _predict_targets(self, obs, pairs, Z):
         w = _persistence_weights(pairs)
