@@ -12,15 +12,8 @@ Tests that keep the suite fast set ``@settings(max_examples=...)``
 themselves, which takes precedence over the profile.
 """
 import os
-import sys
 
 from hypothesis import HealthCheck, settings
-
-# tests run from a source checkout without installing: make ``licchie``
-# importable whichever way pytest was started
-_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _root not in sys.path:
-    sys.path.insert(0, _root)
 
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("default", **_common)
