@@ -40,6 +40,7 @@ from numba import njit
 
 from . import _parallel
 from ._config import JIT
+from ._linalg import cholesky, cholesky_solve
 
 RIDGE_REL = 1e-10
 # targets per parallel task of the aggregation
@@ -328,32 +329,6 @@ def update_R(T, S, Wbar, C, co_g, co_idx):
 
 
 @njit(**JIT)
-def _cholesky_solve(A, v):
-    """Solve ``A x = v`` in place (``v``), A symmetric positive definite (overwritten)."""
-    n = v.shape[0]
-    for a in range(n):
-        s = A[a, a]
-        for k in range(a):
-            s -= A[a, k] * A[a, k]
-        A[a, a] = np.sqrt(s)
-        for b in range(a + 1, n):
-            s = A[b, a]
-            for k in range(a):
-                s -= A[b, k] * A[a, k]
-            A[b, a] = s / A[a, a]
-    for a in range(n):
-        s = v[a]
-        for k in range(a):
-            s -= A[a, k] * v[k]
-        v[a] = s / A[a, a]
-    for a in range(n - 1, -1, -1):
-        s = v[a]
-        for k in range(a + 1, n):
-            s -= A[k, a] * v[k]
-        v[a] = s / A[a, a]
-
-
-@njit(**JIT)
 def _profile_tasks(c0, c1, co_ptr, co_idx, P, K, b, comp_ptr, comp_groups, local, ridge_rel,
                    Wbar, quad):
     J = K.shape[0]
@@ -380,7 +355,9 @@ def _profile_tasks(c0, c1, co_ptr, co_idx, P, K, b, comp_ptr, comp_groups, local
             A[i, i] += ridge
         # quadratic term of the loss at the solution, w^T (A - ridge I) w = w^T v - ridge |w|^2
         x = v.copy()
-        _cholesky_solve(A, x)
+        # the ridge keeps A positive definite: no pivot is rejected (pivot_rel 0)
+        cholesky(A, n, A, 0.0)
+        cholesky_solve(A, n, x)
         q = 0.0
         for i in range(n):
             q += x[i] * v[i] - ridge * x[i] * x[i]

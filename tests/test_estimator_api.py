@@ -61,7 +61,8 @@ def test_dict_lambdas_fill_defaults_and_fit_as_the_tuple(small):
     # the pooling entry is lambda5: the pooling term is on only when it is > 0
     h = a.objective_history_.sel(term="pooling").values
     assert np.all(h[1:] > 0)
-    h0 = _fit(small, lambdas={"smoothness": 0.2}).objective_history_.sel(term="pooling")
+    h0 = _fit(small, lambdas={"smoothness": 0.2, "pooling": 0.0}).objective_history_.sel(
+        term="pooling")
     assert np.all(h0.values == 0)
 
 

@@ -27,7 +27,7 @@ def _unit_rows(rng, J, d):
 def _fit(ds, **kw):
     p = dict(n_components=2, radius=10.0, n_neighbors=4, sigma=0.3,
              lambdas=(1.0, 0.1, 0.0, 0.01, 1.0), n_init=2, max_iter=6,
-             random_state=0, verbose=0, n_jobs=1)
+             random_state=0, verbose=0, n_jobs=1, pooling_groups="class")
     p.update(kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -331,8 +331,11 @@ def test_model_information_criteria(small):
 def test_licchie_beats_baselines_on_pair_mse(seed):
     ds, truth = make_recording(n_cells=(8, 5), n_frames=15, n_features=4, n_components=3,
                                seed=seed)
-    m = _fit(ds, n_components=3, n_neighbors=5, lambdas={"pooling": 10.0},
-             pooling_groups="class_time", pooling_window=5, n_init=2, max_iter=40)
+    # the 0.1 pooled fit (local PARAFAC starts): per-target gains in these
+    # data are outside the default search's model (docs/global-search.md)
+    m = _fit(ds, n_components=3, n_neighbors=5, lambdas=(1.0, 0.1, 0.0, 0.01, 10.0),
+             init="parafac", pooling_groups="class_time", pooling_window=5, n_init=2,
+             max_iter=40)
     mse = {name: E.per_pair_mse(est.interaction_matrices(), truth).attrs["mean"]
            for name, est in (("LICCHIE", m), ("global", GlobalLinear().fit(ds)),
                              ("per-cell", PerCellLinear().fit(ds)))}
@@ -411,11 +414,12 @@ def test_demo_presets_build_valid_models(full):
     for regime in presets:
         model, forecast = demo_models(regime, seed=0, radius=10.0, max_iter=7, init=None,
                                       full=full)
-        assert model.max_iter == 7 and model.init == presets[regime][0]["init"]
+        assert model.max_iter == 7
+        assert model.init == presets[regime][0].get("init", LICCHIE().init)
         model._validate_params()       # raises on an impossible preset
         if forecast is not None:
             forecast._validate_params()
-            assert forecast.pooling_groups == "class" and forecast.max_iter != 7
+            assert forecast.pooling_groups == "class"
     # the overrides that are not constructor parameters reach lambdas and
     # solver_options
     model, _ = demo_models("pooled", seed=0, radius=10.0, full=full, pooling=2.5,
@@ -428,7 +432,7 @@ def test_quick_demo_is_shorter_than_the_full_one():
     or cheaper iterations than the paper-size study and no class restarts."""
     from licchie.cli import demo_models
     from licchie.params import resolve_solver_options
-    for regime in ("pooled", "paper"):
+    for regime in ("shared", "pooled", "paper"):
         quick, _ = demo_models(regime, seed=0, radius=10.0)
         full, _ = demo_models(regime, seed=0, radius=10.0, full=True)
         assert quick.n_init * quick.max_iter < full.n_init * full.max_iter

@@ -133,7 +133,9 @@ def test_target_gains_recover_motifs_when_every_target_has_its_own_gain():
         warnings.simplefilter("ignore")
         gain = LICCHIE(**dict(FIT, target_gain=True, random_state=2)).fit(ds)
         plain = LICCHIE(**dict(FIT, random_state=2)).fit(ds)
-    assert _recovery(gain, truth).min() >= 0.99
+    # 0.99 before 0.2.0; the self pair became a class per target population,
+    # which pools the self pairs of A and B separately (0.953 here)
+    assert _recovery(gain, truth).min() >= 0.95
     assert _recovery(gain, truth).mean() > _recovery(plain, truth).mean()
     assert gain.stability_.attrs["mean"] >= 0.95
     # the fitted gains follow the generator's (one per target and frame)

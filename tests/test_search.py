@@ -100,7 +100,10 @@ def assert_minimiser(ours, D, y):
     ref = np.linalg.lstsq(D, y, rcond=None)[0]
     f_ours = np.sum((y - D @ ours) ** 2)
     f_ref = np.sum((y - D @ ref) ** 2)
-    assert f_ours <= f_ref * (1 + 1e-8) + 1e-10 * np.sum(y * y)
+    # the relative ridge (1e-10 of the Gram's mean diagonal) costs up to a few
+    # 1e-8 of the loss on rank-deficient designs (d = 1 with J = 2, seen under
+    # the derandomized CI profile); a non-minimiser is off by far more
+    assert f_ours <= f_ref * (1 + 1e-6) + 1e-10 * np.sum(y * y)
     # the relative ridge moves the solution by about RIDGE_REL * cond(D)^2
     if np.linalg.cond(D) < 100:
         np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-8)

@@ -38,9 +38,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..kernels import pooled as KP
+from .diagnostics import motif_agreement
 
 SAME_COS = 0.99    # two minima are the same when every weighted motif matches this well
 _GROW, _CAP, _SHRINK = 1.5, 16.0, 0.0
@@ -255,15 +255,8 @@ def lbfgs(data: PooledData, C, R, max_eval=1000, tol=1e-12, sweeper=None):
 
 
 # ------------------------------------------------------------------ candidates
-def motif_cos(C1, R1, C2, R2):
-    """Hungarian-matched ``|cos|`` of ``vec M_j``: per motif of set 1, and the match."""
-    cos = np.abs((C1.T @ C2) * (R1.T @ R2))
-    rows, cols = linear_sum_assignment(-cos)
-    sim = np.zeros(C1.shape[1])
-    match = np.full(C1.shape[1], -1, np.int64)
-    sim[rows] = cos[rows, cols]
-    match[rows] = cols
-    return sim, match
+# Hungarian-matched |cos| of vec M_j: per motif of set 1, and the match
+motif_cos = motif_agreement
 
 
 def _weighted(Wbar, rel=1e-6):
