@@ -100,21 +100,11 @@ def r2(y, yhat):
 
 def no_pairs_message(obs, radius):
     """Why there are no pairs: how far apart consecutive-frame cells actually are."""
-    from scipy.spatial import cKDTree
-    best = []
-    for f in range(obs.n_frames):
-        p = obs.prev_frame[f]
-        if p < 0:
-            continue
-        a, b = obs.frame_ptr[f], obs.frame_ptr[f + 1]
-        pa, pb = obs.frame_ptr[p], obs.frame_ptr[p + 1]
-        if b > a and pb > pa:
-            dist, _ = cKDTree(obs.positions[pa:pb]).query(obs.positions[a:b], k=1)
-            best.append(dist)
-    if not best:
+    from .data.neighbours import previous_frame_distances
+    d = previous_frame_distances(obs, exclude_self=False)
+    if not d.size:
         return ("No pairs: no frame has observations in the frame before it (the data "
                 "need at least two consecutive frames of the same session).")
-    d = np.concatenate(best)
     return (f"No pairs within radius={radius}: the nearest cell in the previous frame is "
             f"{d.min():.4g} away at best (median over targets {np.median(d):.4g}). Use a "
             f"radius of at least {np.median(d):.4g} (position units), or check that "

@@ -66,6 +66,19 @@ class Prepared:
     perm: np.ndarray | None
 
 
+def _warn_self_only(rec, pairs, radius):
+    """A radius too small is not silent: warn (``RadiusWarning``) when at
+    least 90% of the targets have no pair but their self pair, since the fit
+    then reduces to a per-cell self model."""
+    from .data.neighbours import SELF_ONLY_THRESHOLD, RadiusWarning, _radius_message
+    from .data.neighbours import suggest_radius
+    n_other = np.add.reduceat((~pairs.is_self).astype(np.int64), pairs.tgt_ptr[:-1]) \
+        if pairs.n_pairs else np.zeros(0, np.int64)
+    if n_other.size and float(np.mean(n_other == 0)) >= SELF_ONLY_THRESHOLD:
+        warnings.warn(_radius_message(float(np.mean(n_other == 0)), radius,
+                                      suggest_radius(rec)), RadiusWarning, stacklevel=4)
+
+
 def _progress(verbose, total):
     if not verbose:
         return None
@@ -339,6 +352,7 @@ class LICCHIE(BaseEstimator):
         pairs = F.build_pairs(obs, self.radius, self.include_self, self.pair_weight,
                               self.bandwidth, self.pooling_groups, self.pooling_window)
         self._check_problem(rec, pairs)
+        _warn_self_only(rec, pairs, self.radius)
         Xf = obs.features
         if pairs.n_pairs - 1 < self.n_neighbors:
             warnings.warn(f"n_neighbors={self.n_neighbors} but only {pairs.n_pairs} pairs: "

@@ -116,3 +116,25 @@ def test_bad_arguments():
         check_radius(df, float("nan"))
     with pytest.raises(ValueError, match="threshold must be a fraction"):
         check_radius(df, 1.0, threshold=1.5)
+
+
+def test_fit_warns_when_the_radius_leaves_only_self_pairs():
+    """issue 15: a radius too small must not silently make a per-cell self model."""
+    import warnings as _w
+
+    from licchie import LICCHIE
+    from licchie.data.neighbours import RadiusWarning
+    from licchie.synthetic import make_recording
+    ds, _ = make_recording(n_cells=(6, 4), n_frames=6, n_features=3, n_components=2, seed=0)
+    m = LICCHIE(n_components=2, radius=1e-6, lambdas=(1.0, 0.1, 0.0, 0.01, 0.0),
+                n_init=1, max_iter=2)
+    with pytest.warns(RadiusWarning, match="Radius too small"):
+        with _w.catch_warnings():
+            _w.simplefilter("ignore", UserWarning)
+            _w.simplefilter("always", RadiusWarning)
+            m.fit(ds)
+    with _w.catch_warnings():
+        _w.simplefilter("ignore", UserWarning)
+        _w.simplefilter("error", RadiusWarning)
+        LICCHIE(n_components=2, radius=10.0, lambdas=(1.0, 0.1, 0.0, 0.01, 0.0),
+                n_init=1, max_iter=2).fit(ds)

@@ -87,8 +87,30 @@ def suggest_radius(X, factor=SUGGEST_FACTOR):
     float
         NaN when no target has a non-self observation in its previous frame.
     """
+    d = previous_frame_distances(as_recording(X).obs, exclude_self=True)
+    if not d.size:
+        return float("nan")
+    return float(factor) * float(np.median(d))
+
+
+def previous_frame_distances(obs, exclude_self=True):
+    """Distance from every observation to the nearest observation of its
+    previous frame (the same session one step earlier).
+
+    Parameters
+    ----------
+    obs : Observations
+    exclude_self : bool
+        Skip the cell's own previous observation (when cells are tracked).
+
+    Returns
+    -------
+    float64 (n,)
+        Finite distances only, for the observations that have a previous
+        frame with someone else in it.
+    """
     from scipy.spatial import cKDTree
-    obs = as_recording(X).obs
+    skip = exclude_self and obs.has_identity
     best = []
     for f in range(obs.n_frames):
         p = obs.prev_frame[f]
@@ -98,18 +120,16 @@ def suggest_radius(X, factor=SUGGEST_FACTOR):
         pa, pb = obs.frame_ptr[p], obs.frame_ptr[p + 1]
         if b == a or pb == pa:
             continue
-        k = min(2, pb - pa) if obs.has_identity else 1
+        k = min(2, pb - pa) if skip else 1
         dist, idx = cKDTree(obs.positions[pa:pb]).query(obs.positions[a:b], k=[1, 2][:k])
-        if obs.has_identity:
+        if skip:
             # the nearest previous observation may be the cell itself: skip it
             own = obs.cell[pa + idx[:, 0]] == obs.cell[a:b]
             other = dist[:, 1] if k == 2 else np.full(b - a, np.inf)
             dist = np.where(own, other, dist[:, 0])
-        best.append(np.ravel(dist)[np.isfinite(np.ravel(dist))])
-    best = [d for d in best if d.size]
-    if not best:
-        return float("nan")
-    return float(factor) * float(np.median(np.concatenate(best)))
+        dist = np.ravel(dist)
+        best.append(dist[np.isfinite(dist)])
+    return np.concatenate(best) if best else np.zeros(0)
 
 
 def _radius_message(self_only, radius, suggested):
