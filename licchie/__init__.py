@@ -1,7 +1,7 @@
 """LICCHIE: latent interaction motifs between cells from live-cell imaging."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 from . import synthetic
 from .data import Recording, as_recording, from_dataset, from_table
 from .io import read_trackmate

@@ -78,6 +78,8 @@ def _verdict_lines(model):
                  f"{st.attrs.get('searches_at_best', '?')} of "
                  f"{st.attrs.get('n_searches', '?')} searches, nearest competing minimum "
                  f"{st.attrs.get('loss_gap', float('nan')):+.1%} in loss")
+    else:
+        head += f" [{stability_word(st.attrs['mean'])}]"
     lines = [head]
     for j in range(st.sizes["component"]):
         lines.append(f"    motif {j}: {str(comp['verdict'].values[j]):6s} "

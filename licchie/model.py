@@ -7,7 +7,6 @@ and labelling of its results (:mod:`licchie.labels`); model files are in
 """
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from numbers import Integral, Real
 
@@ -23,6 +22,7 @@ from . import labels as L
 from . import modelfile
 from ._summary import STABILITY_HIGH, STABILITY_LOW, summary_text
 from .data import as_recording
+from ._setup import Prepared, _progress, _warn_self_only
 from .params import (SOLVER_OPTIONS, Lambdas, reject_bool_counts, resolve_lambdas,
                      resolve_solver_options, seed_sequence)
 
@@ -31,59 +31,6 @@ __all__ = ["LICCHIE", "Lambdas", "Prepared", "resolve_lambdas", "STABILITY_HIGH"
 
 # Storage of the pair-sized tensors (the ``dtype`` parameter).
 _DTYPES = {"float64": np.float64, "float32": np.float32}
-
-
-@dataclasses.dataclass
-class Prepared:
-    """What :meth:`LICCHIE._prepare` builds for a fit.
-
-    Attributes
-    ----------
-    recording : Recording
-    pairs : Pairs
-        In the data's order (the fitted ``weights_`` rows).
-    graph : Graph
-        The smoothness graph over ``pairs``.
-    problem : Problem
-        The fit's problem, on ``fit_pairs`` / ``fit_graph``.
-    fit_pairs, fit_graph : Pairs, Graph
-        ``pairs`` and ``graph`` with graph neighbours close in memory (the
-        fit's order; the same objects as ``pairs`` and ``graph`` when
-        ``perm`` is None).
-    order : ndarray (n_targets,) or None
-        Target order of the fit.
-    perm : ndarray (n_pairs,) or None
-        Fit pair ``k`` is ``pairs``' pair ``perm[k]``.
-    """
-
-    recording: object
-    pairs: object
-    graph: object
-    problem: object
-    fit_pairs: object
-    fit_graph: object
-    order: np.ndarray | None
-    perm: np.ndarray | None
-
-
-def _warn_self_only(rec, pairs, radius):
-    """A radius too small is not silent: warn (``RadiusWarning``) when at
-    least 90% of the targets have no pair but their self pair, since the fit
-    then reduces to a per-cell self model."""
-    from .data.neighbours import SELF_ONLY_THRESHOLD, RadiusWarning, _radius_message
-    from .data.neighbours import suggest_radius
-    n_other = np.add.reduceat((~pairs.is_self).astype(np.int64), pairs.tgt_ptr[:-1]) \
-        if pairs.n_pairs else np.zeros(0, np.int64)
-    if n_other.size and float(np.mean(n_other == 0)) >= SELF_ONLY_THRESHOLD:
-        warnings.warn(_radius_message(float(np.mean(n_other == 0)), radius,
-                                      suggest_radius(rec)), RadiusWarning, stacklevel=4)
-
-
-def _progress(verbose, total):
-    if not verbose:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc="LICCHIE fit", unit="iter", leave=False)
 
 
 class LICCHIE(BaseEstimator):

@@ -125,7 +125,7 @@ def format_table(res):
          [_fmt(res["motifs"][m].attrs["mean_similarity"]) for m in METHODS]),
         ("motif SSIM, mean over matched",
          [_fmt(res["motifs"][m].attrs["mean_ssim"]) for m in METHODS]),
-        ("motif stability across starts",
+        ("motif stability (verdict score, mean)",
          ["n/a", "n/a", _fmt(stab)]),
         ("per-pair MSE of A_e, mean",
          [_fmt(res["pair_mse"][m].attrs["mean"], ".4g") for m in METHODS]),
