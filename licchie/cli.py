@@ -197,8 +197,10 @@ def cmd_demo(a):
     stab = model.stability_.attrs["mean"]
     n_restarts = resolve_solver_options(model.solver_options)["class_restarts"]
     extra = f", then {n_restarts} class restarts per class" if n_restarts else ""
-    print(f"  fit time {dt:.1f} s ({model.n_init} starts of up to {model.max_iter} "
-          f"iterations{extra}; compile included on first run)")
+    how = (f"global search, then {model.n_init} minima polished for up to {model.max_iter} "
+           f"iterations" if model.stability_.attrs.get("method") == "global search" else
+           f"{model.n_init} starts of up to {model.max_iter} iterations")
+    print(f"  fit time {dt:.1f} s ({how}{extra}; compile included on first run)")
     print(f"  recovery of the true motifs (matched |cosine| of vec M_j): mean {sim.mean():.3f}"
           f"  per motif {np.round(sim, 2).tolist()}   (motif stability {stab:.3f})")
     table = format_table(res)
