@@ -35,7 +35,9 @@ def summary_text(model):
     h = model.objective_history_.isel(step=-1)
     lines = [
         f"LICCHIE fit: {model.n_components} motifs, {model.n_pairs_} pairs, "
-        f"{model.n_edges_} smoothness edges, {model.n_features_in_} features",
+        + (f"{model.n_edges_} smoothness edges, " if _has_graph(model) else
+           "no smoothness graph (smoothness = 0), ")
+        + f"{model.n_features_in_} features",
         f"  objective {float(h.sel(term='total')):.6g} after {model.n_iter_} iterations "
         f"({'converged' if model.converged_ else 'NOT converged'}; best of "
         f"{len(model.start_objectives_)} starts)   in-sample R^2 {model.in_sample_r2_:.3f}",
@@ -64,6 +66,11 @@ def summary_text(model):
                      "reflects the regularisers, not the cells. Use pooling > 0 "
                      "before reading a source effect biologically.")
     return "\n".join(lines)
+
+
+def _has_graph(model):
+    """Whether the fit built a smoothness graph (lambda2 > 0)."""
+    return resolve_lambdas(model.lambdas).smoothness > 0
 
 
 def _verdict_lines(model):

@@ -305,7 +305,8 @@ class LICCHIE(BaseEstimator):
             warnings.warn(f"n_neighbors={self.n_neighbors} but only {pairs.n_pairs} pairs: "
                           f"using {pairs.n_pairs - 1}.", UserWarning, stacklevel=3)
         with F.numba_threads(self.n_jobs):
-            graph = F.build_graph(Xf, pairs, self.n_neighbors, self.sigma)
+            graph = (F.build_graph(Xf, pairs, self.n_neighbors, self.sigma)
+                     if lam.smoothness > 0 else F.empty_graph(pairs.n_pairs))
             ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
             # the fit works with graph neighbours close in memory; its results
             # are mapped back to the pairs' order

@@ -160,13 +160,19 @@ def build_pairs(obs, radius, include_self=True, pair_weight="none", bandwidth=No
     return Pairs(tgt_obs, tgt_ptr, src, tgt, dist, gain, is_self, group, gnames)
 
 
+def empty_graph(n_pairs) -> Graph:
+    """A graph without edges: what the fit uses when lam2 = 0, where the
+    smoothness term is zero whatever the graph (and the k-NN search over
+    stacked states is the costliest set-up step at scale)."""
+    return Graph(np.zeros(int(n_pairs) + 1, np.int64), np.zeros(0, np.int64), np.zeros(0))
+
+
 def build_graph(X, pairs: Pairs, n_neighbors: int, sigma: float) -> Graph:
     """Exact M-nearest-pair graph in stacked-state space, symmetrised."""
     S = K.stacked_states(X, pairs.tgt, pairs.src)
     M = min(int(n_neighbors), pairs.n_pairs - 1)
     if M < 1:
-        empty = np.zeros(0, np.int64)
-        return Graph(np.zeros(pairs.n_pairs + 1, np.int64), empty, np.zeros(0))
+        return empty_graph(pairs.n_pairs)
     idx, _ = K.knn_stacked(S, M)
     return Graph(*K.symmetric_graph(S, idx, float(sigma)))
 

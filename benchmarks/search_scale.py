@@ -1,0 +1,50 @@
+"""The pooled search's cost at scale against the full fit's iteration budget.
+
+Random data with class x frame groups (``bench_search._random_problem``:
+5 classes, 50 frames, 5 pairs per target, d = 19, J = 10) at the given
+numbers of pairs: the aggregation (once per fit) and the default search
+(``solver_options`` defaults: 12,000 evaluations over 3 searches), timed in
+this process; the ratio against ``--iteration-seconds`` (one iteration of the
+full fit at that size, docs/performance.md: about 4 s at 1 M pairs on 2
+cores) times ``--max-iter`` (the default 100).
+
+    python -m benchmarks.search_scale --pairs 100000 1000000
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from benchmarks.bench_search import _random_problem
+from licchie.fit import search as S
+from licchie.params import SOLVER_OPTIONS
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--iteration-seconds", type=float, default=4.0)
+    ap.add_argument("--max-iter", type=int, default=100)
+    a = ap.parse_args(argv)
+    for n in a.pairs:
+        args, classes = _random_problem(n)
+        t0 = time.perf_counter()
+        data = S.PooledData.from_pairs(*args)
+        t_agg = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = S.search(data, 10, n_searches=SOLVER_OPTIONS["n_searches"], time_budget=None,
+                       seed=0, move_groups=classes,
+                       patience=SOLVER_OPTIONS["search_patience"],
+                       eval_budget=SOLVER_OPTIONS["search_evals"])
+        t_search = time.perf_counter() - t0
+        budget = a.iteration_seconds * a.max_iter
+        print(f"{n:>9} pairs: aggregation {t_agg:.1f} s, search {t_search:.1f} s "
+              f"({res.n_trials} moves, {len(res.candidates)} minima); "
+              f"(aggregation + search) / iteration budget ({budget:.0f} s) = "
+              f"{(t_agg + t_search) / budget:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
