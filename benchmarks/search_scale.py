@@ -4,9 +4,10 @@ Random data with class x frame groups (``bench_search._random_problem``:
 5 classes, 50 frames, 5 pairs per target, d = 19, J = 10) at the given
 numbers of pairs: the aggregation (once per fit) and the default search
 (``solver_options`` defaults: 12,000 evaluations over 3 searches), timed in
-this process; the ratio against ``--iteration-seconds`` (one iteration of the
-full fit at that size, docs/performance.md: about 4 s at 1 M pairs on 2
-cores) times ``--max-iter`` (the default 100).
+this process; the ratio against the full fit's iteration budget:
+``--iteration-seconds`` per million pairs (one iteration of the full fit,
+docs/performance.md: about 4 s at 1 M pairs on 2 cores; an iteration is
+linear in the pairs) times ``--max-iter`` (the default 100).
 
     python -m benchmarks.search_scale --pairs 100000 1000000
 """
@@ -39,7 +40,7 @@ def main(argv=None):
                        patience=SOLVER_OPTIONS["search_patience"],
                        eval_budget=SOLVER_OPTIONS["search_evals"])
         t_search = time.perf_counter() - t0
-        budget = a.iteration_seconds * a.max_iter
+        budget = a.iteration_seconds * n / 1e6 * a.max_iter
         print(f"{n:>9} pairs: aggregation {t_agg:.1f} s, search {t_search:.1f} s "
               f"({res.n_trials} moves, {len(res.candidates)} minima); "
               f"(aggregation + search) / iteration budget ({budget:.0f} s) = "

@@ -40,7 +40,9 @@ def summary_text(model):
         + f"{model.n_features_in_} features",
         f"  objective {float(h.sel(term='total')):.6g} after {model.n_iter_} iterations "
         f"({'converged' if model.converged_ else 'NOT converged'}; best of "
-        f"{len(model.start_objectives_)} starts)   in-sample R^2 {model.in_sample_r2_:.3f}",
+        f"{len(model.start_objectives_)} "
+        f"{'polished minima' if model.stability_.attrs.get('method') == 'global search' else 'starts'})"
+        f"   in-sample R^2 {model.in_sample_r2_:.3f}",
         "  terms: " + ", ".join(f"{t} {float(h.sel(term=t)):.4g}" for t in F.TERMS)
         + ("  (pooling with target gains)" if model.target_gain and pooling > 0 else "")
     ]

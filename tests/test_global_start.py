@@ -110,3 +110,29 @@ def test_verdict_survives_save_and_load(heldout, tmp_path):
     back = licchie.load(tmp_path / "m.nc")
     assert list(back.components_["verdict"].values) == list(m.components_["verdict"].values)
     np.testing.assert_array_equal(back.stability_.values, m.stability_.values)
+
+
+def test_no_graph_when_smoothness_is_zero(heldout):
+    """With lam2 = 0 the fit builds no smoothness graph: the A-step and the
+    objective are then exactly those with the graph (the term is zero)."""
+    from licchie import fit as F
+    ds, _ = heldout
+    m = LICCHIE(n_components=3, radius=float(ds.attrs["radius"]), init="parafac",
+                n_init=1, max_iter=2)
+    prep = m._prepare(ds)
+    assert prep.graph.n_edges == 0
+    built = F.build_graph(prep.problem.X, prep.pairs, 10, 0.3)
+    assert built.n_edges > 0
+    pairs, graph = prep.pairs, built
+    if prep.order is not None:
+        pairs, graph, _ = F.reorder(prep.pairs, built, prep.order)
+    p0 = prep.problem
+    p1 = F.Problem(p0.X, pairs, graph, p0.lambdas, p0.ridge, p0.dtype,
+                   target_order=p0.target_order)
+    rng = np.random.default_rng(0)
+    n, d = p0.pairs.n_pairs, p0.X.shape[1]
+    W, C, R = rng.normal(size=(n, 3)), S._random_unit(rng, d, 3), S._random_unit(rng, d, 3)
+    A = rng.normal(size=(n, d, d))
+    Wbar = rng.normal(size=(p0.pairs.n_groups, 3))
+    np.testing.assert_array_equal(p0.objective(A, W, C, R, Wbar), p1.objective(A, W, C, R, Wbar))
+    np.testing.assert_array_equal(p0.a_step(A, W, C, R)[0], p1.a_step(A, W, C, R)[0])
