@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import numpy as np
 
@@ -42,16 +41,13 @@ class Prepared:
 
 
 def _warn_self_only(rec, pairs, radius):
-    """A radius too small is not silent: warn (``RadiusWarning``) when at
-    least 90% of the targets have no pair but their self pair, since the fit
-    then reduces to a per-cell self model."""
-    from .data.neighbours import SELF_ONLY_THRESHOLD, RadiusWarning, _radius_message
-    from .data.neighbours import suggest_radius
-    n_other = np.add.reduceat((~pairs.is_self).astype(np.int64), pairs.tgt_ptr[:-1]) \
-        if pairs.n_pairs else np.zeros(0, np.int64)
-    if n_other.size and float(np.mean(n_other == 0)) >= SELF_ONLY_THRESHOLD:
-        warnings.warn(_radius_message(float(np.mean(n_other == 0)), radius,
-                                      suggest_radius(rec)), RadiusWarning, stacklevel=4)
+    """A radius too small is not silent: the fit's own pairs through
+    :func:`licchie.data.neighbours.warn_self_only` (the fit then reduces to a
+    per-cell self model)."""
+    from .data.neighbours import warn_self_only
+    n_other = (np.add.reduceat((~pairs.is_self).astype(np.int64), pairs.tgt_ptr[:-1])
+               if pairs.n_pairs else np.zeros(0, np.int64))
+    warn_self_only(rec, n_other == 0, radius, stacklevel=5)
 
 
 def _progress(verbose, total):

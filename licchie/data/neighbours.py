@@ -178,10 +178,33 @@ def _warn_if_self_only(rec, targets, counts, radius, threshold):
         raise ValueError(f"threshold must be a fraction in (0, 1], got {threshold!r}.")
     if targets.size == 0:
         return float("nan")
-    self_only = float(np.mean(counts.sum(axis=1) == 0))
+    return warn_self_only(rec, counts.sum(axis=1) == 0, radius, threshold, stacklevel=4)
+
+
+def warn_self_only(rec, no_other, radius, threshold=SELF_ONLY_THRESHOLD, stacklevel=3):
+    """Warn (``RadiusWarning``) when at least ``threshold`` of the targets have
+    no source but their own previous observation.
+
+    Parameters
+    ----------
+    rec : Recording
+    no_other : bool (n_targets,)
+        True for a target without a non-self source within the radius.
+    radius, threshold : float
+    stacklevel : int
+        Of the warning, so that it points at the user's call.
+
+    Returns
+    -------
+    float
+        The fraction of such targets (NaN without targets).
+    """
+    if no_other.size == 0:
+        return float("nan")
+    self_only = float(np.mean(no_other))
     if self_only >= threshold:
         warnings.warn(_radius_message(self_only, radius, suggest_radius(rec)),
-                      RadiusWarning, stacklevel=3)
+                      RadiusWarning, stacklevel=stacklevel)
     return self_only
 
 
