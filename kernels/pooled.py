@@ -130,7 +130,8 @@ def _segments(inverse, n):
     return order.astype(np.int64), seg
 
 
-def aggregate(X, tgt_obs, tgt_ptr, src, gain, group, n_groups, block=None, n_blocks=1):
+def aggregate(X, tgt_obs, tgt_ptr, src, gain, group, n_groups, block=None, n_blocks=1,
+              keep_rows=False):
     """Sufficient statistics of the pooled reduced problem, per block of targets.
 
     Parameters
@@ -149,6 +150,10 @@ def aggregate(X, tgt_obs, tgt_ptr, src, gain, group, n_groups, block=None, n_blo
     block : int64 (n_targets,) or None
         Block of each target in ``0..n_blocks-1`` (None: one block).
     n_blocks : int
+    keep_rows : bool
+        Also keep the per-target group sums and the accumulation orders
+        (``agg["rows"]``), so that :func:`gain_weighted` can re-weight the
+        statistics by per-target gains without another pass over the pairs.
 
     Returns
     -------
@@ -159,7 +164,14 @@ def aggregate(X, tgt_obs, tgt_ptr, src, gain, group, n_groups, block=None, n_blo
         ``S_blk`` float64 (n_skeys, d, d), ``S_block``, ``S_entry`` int64 (n_skeys,):
         the nonzero (block, entry) parts of ``S``;
         ``co_ptr`` int64 (n_groups + 1,), ``co_idx`` int64 (nnz,): the CSR of
-        co-occurring groups (entry ``e`` is ``(g, co_idx[e])``).
+        co-occurring groups (entry ``e`` is ``(g, co_idx[e])``);
+        with ``keep_rows``, ``rows``: a dict of ``Y`` float64 (n_targets, d)
+        (the targets' features), ``Z`` float64 (n_rows, d) (one row per
+        (target, group), ascending groups per target), ``tg_ptr`` int64
+        (n_targets + 1,) (rows of target ``t``), ``tg_group`` and ``tgt_row``
+        int64 (n_rows,) (group and target of each row), and the orders of the
+        ``T`` and ``S`` accumulations (``t_order``, ``t_seg``, ``s_order``,
+        ``s_seg``, ``row_a``, ``row_b``).
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     tgt_ptr = np.ascontiguousarray(tgt_ptr, dtype=np.int64)
@@ -204,11 +216,103 @@ def aggregate(X, tgt_obs, tgt_ptr, src, gain, group, n_groups, block=None, n_blo
     eu, S_entry = np.unique(gh, return_inverse=True)
     co_g = eu // G
     co_ptr = np.concatenate([[0], np.cumsum(np.bincount(co_g, minlength=G))]).astype(np.int64)
-    return dict(xx_blk=xx_blk, T_blk=T_blk, T_block=(tu // G).astype(np.int64),
-                T_group=(tu % G).astype(np.int64), S_blk=S_blk,
-                S_block=(su // (G * G)).astype(np.int64),
-                S_entry=S_entry.ravel().astype(np.int64), co_ptr=co_ptr,
-                co_idx=(eu % G).astype(np.int64))
+    out = dict(xx_blk=xx_blk, T_blk=T_blk, T_block=(tu // G).astype(np.int64),
+               T_group=(tu % G).astype(np.int64), S_blk=S_blk,
+               S_block=(su // (G * G)).astype(np.int64),
+               S_entry=S_entry.ravel().astype(np.int64), co_ptr=co_ptr,
+               co_idx=(eu % G).astype(np.int64))
+    if keep_rows:
+        t_order, t_seg = _segments(tinv.ravel(), tu.size)
+        out["rows"] = dict(Y=Y, Z=Z, tg_ptr=tg_ptr, tg_group=tg_group, tgt_row=tgt_row,
+                           t_order=t_order, t_seg=t_seg, s_order=order, s_seg=seg,
+                           row_a=row_a, row_b=row_b)
+    return out
+
+
+# ---------------------------------------------------------------- target gains
+def gain_weighted(agg, gamma):
+    """The statistics of the reduced problem with per-target gains ``gamma``.
+
+    With ``x_i ~ gamma_i sum_g C diag(Wbar[g]) R^T z_{i,g}`` the loss is the
+    gain-free one with every ``z_{i,g}`` replaced by ``gamma_i z_{i,g}``:
+    ``T`` is linear and ``S`` quadratic in the gains, ``xx`` is unchanged.
+    One pass over the (target, group) rows; none over the pairs.
+
+    Parameters
+    ----------
+    agg : dict
+        From :func:`aggregate` with ``keep_rows=True``.
+    gamma : float64 (n_targets,)
+
+    Returns
+    -------
+    dict like ``agg`` (sharing its index arrays and rows) with ``T_blk`` and
+    ``S_blk`` of the weighted sums.
+    """
+    rows = agg.get("rows")
+    if rows is None:
+        raise ValueError("gain_weighted needs the statistics of aggregate(..., "
+                         "keep_rows=True)")
+    gamma = np.asarray(gamma, dtype=np.float64)
+    if gamma.shape != (rows["Y"].shape[0],):
+        raise ValueError(f"gamma has shape {gamma.shape}; expected one gain per target "
+                         f"({rows['Y'].shape[0]},)")
+    Zg = np.ascontiguousarray(rows["Z"] * gamma[rows["tgt_row"]][:, None])
+    n_rows = Zg.shape[0]
+    T_blk = np.zeros_like(agg["T_blk"])
+    _parallel.run(_accumulate_outer, T_blk.shape[0], rows["t_seg"], rows["t_order"],
+                  rows["tgt_row"], np.arange(n_rows, dtype=np.int64), rows["Y"], Zg, T_blk)
+    S_blk = np.zeros_like(agg["S_blk"])
+    _parallel.run(_accumulate_outer, S_blk.shape[0], rows["s_seg"], rows["s_order"],
+                  rows["row_a"], rows["row_b"], Zg, Zg, S_blk)
+    return dict(agg, T_blk=T_blk, S_blk=S_blk)
+
+
+@njit(**JIT)
+def _predict_tasks(t0, t1, Z, tg_ptr, tg_group, Wbar, C, R, out):
+    nt = tg_ptr.shape[0] - 1
+    d, J = C.shape
+    v = np.empty(J)
+    for t in range(t0 * _TARGETS_PER_TASK, min(nt, t1 * _TARGETS_PER_TASK)):
+        v[:] = 0.0
+        for a in range(tg_ptr[t], tg_ptr[t + 1]):
+            g = tg_group[a]
+            for j in range(J):
+                w = Wbar[g, j]
+                if w != 0.0:
+                    u = 0.0
+                    for m in range(d):
+                        u += R[m, j] * Z[a, m]
+                    v[j] += w * u
+        for m in range(d):
+            s = 0.0
+            for j in range(J):
+                s += C[m, j] * v[j]
+            out[t, m] = s
+
+
+def predict_targets(rows, Wbar, C, R):
+    """Gain-free prediction of every target, ``p_i = sum_g C diag(Wbar[g]) R^T z_{i,g}``.
+
+    Parameters
+    ----------
+    rows : dict
+        ``agg["rows"]`` of :func:`aggregate` with ``keep_rows=True``.
+    Wbar : float64 (G, J)
+    C, R : float64 (d, J)
+
+    Returns
+    -------
+    float64 (n_targets, d)
+    """
+    nt = rows["tg_ptr"].shape[0] - 1
+    out = np.zeros((nt, C.shape[0]))
+    _parallel.run(_predict_tasks, (nt + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK,
+                  rows["Z"], rows["tg_ptr"], rows["tg_group"],
+                  np.ascontiguousarray(Wbar, dtype=np.float64),
+                  np.ascontiguousarray(C, dtype=np.float64),
+                  np.ascontiguousarray(R, dtype=np.float64), out)
+    return out
 
 
 @njit(**JIT)

@@ -61,15 +61,17 @@ class PooledData:
 
     @classmethod
     def from_pairs(cls, X, tgt_obs, tgt_ptr, src, gain, group, n_groups, block=None,
-                   n_blocks=None):
+                   n_blocks=None, keep_rows=False):
         """Aggregate once.  Arrays as in :func:`licchie.kernels.pooled.aggregate`;
-        ``block`` (n_targets,) labels blocks of targets for the bootstrap."""
+        ``block`` (n_targets,) labels blocks of targets for the bootstrap;
+        ``keep_rows`` keeps the per-target sums for gains (:mod:`.gains`)."""
         nt = len(tgt_ptr) - 1
         if block is None:
             block, n_blocks = np.zeros(nt, np.int64), 1
         block = np.asarray(block, dtype=np.int64)
         n_blocks = int(block.max()) + 1 if n_blocks is None else int(n_blocks)
-        agg = KP.aggregate(X, tgt_obs, tgt_ptr, src, gain, group, n_groups, block, n_blocks)
+        agg = KP.aggregate(X, tgt_obs, tgt_ptr, src, gain, group, n_groups, block, n_blocks,
+                           keep_rows=keep_rows)
         out = cls(agg, int(n_groups), np.bincount(block, minlength=n_blocks))
         out.xx, out.T, out.S = KP.combine(agg, n_groups)
         out.comps = KP.components(agg["co_ptr"], agg["co_idx"])
@@ -392,8 +394,10 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     time_budget : float or None
         Seconds for all searches together, shared equally (None: no limit;
         then ``n_trials`` must be given).  Starts always run.
-    local : {"lbfgs", "als"}
-        Local solver after each start or move: :func:`lbfgs` (default) or :func:`als`.
+    local : {"lbfgs", "als"} or callable
+        Local solver after each start or move: :func:`lbfgs` (default),
+        :func:`als`, or a callable with their signature (for example
+        :class:`licchie.fit.gains.GainSolver`).
     max_sweeps, tol : limits of the local solver (evaluations for L-BFGS).
     move_groups : int64 (n_groups,) or None
         Coarser labels of the groups (for example the class of each class x
@@ -425,7 +429,7 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     d = data.T.shape[1]
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     sw = _Sweeper(data)
-    solver = lbfgs if local == "lbfgs" else als
+    solver = local if callable(local) else lbfgs if local == "lbfgs" else als
     labels = (np.arange(data.n_groups) if move_groups is None
               else np.asarray(move_groups, dtype=np.int64))
     cands, bests, history = [], [], []

@@ -1,0 +1,179 @@
+"""Per-target gains in the exactly pooled reduced problem (``target_gain``, issue 14).
+
+With ``target_gain`` the full objective pools each pair's weights toward
+``gamma_t Wbar[g(e)]``: one gain per *target observation* ``t`` (a cell at
+one frame, the index of ``pairs.tgt_obs``), the same definition as the
+generator's ``target_gain`` (``c_n f_n``, recomputed every frame).  In the
+limit of exact pooling the reduced loss becomes::
+
+    F(Wbar, C, R, gamma) = sum_i || x_i - gamma_i sum_g C diag(Wbar[g]) R^T z_{i,g} ||^2.
+
+For fixed gains this is the gain-free reduced loss of the statistics with
+``z_{i,g}`` scaled by ``gamma_i`` (:func:`licchie.kernels.pooled.gain_weighted`,
+one pass over the (target, group) rows); for fixed ``(Wbar, C, R)`` every
+gain is a one-dimensional least squares, ``gamma_i = <x_i, p_i> / |p_i|^2``
+(:func:`licchie.kernels.pooled.predict_targets`).  The local solver
+:class:`GainSolver` alternates the two blocks: L-BFGS on ``(C, R)`` with the
+profiles eliminated at fixed gains, then the closed-form gains.
+
+**Scale.**  ``gamma_t Wbar[g]`` is unchanged when the gains of one connected
+set of groups and targets (:func:`~licchie.fit.pooling.gain_components`; with
+class x frame pooling, one frame) are multiplied by ``a`` and its profiles
+divided by ``a``.  After every gain update the gains are normalised to
+*mean 1* in each such set and the profiles take the factor
+(:func:`~licchie.fit.pooling.normalise_gains`), exactly as the full objective
+does, so ``Wbar`` is the profile of a typical target in both.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import pooled as KP
+from .pooling import fitted_gains, normalise_gains
+from .search import PooledData, _Sweeper, lbfgs
+
+
+def with_gains(data: PooledData, gamma):
+    """``data`` with every target's group sums scaled by its gain (a new PooledData).
+
+    The index structure (groups, co-occurrences, blocks) is shared, so the
+    result serves the search, its sweeps and the verdict's bootstrap
+    unchanged.
+    """
+    agg = KP.gain_weighted(data.agg, gamma)
+    out = PooledData(agg, data.n_groups, data.n_targets, comps=data.comps)
+    out.xx, out.T, out.S = KP.combine(agg, data.n_groups)
+    return out
+
+
+def target_gains(data: PooledData, Wbar, C, R, comps, gamma=None):
+    """Closed-form gains for ``(Wbar, C, R)``, normalised (see the module docstring).
+
+    Parameters
+    ----------
+    data : PooledData
+        Aggregated with ``keep_rows=True``.
+    Wbar : float64 (G, J)
+    C, R : float64 (d, J)
+    comps : tuple
+        :func:`~licchie.fit.pooling.gain_components` of the groups and targets.
+    gamma : float64 (n_targets,) or None
+        Kept for a target whose prediction is zero (None: 1).
+
+    Returns
+    -------
+    gamma : float64 (n_targets,), Wbar : float64 (G, J)
+        Normalised gains and the profiles rescaled so that ``gamma_t Wbar[g]``
+        is unchanged.
+    loss : float
+        ``F`` at the returned gains (computed from the residuals directly).
+    """
+    rows = _rows(data)
+    P = KP.predict_targets(rows, Wbar, C, R)
+    Y = rows["Y"]
+    fallback = 1.0 if gamma is None else gamma
+    g = fitted_gains(P, Y, fallback=fallback)
+    res = Y - g[:, None] * P
+    loss = float(np.einsum("td,td->", res, res))
+    g, Wbar = normalise_gains(g, np.asarray(Wbar, dtype=np.float64), comps)
+    return g, np.ascontiguousarray(Wbar), loss
+
+
+def gain_loss(data: PooledData, Wbar, C, R, gamma):
+    """``F`` at the given gains, from the residual of every target (a reference)."""
+    rows = _rows(data)
+    res = rows["Y"] - np.asarray(gamma)[:, None] * KP.predict_targets(rows, Wbar, C, R)
+    return float(np.einsum("td,td->", res, res))
+
+
+def _rows(data):
+    rows = data.agg.get("rows")
+    if rows is None:
+        raise ValueError("Target gains need PooledData.from_pairs(..., keep_rows=True).")
+    return rows
+
+
+class GainSolver:
+    """Local solver of the reduced problem with gains, for :func:`~.search.search`.
+
+    Called like :func:`~licchie.fit.search.lbfgs`
+    (``solver(data, C, R, max_eval, tol, sweeper=...)``; ``data`` and
+    ``sweeper`` are ignored: the solver holds the gain-free statistics).
+    Each call alternates L-BFGS on ``(C, R)`` at fixed gains (the profiles
+    eliminated) with the closed-form gains, at most ``rounds`` times, until
+    the loss falls by less than ``tol_rounds`` relative; neither block can
+    raise the loss, so neither can the call (nor the trial step along each
+    round's change, kept only when it lowers the loss).  The gains start at those of
+    the lowest loss returned so far (the gains are a property of the data
+    more than of a basin: a move from the incumbent starts near its
+    gains), or at 1 before the first call.  Every call ends with a gain
+    update, so the gains of a returned ``(Wbar, C, R)`` are
+    :func:`target_gains` of it (:meth:`gains`).
+
+    Parameters
+    ----------
+    data : PooledData
+        Gain-free statistics, aggregated with ``keep_rows=True``.
+    comps : tuple
+        :func:`~licchie.fit.pooling.gain_components` of groups and targets.
+    rounds : int
+    tol_rounds : float
+    """
+
+    def __init__(self, data: PooledData, comps, rounds=30, tol_rounds=1e-6):
+        _rows(data)
+        self.data = data
+        self.comps = comps
+        self.rounds = int(rounds)
+        self.tol_rounds = float(tol_rounds)
+        nt = data.agg["rows"]["Y"].shape[0]
+        self.best_gamma = np.ones(nt)
+        self.best_loss = np.inf
+
+    def __call__(self, data, C, R, max_eval=1000, tol=1e-12, sweeper=None):
+        gamma = self.best_gamma.copy()
+        n_ev = 0
+        F = np.inf
+        Wbar = None
+        alpha = 1.0
+        for _ in range(self.rounds):
+            g0, C0, R0 = gamma, C, R
+            Wbar, C, R, _, n = lbfgs(with_gains(self.data, gamma), C, R, max_eval, tol)
+            n_ev += n
+            gamma, Wbar, F_new = target_gains(self.data, Wbar, C, R, self.comps, gamma)
+            # the two blocks alternate linearly slowly (measured on planted
+            # gains: 30+ rounds); a trial step along the round's change of
+            # (gains, C, R), kept only when the loss falls, halves that
+            trial = self._extrapolate(g0, C0, R0, gamma, C, R, alpha)
+            n_ev += 1
+            if trial[4] < F_new:
+                gamma, Wbar, C, R, F_new = trial
+                alpha = min(alpha * 1.5, 16.0)
+            else:
+                alpha = 1.0
+            done = not F - F_new > self.tol_rounds * abs(F_new)
+            F = F_new
+            if done:
+                break
+        if F < self.best_loss:
+            self.best_loss, self.best_gamma = F, gamma
+        return Wbar, C, R, F, n_ev
+
+    def _extrapolate(self, g0, C0, R0, g1, C1, R1, alpha):
+        """``(gamma, Wbar, C, R, F)`` at ``x1 + alpha (x1 - x0)``, profiles and
+        then gains exact (so the result ends with a gain update)."""
+        ge = g1 + alpha * (g1 - g0)
+        Ce = C1 + alpha * (C1 - C0)
+        Re = R1 + alpha * (R1 - R0)
+        nc, nr = np.linalg.norm(Ce, axis=0), np.linalg.norm(Re, axis=0)
+        if not (np.all(nc > 0) and np.all(nr > 0) and np.all(np.isfinite(ge))):
+            return None, None, None, None, np.inf
+        Ce, Re = np.ascontiguousarray(Ce / nc), np.ascontiguousarray(Re / nr)
+        sw = _Sweeper(with_gains(self.data, ge))
+        We, _ = sw.profiles(Ce, Re)
+        ge, We, Fe = target_gains(self.data, We, Ce, Re, self.comps, ge)
+        return ge, We, Ce, Re, Fe
+
+    def gains(self, Wbar, C, R):
+        """The normalised gains of a solution this solver returned."""
+        return target_gains(self.data, Wbar, C, R, self.comps)[0]

@@ -1,0 +1,240 @@
+"""Per-target gains in the exactly pooled reduced problem (issue 14).
+
+The gain-weighted statistics and the per-target predictions are checked
+against plain NumPy that builds every ``z_{i,g}`` by a loop over pairs; the
+gain block against its closed form; the local solver never raises the
+loss and finds planted gains; and the reduced loss with gains is the full
+objective's limit with ``target_gain``.
+"""
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from licchie import LICCHIE
+from licchie import kernels as K
+from licchie.fit import gains as FGN
+from licchie.fit import global_start as FG
+from licchie.fit import search as S
+from licchie.fit.pooling import gain_components
+from licchie.kernels import pooled as KP
+from licchie.synthetic import make_suite_recording
+
+SETTINGS = dict(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+
+
+def random_pairs(rng, nt, n_obs, d, G, max_pairs=5):
+    X = rng.normal(size=(n_obs, d))
+    X[rng.random(n_obs) < 0.2] = 0.0
+    counts = rng.integers(1, max_pairs + 1, size=nt)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    E = int(ptr[-1])
+    return (X, rng.choice(n_obs, size=nt, replace=nt > n_obs).astype(np.int64), ptr,
+            rng.integers(0, n_obs, E).astype(np.int64), rng.uniform(0.2, 1.5, E),
+            rng.integers(0, G, E).astype(np.int64))
+
+
+def explicit_z(X, tgt_ptr, src, gain, group, G):
+    nt = tgt_ptr.shape[0] - 1
+    Z = np.zeros((nt, G, X.shape[1]))
+    for t in range(nt):
+        for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
+            Z[t, group[e]] += gain[e] * X[src[e]]
+    return Z
+
+
+@st.composite
+def problems(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    nt = draw(st.integers(1, 12))
+    d = draw(st.integers(1, 4))
+    J = draw(st.integers(1, 3))
+    G = draw(st.integers(1, 5))
+    nb = draw(st.integers(1, 3))
+    arrays = random_pairs(rng, nt, nt + 3, d, G)
+    block = rng.integers(0, nb, nt).astype(np.int64)
+    return rng, arrays, G, J, block, nb
+
+
+@settings(**SETTINGS)
+@given(problems())
+def test_gain_weighted_statistics_and_predictions_match_numpy(prob):
+    rng, (X, tobs, ptr, src, gain, group), G, J, block, nb = prob
+    data = S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, G, block, nb,
+                                   keep_rows=True)
+    nt = ptr.shape[0] - 1
+    d = X.shape[1]
+    gamma = rng.normal(size=nt)
+    Z0 = explicit_z(X, ptr, src, gain, group, G)
+    Z = Z0 * gamma[:, None, None]
+    Y = X[tobs]
+    dg = FGN.with_gains(data, gamma)
+    T = np.einsum("ta,tgb->gab", Y, Z)
+    np.testing.assert_allclose(dg.T, T, atol=1e-10)
+    for e, (g, h) in enumerate(zip(dg.co_g, dg.co_idx)):
+        np.testing.assert_allclose(dg.S[e], np.einsum("ta,tb->ab", Z[:, g], Z[:, h]),
+                                   atol=1e-10)
+    # per-block parts (the bootstrap's resamples reweight them)
+    w = rng.uniform(0, 2, nb)
+    xx, Tw, _ = KP.combine(dg.agg, G, w)
+    np.testing.assert_allclose(Tw, np.einsum("t,ta,tgb->gab", w[block], Y, Z), atol=1e-10)
+    assert xx == pytest.approx(float(np.sum(w[block] * np.sum(Y * Y, axis=1))), abs=1e-10)
+
+    Wbar = rng.normal(size=(G, J))
+    C = rng.normal(size=(d, J))
+    R = rng.normal(size=(d, J))
+    P0 = np.einsum("aj,gj,bj,tgb->ta", C, Wbar, R, Z0)
+    P = KP.predict_targets(data.agg["rows"], Wbar, C, R)
+    np.testing.assert_allclose(P, P0, atol=1e-9)
+    # the reduced loss at fixed gains is the gain-free one of the weighted statistics
+    ref = float(np.sum((Y - gamma[:, None] * P) ** 2))
+    assert S._Sweeper(dg).loss(Wbar, C, R) == pytest.approx(ref, rel=1e-9, abs=1e-9)
+    assert FGN.gain_loss(data, Wbar, C, R, gamma) == pytest.approx(ref, rel=1e-9, abs=1e-9)
+
+
+def test_gain_weighted_needs_rows():
+    rng = np.random.default_rng(0)
+    X, tobs, ptr, src, gain, group = random_pairs(rng, 5, 8, 3, 2)
+    data = S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, 2)
+    with pytest.raises(ValueError, match="keep_rows"):
+        FGN.with_gains(data, np.ones(5))
+
+
+@settings(**SETTINGS)
+@given(problems())
+def test_gain_block_is_the_exact_minimiser_and_keeps_the_product(prob):
+    rng, (X, tobs, ptr, src, gain, group), G, J, block, nb = prob
+    data = S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, G, keep_rows=True)
+    nt = ptr.shape[0] - 1
+    d = X.shape[1]
+    tid = np.repeat(np.arange(nt), np.diff(ptr))
+    comps = gain_components(group, tid, G)
+    Wbar = rng.normal(size=(G, J))
+    C = rng.normal(size=(d, J))
+    R = rng.normal(size=(d, J))
+    gamma, Wn, F = FGN.target_gains(data, Wbar, C, R, comps)
+    # mean 1 in every component that has targets, product gamma_t Wbar[g] kept
+    g_lab, t_lab, n = comps
+    for c in np.unique(t_lab):
+        assert np.mean(gamma[t_lab == c]) == pytest.approx(1.0, rel=1e-9) or np.allclose(
+            gamma[t_lab == c], 0)
+    assert F == pytest.approx(FGN.gain_loss(data, Wn, C, R, gamma), rel=1e-9, abs=1e-9)
+    # no single gain can do better (1-D least squares per target)
+    P = KP.predict_targets(data.agg["rows"], Wn, C, R)
+    Y = data.agg["rows"]["Y"]
+    for t in range(nt):
+        for eps in (1e-3, -1e-3):
+            g2 = gamma.copy()
+            g2[t] += eps
+            assert FGN.gain_loss(data, Wn, C, R, g2) >= F - 1e-9 * max(F, 1.0)
+    assert np.all(np.isfinite(P)) and np.all(np.isfinite(Y))
+
+
+def planted_gains(seed=0, n_targets=600, d=5, J=3, n_cls=3, noise=0.01):
+    """Targets with pairs in 1-3 classes, class groups, log-normal gains."""
+    rng = np.random.default_rng(seed)
+    C = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :J]
+    R = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :J]
+    n_src = 3 * n_targets
+    Xs = rng.normal(size=(n_src, d))
+    counts = rng.integers(1, 4, n_targets)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    E = int(ptr[-1])
+    src = rng.integers(0, n_src, E)
+    group = rng.integers(0, n_cls, E).astype(np.int64)
+    tgt_of = np.repeat(np.arange(n_targets), counts)
+    Wt = np.array([[1.0, 0.8, 0.0], [0.0, 1.0, -0.7], [0.9, 0.0, 1.0]])[:n_cls, :J]
+    gam = np.exp(0.7 * rng.normal(size=n_targets))
+    gam /= gam.mean()
+    A = np.einsum("gj,aj,bj->gab", Wt, C, R)
+    Y = np.zeros((n_targets, d))
+    np.add.at(Y, tgt_of, gam[tgt_of, None] * np.einsum("eab,eb->ea", A[group], Xs[src]))
+    Y += noise * rng.normal(size=Y.shape)
+    X = np.vstack([Xs, Y])
+    data = S.PooledData.from_pairs(X, n_src + np.arange(n_targets), ptr, src, np.ones(E),
+                                   group, n_cls, keep_rows=True)
+    return data, C, R, Wt, gam, gain_components(group, tgt_of, n_cls)
+
+
+def test_gain_solver_never_raises_the_loss_and_finds_planted_gains():
+    data, C, R, Wt, gam, comps = planted_gains()
+    truth = FGN.gain_loss(data, Wt, C, R, gam)
+    rng = np.random.default_rng(3)
+    solver = FGN.GainSolver(data, comps)
+    # from a perturbed truth: a local solve must reach the planted optimum
+    C0 = C + 0.2 * rng.normal(size=C.shape)
+    R0 = R + 0.2 * rng.normal(size=R.shape)
+    Wb, C1, R1, F, _ = solver(None, C0, R0, 1000, 1e-12)
+    assert F <= truth * (1 + 1e-6)
+    sim, _ = S.motif_cos(C, R, C1, R1)
+    assert sim.min() >= 0.999
+    # a gain is a 1-D fit to one target's d numbers, so it carries that
+    # target's noise: most are close, all correlate
+    g = solver.gains(Wb, C1, R1)
+    assert np.median(np.abs(g - gam) / gam) < 0.02
+    assert np.corrcoef(g, gam)[0, 1] > 0.99
+    # the returned loss is the loss of the returned solution and its gains
+    assert F == pytest.approx(FGN.gain_loss(data, Wb, C1, R1, solver.gains(Wb, C1, R1)),
+                              rel=1e-9)
+    # without gains the same data are fitted worse
+    no_gain = S.lbfgs(data, C0, R0, 1000)[3]
+    assert no_gain > 10 * F
+
+
+def test_search_with_gains_recovers_planted_truth():
+    data, C, R, Wt, gam, comps = planted_gains(seed=1)
+    res = S.search(data, 3, n_searches=2, n_starts=2, n_trials=4, time_budget=None, seed=1,
+                   local=FGN.GainSolver(data, comps))
+    assert res.loss <= FGN.gain_loss(data, Wt, C, R, gam) * (1 + 1e-6)
+    sim, _ = S.motif_cos(C, R, res.C, res.R)
+    assert sim.min() >= 0.99
+    assert res.loss <= min(c.loss for c in res.candidates)
+
+
+# a small instance of a regime with per-target gains
+SMALL = dict(n_cells=(12, 6), n_frames=20, n_features=5, n_components=3)
+
+
+@pytest.fixture(scope="module")
+def gained():
+    return make_suite_recording("shared_gains", 0, **SMALL)
+
+
+@pytest.mark.parametrize("groups", ["class", "class_time"])
+def test_reduced_loss_with_gains_is_the_full_objectives_limit(gained, groups):
+    """At ``A_e = B_e`` and ``W[e] = gamma_t(e) Wbar[g(e)]`` the full objective
+    with ``target_gain`` has the reduced loss with gains as its fidelity term,
+    and its low-rank and pooling terms vanish."""
+    ds, _ = gained
+    m = LICCHIE(n_components=3, radius=float(ds.attrs["radius"]), pooling_groups=groups,
+                lambdas=(10.0, 0.0, 0.0, 0.0, 10.0), target_gain=True)
+    prep = m._prepare(ds)
+    problem, obs = prep.problem, prep.recording.obs
+    assert problem.target_gain
+    data, _ = FG.reduced_data(problem, obs)
+    rng = np.random.default_rng(1)
+    G, d = problem.pairs.n_groups, problem.X.shape[1]
+    C = S._random_unit(rng, d, 3)
+    R = S._random_unit(rng, d, 3)
+    gamma, Wbar, F = FGN.target_gains(data, rng.normal(size=(G, 3)), C, R,
+                                      problem.gain_components)
+    W = np.ascontiguousarray(gamma[problem.pair_target, None] * Wbar[problem.pairs.group])
+    A = K.lowrank_reconstruct(W, C, R)
+    terms = problem.objective(A, W, C, R, Wbar, gamma)
+    assert terms[0] == pytest.approx(F, rel=1e-9)
+    assert S._Sweeper(FGN.with_gains(data, gamma)).loss(Wbar, C, R) == pytest.approx(
+        F, rel=1e-9)
+    assert terms[1] == pytest.approx(0.0, abs=1e-9 * terms[0])
+    assert terms[5] == pytest.approx(0.0, abs=1e-9 * terms[0])
+
+
+def test_fit_with_target_gain_starts_from_the_gain_search(gained):
+    ds, truth = gained
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = LICCHIE(n_components=3, radius=float(ds.attrs["radius"]), target_gain=True,
+                    random_state=0, n_init=2, max_iter=10,
+                    solver_options=dict(search_evals=3000)).fit(ds)
+    assert np.all(np.isfinite(m.components_["stability"].values))
