@@ -193,6 +193,21 @@ def test_search_with_gains_recovers_planted_truth():
     assert res.loss <= min(c.loss for c in res.candidates)
 
 
+def test_gain_search_alternates_to_planted_truth_and_gains():
+    data, C, R, Wt, gam, comps = planted_gains(seed=2)
+    res, gamma = FGN.gain_search(data, 3, comps, rounds=3, n_searches=2, n_starts=2,
+                                 n_trials=3, time_budget=None, seed=4)
+    sim, _ = S.motif_cos(C, R, res.C, res.R)
+    assert sim.min() >= 0.99
+    assert np.corrcoef(gamma, gam)[0, 1] > 0.99
+    # the result is a search of the problem at the returned gains
+    dg = FGN.with_gains(data, gamma)
+    assert res.loss == pytest.approx(S._Sweeper(dg).loss(res.Wbar, res.C, res.R), rel=1e-8)
+    assert res.loss <= min(c.loss for c in res.candidates)
+    # at the planted gains the planted truth is (up to noise) the optimum
+    assert res.loss <= FGN.gain_loss(data, Wt, C, R, gam) * 1.05
+
+
 # a small instance of a regime with per-target gains
 SMALL = dict(n_cells=(12, 6), n_frames=20, n_features=5, n_components=3)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .diagnostics import motif_agreement
-from .gains import GainSolver, with_gains
+from .gains import gain_search, with_gains
 from .pairs import pair_groups
 from .search import PooledData, SearchResult, pair_start, search
 from .solver import run_start
@@ -94,30 +94,31 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     """
     data, move = reduced_data(problem, obs)
     s_search, s_diag, s_polish = seed.spawn(3)
-    # with target gains the search's local solver also fits one gain per
-    # target (licchie.fit.gains); the verdict then judges at the best's gains
-    gains = GainSolver(data, problem.gain_components) if problem.target_gain else None
-    res = search(data, n_components, n_searches=int(opts["n_searches"]),
-                 time_budget=float(opts["search_time"]), seed=s_search, move_groups=move,
-                 progress=bool(show_search), patience=int(opts["search_patience"]),
-                 eval_budget=int(opts["search_evals"]),
-                 local=gains if gains is not None else "lbfgs")
+    # with target gains: searches at fixed gains alternated with the gains
+    # (licchie.fit.gains); the verdict judges at the last round's gains
+    kw = dict(n_searches=int(opts["n_searches"]), time_budget=float(opts["search_time"]),
+              seed=s_search, move_groups=move, progress=bool(show_search),
+              patience=int(opts["search_patience"]), eval_budget=int(opts["search_evals"]))
+    gamma = None
+    if problem.target_gain:
+        res, gamma = gain_search(data, n_components, problem.gain_components, **kw)
+        data = with_gains(data, gamma)
+    else:
+        res = search(data, n_components, **kw)
     if res.time >= float(opts["search_time"]) and res.n_trials > 0:
         warnings.warn(
             f"The pooled search stopped at its time limit (solver_options['search_time']="
             f"{float(opts['search_time']):g} s) before its evaluation budget: the result "
             "depends on this machine's speed. Raise search_time for a reproducible fit.",
             UserWarning, stacklevel=4)
-    if gains is not None:
-        data = with_gains(data, gains.gains(res.Wbar, res.C, res.R))
     diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
     cands = res.candidates[:max(1, int(n_polish))]
     seeds = s_polish.generate_state(len(cands))
     results = []
     for k, c in enumerate(cands):
         W, C, R = pair_start(c.Wbar, c.C, c.R, problem.pairs.group)
-        if gains is not None:  # W[e] = gamma[t(e)] Wbar[g(e)]
-            W *= gains.gains(c.Wbar, c.C, c.R)[problem.pair_target, None]
+        if gamma is not None:  # W[e] = gamma[t(e)] Wbar[g(e)]
+            W *= gamma[problem.pair_target, None]
         r = run_start(problem, None, n_components, int(seeds[k]), max_iter, tol, progress,
                       start_label=f"polish {k + 1}", extrapolate=bool(opts["extrapolate"]),
                       init="given", factors=(W, C, R),
