@@ -189,25 +189,27 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
                 eval_budget=None, later_share=0.5, **search_kw):
     """Global search with target gains: searches at fixed gains, alternated with the gains.
 
-    Round 0 is the gain-free search (all gains 1) with the whole
-    ``eval_budget``; after every round :class:`GainSolver` takes the best
-    to a joint local minimum of ``(Wbar, C, R, gamma)``, and the next round
-    searches the reduced problem at those gains (``later_share`` of the
-    budget each), seeded with nothing from the last round but the gains.
+    Round 0 is the gain-free search (all gains 1, the same seed and budget
+    as a fit without gains, so it finds the same minimum); after every
+    round :class:`GainSolver` takes the round's best to a joint local
+    minimum of ``(Wbar, C, R, gamma)``, and the next round searches the
+    reduced problem at those gains (``later_share`` of ``eval_budget``).
     Every round is an ordinary :func:`~licchie.fit.search.search` of a
     gain-weighted problem (cheap L-BFGS solves, full basin hopping), which
     the gain-alternating local solver inside the search is not (one call
     costs 1-3 k evaluations at paper size, so the same budget buys only the
-    random starts).
+    random starts).  The round whose best reaches the lowest joint loss
+    wins: gains fitted to a wrong basin cannot replace a better round.
 
     Returns
     -------
     result : SearchResult
-        The last round's search: its candidates and losses are all at the
-        returned gains, so the verdict can judge them on
+        The winning round's search: its candidates and losses are all at
+        the returned gains, so the verdict can judge them on
         ``with_gains(data, gamma)``.
     gamma : float64 (n_targets,)
-        The gains of the last round (normalised; see the module docstring).
+        The gains that round searched at (normalised; see the module
+        docstring).
     """
     from .search import search
 
@@ -215,15 +217,17 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
     nt = _rows(data)["Y"].shape[0]
     gamma = np.ones(nt)
     solver = GainSolver(data, comps)
-    res = None
-    for k, child in enumerate(ss.spawn(int(rounds))):
+    best = None
+    for k in range(int(rounds)):
         budget = (None if eval_budget is None
                   else int(eval_budget * (1.0 if k == 0 else later_share)))
+        # round 0 draws exactly what a gain-free fit draws
+        child = ss if k == 0 else ss.spawn(1)[0]
         res = search(with_gains(data, gamma), n_components, seed=child,
                      eval_budget=budget, **search_kw)
-        if k == rounds - 1:
-            break
         solver.best_gamma, solver.best_loss = gamma, np.inf
-        Wb, C, R, _, _ = solver(None, res.C, res.R)
+        Wb, C, R, F, _ = solver(None, res.C, res.R)
+        if best is None or F < best[0]:
+            best = (F, res, gamma)
         gamma = solver.gains(Wb, C, R)
-    return res, gamma
+    return best[1], best[2]
