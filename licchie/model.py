@@ -70,7 +70,9 @@ class LICCHIE(BaseEstimator):
         how strongly they respond (an extension beyond MODEL.md; docs,
         "Choices beyond MODEL.md").  The gains are the ``target_gain``
         coordinate of ``weights_``; predictions with group profiles use
-        gain 1, the typical target.
+        gain 1, the typical target.  The global search of a pooled fit
+        then fits the gains too (docs/global-search.md, "Target gains in
+        the search"); off by default: it costs 2-3x the search time.
     pair_weight : {"none", "gaussian", "distance"}, default "none"
         ``g_e``: 1, ``exp(-d^2 / 2h^2)``, or ``d`` (zeroes the self pair).
     bandwidth : float, optional
