@@ -72,7 +72,8 @@ class LICCHIE(BaseEstimator):
         coordinate of ``weights_``; predictions with group profiles use
         gain 1, the typical target.  The global search of a pooled fit
         then fits the gains too (docs/global-search.md, "Target gains in
-        the search"); off by default: it costs 2-3x the search time.
+        the search"); off by default: 2-4x the fit time, and unbounded
+        gains can inflate some pairs' matrices.
     pair_weight : {"none", "gaussian", "distance"}, default "none"
         ``g_e``: 1, ``exp(-d^2 / 2h^2)``, or ``d`` (zeroes the self pair).
     bandwidth : float, optional
