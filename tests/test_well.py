@@ -61,6 +61,14 @@ def test_from_table_reused_ids_error_names_the_option(two_pops):
         Recording.from_table(tracked, population=None, untracked="org")
 
 
+def test_duplicate_message_never_suggests_dropping_rows_of_two_populations(two_pops):
+    # TrackMate's 'None' placeholder in two populations: still two populations' cells
+    t = two_pops[two_pops["pop"] != "org"].assign(cell="None")
+    with pytest.raises(ValueError, match=r"in another population.*'None'") as err:
+        Recording.from_table(t, population="pop")
+    assert "drop_duplicates" not in str(err.value)
+
+
 def test_from_table_integral_float_ids_namespace_cleanly(two_pops):
     t = two_pops[two_pops["pop"] != "org"].assign(cell=lambda d: d["cell"].astype(float))
     rec = Recording.from_table(t, population="pop", cell_per_population=True)

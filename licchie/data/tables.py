@@ -403,12 +403,14 @@ def _table_no_duplicates(row_cell, frames, cell_ids, cell_session, session_label
     hint = (f"  Ids such as {sorted(missing_like)} usually mark spots in no track (TrackMate "
             "writes 'None'); drop those rows or read the file with na_values=['None'] and then "
             "drop the missing ids." if missing_like else "")
-    if across.any() and not missing_like:
+    if across.any():
+        # never drop_duplicates here, even next to placeholder ids: rows of two
+        # populations are two cells
         raise ValueError(
             f"{int(across.sum())} row(s) repeat a (session, cell, frame) combination in "
             f"another population, e.g. {', '.join(examples)}; the populations use the same "
             f"cell ids.  These rows are different cells: do not drop them.  "
-            + _per_population_ids(cell, population))
+            + _per_population_ids(cell, population) + hint)
     raise ValueError(
         f"{int(dup.sum())} row(s) repeat a (session, cell, frame) combination, e.g. "
         f"{', '.join(examples)}; each cell may be seen once per frame.{hint}  Remove the "
