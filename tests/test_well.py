@@ -255,6 +255,18 @@ def test_cli_fit_config_then_report(tmp_path, capsys):
     assert f"| M0 | {verdicts[0]} |" in md
 
 
+def test_cli_report_without_data_writes_the_model_figures(tmp_path, capsys):
+    from licchie.cli import main
+    model, _ = _fitted(tmp_path)
+    model.save(tmp_path / "m.nc")  # a model of the Python API: no config inside
+    assert main(["report", str(tmp_path / "m.nc"), "--quiet"]) == 0
+    names = set(os.listdir(tmp_path / "m_report"))
+    assert {"motifs.png", "motif_0.png", "class_weights.png", "report.md"} <= names
+    assert "sweep.png" not in names
+    md = (tmp_path / "m_report" / "report.md").read_text()
+    assert "skipped: the model file has no config" in md and "--data config.toml" in md
+
+
 def test_cli_fit_errors(tmp_path, capsys):
     from licchie.cli import main
     p = _config(tmp_path)

@@ -419,9 +419,11 @@ def write_real_report(model_path, out=None, data=None, frames=None, log=None):
 
     log(f"Writing the report of {model_path} to {out}/ ...")
     save("motifs.png", _fig_motifs(plt, model, vmax), "all motifs, one colour scale (Fig. S3)")
+    per_pop = bool(pop_features) and len({tuple(v) for v in pop_features.values()}) > 1
     for j in range(model.n_components):
         save(f"motif_{j}.png", _fig_motif(plt, model, j, pop_features, vmax),
-             f"motif {j} by population pair (Fig. 3b)")
+             f"motif {j}" + (", one panel per population pair" if per_pop else "")
+             + f", with its verdict's reason (Fig. 3b)")
     summary = class_weight_summary(model)
     summary.to_csv(os.path.join(out, "class_weights.csv"), index=False)
     written.append(os.path.join(out, "class_weights.csv"))
