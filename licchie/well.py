@@ -241,9 +241,12 @@ def read_well(populations, *, frames=None, standardize="population", session=Non
             if f not in union:
                 union.append(f)
         pop_feats[name] = list(feats)
-        log(f"  {name}: {len(out):,} rows from {kind} "
-            f"({'tracked, ' + str(out['track'].nunique()) + ' tracks' if tracked else 'untracked'}"
-            f"), {len(feats)} features")
+        n_tracks = len(out.dropna(subset=["track"]).drop_duplicates(["session", "track"]))
+        n_sess = out["session"].nunique()
+        log(f"  {name}: {len(out):,} rows from {kind}"
+            f"{f' ({n_sess} sessions)' if n_sess > 1 else ''}, "
+            f"{f'tracked, {n_tracks:,} tracks' if tracked else 'untracked'}, "
+            f"{len(feats)} features")
         tables.append(out)
     dims = {name: ("z" in t.columns) for name, t in zip(names, tables)}
     if len(set(dims.values())) > 1:
