@@ -308,5 +308,6 @@ def default_config_text(path, features, n_components=4, radius="suggest", kind="
              f"features = {_toml_value(list(features))}", "",
              "[model]", f"n_components = {n_components}",
              f"radius = {_toml_value(radius)}   # or a number, in position units",
-             "", "[output]", f"model = {_toml_value(output)}", ""]
+             "", "[output]", f"model = {_toml_value(output)}",
+             f"report = {_toml_value(os.path.splitext(output)[0] + '_report')}", ""]
     return "\n".join(lines)

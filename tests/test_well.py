@@ -307,6 +307,7 @@ def test_cli_fit_trackmate_export_prints_its_config(tmp_path, capsys):
     cfg = load_config(tmp_path / "printed.toml", text=text)  # the printed config is valid
     assert cfg.populations[0]["features"] == ["AREA", "CIRCULARITY", "MEAN_INTENSITY_CH1"]
     assert cfg.model["n_components"] == 2 and cfg.model["radius"] == "suggest"
+    assert cfg.output_report == str(tmp_path / "m_report")
     assert out_model.exists()
 
 
