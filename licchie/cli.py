@@ -137,15 +137,16 @@ def fit_tracker_export(a):
     if not feats:
         raise ValueError(f"{a.recording!r} has no varying feature column; write a config "
                          "naming the features (see examples/behav3d.toml).")
-    comps = a.components if a.components != 8 else 4
-    text = default_config_text(path, feats, n_components=comps,
-                               radius="suggest" if a.radius == 10.0 else a.radius,
+    given = _given(a, a._fit_defaults)
+    text = default_config_text(path, feats, n_components=given.pop("n_components", 4),
+                               radius=given.pop("radius", "suggest"),
                                output=os.path.abspath(a.output))
     print("Fitting a TrackMate export with default settings.  The equivalent config "
           "(save it as config.toml, edit, and run `licchie fit config.toml`):\n")
     print(text)
     cfg = load_config(os.path.join(os.getcwd(), "licchie-defaults.toml"), text=text)
-    a.components, a.radius = 8, 10.0  # now in the config
+    # now in the config, not overrides
+    a.components, a.radius = a._fit_defaults["components"], a._fit_defaults["radius"]
     return fit_config(cfg, a)
 
 
