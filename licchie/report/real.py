@@ -165,12 +165,21 @@ def _population_pairs(model):
     return sorted(set(map(tuple, pairs.drop_duplicates().to_numpy().tolist())))
 
 
-def _fig_motif(plt, model, j, pop_features, vmax):
+def _motif_block(model, j, target_population, source_population, rows, cols):
+    """``M_j`` between two populations, rows ``rows`` (target features) by
+    columns ``cols`` (source features).  The one place that reads the motif's
+    effects for a population pair: with population-specific effects (paper
+    A.2) this is what changes."""
     feats = [str(f) for f in model.components_["feature"].values]
     M = model.motifs().values[j]
-    panels = [("all populations", feats, feats)]
+    return M[np.ix_([feats.index(f) for f in rows], [feats.index(f) for f in cols])]
+
+
+def _fig_motif(plt, model, j, pop_features, vmax):
+    feats = [str(f) for f in model.components_["feature"].values]
+    panels = [("all populations", None, None, feats, feats)]
     if pop_features and len({tuple(v) for v in pop_features.values()}) > 1:
-        panels = [(f"{s} -> {t}", pop_features[t], pop_features[s])
+        panels = [(f"{s} -> {t}", t, s, pop_features[t], pop_features[s])
                   for t, s in _population_pairs(model)
                   if t in pop_features and s in pop_features]
     n = len(panels)
@@ -178,11 +187,9 @@ def _fig_motif(plt, model, j, pop_features, vmax):
     nrow = int(np.ceil(n / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol + 0.8, 3.4 * nrow + 0.6),
                              squeeze=False, constrained_layout=True)
-    for k, (name, rows, cols) in enumerate(panels):
-        ri = [feats.index(f) for f in rows]
-        ci = [feats.index(f) for f in cols]
-        im = _motif_panel(axes.flat[k], M[np.ix_(ri, ci)], rows, cols, vmax,
-                          f"{_title(model, j)}  ({name})")
+    for k, (name, tpop, spop, rows, cols) in enumerate(panels):
+        im = _motif_panel(axes.flat[k], _motif_block(model, j, tpop, spop, rows, cols),
+                          rows, cols, vmax, f"{_title(model, j)}  ({name})")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle(f"{_title(model, j)}: {_reason(model, j)}", fontsize=8)
