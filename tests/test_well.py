@@ -196,6 +196,20 @@ def test_config_loads_and_labels(tmp_path):
     assert all(v is None for v in lab[~t_rows])
 
 
+def test_config_model_parameters_and_overrides(tmp_path):
+    from licchie.config import config_model, config_recording
+    from licchie.data.neighbours import suggest_radius
+    p = _config(tmp_path, model='n_components = 3\nradius = "suggest"\n'
+                                'lambdas = [1.0, 0.1, 0.0, 0.01, 2.0]\n'
+                                'pooling_groups = "class"\n')
+    cfg = load_config(p)
+    rec, _ = config_recording(cfg)
+    m = config_model(cfg, rec)
+    assert m.lambdas == (1.0, 0.1, 0.0, 0.01, 2.0) and m.pooling_groups == "class"
+    assert m.radius == pytest.approx(suggest_radius(rec), rel=1e-2)
+    assert config_model(cfg, rec, n_components=2, radius=5.0).get_params()["radius"] == 5.0
+
+
 @pytest.mark.parametrize("edit, message", [
     (("[model]", "[modle]"), r"unknown key 'modle'; did you mean 'model'\?"),
     (("n_components", "n_component"), r"\[model\]: unknown key 'n_component'; did you mean "
