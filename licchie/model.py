@@ -597,6 +597,22 @@ class LICCHIE(BaseEstimator):
         yhat = S.to_original_targets(self, raw.obs, pairs.tgt_obs, yhat)
         return L.format_prediction(X, obs, pairs, yhat, feat)
 
+    def transform(self, X, profiles="refit", max_iter=None, tol=None):
+        """Weights of (new) data with the fitted motifs frozen (transfer).
+
+        Minimises the objective over ``A_e``, ``W`` and the pooling profiles
+        with ``C``, ``R`` (and ``scaling_``) fixed; on the training data it
+        returns ``weights_`` to the fit's convergence.  ``profiles="frozen"``
+        holds the pooling profiles at the training ones.  Details and the
+        objective: :func:`licchie.transfer.transform`.
+
+        Returns
+        -------
+        xarray.DataArray (pair, component), labelled like ``weights_``
+        """
+        from .transfer import transform
+        return transform(self, X, profiles=profiles, max_iter=max_iter, tol=tol)
+
     def summary(self):
         """A plain-text report: objective, iterations, stability per motif."""
         self._check_fitted()
