@@ -210,3 +210,20 @@ def test_bad_inputs(small, fitted):
         small["population"] != "B", "C"))
     with pytest.raises(ValueError, match="not in the training data"):
         fitted.predict(ds)
+
+
+def test_weight_sweep_works_in_model_units(small, fitted):
+    """A standardised model's sweep equals the sweep of the z-scored states."""
+    from licchie import weight_sweep, weight_sweep_states
+    lab = xr.where(small["features"].isel(feature=0) > float(
+        small["features"].isel(feature=0).median()), "hi", "lo")
+    got = weight_sweep(fitted, small, lab, n_neighbors=5)
+    obs = as_recording(small).obs
+    z = S.apply_scaling(fitted.scaling_, obs)
+    ids = list(small["cell"].values)
+    tl = list(small["time"].values)
+    labs = lab.transpose("cell", "time").values[
+        [ids.index(c) for c in obs.cell_ids[obs.cell]], obs.time_index]
+    want = weight_sweep_states(fitted, z.features, z.features, labs, n_neighbors=5)
+    assert len(tl) == small.sizes["time"]
+    np.testing.assert_allclose(got.values, want.values, rtol=1e-10)
