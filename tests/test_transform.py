@@ -130,3 +130,45 @@ def test_bad_inputs(small, pooled_fit):
     gain = _fit(small, target_gain=True, max_iter=5)
     with pytest.raises(NotImplementedError, match="refit"):
         gain.transform(small, profiles="frozen")
+
+
+def _shared_data():
+    """$LICCHIE_SHARED_DATA, else ../shared/data next to the clone."""
+    import os
+    from pathlib import Path
+    env = os.environ.get("LICCHIE_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def test_behav3d_transfer_end_to_end():
+    """Fit on BEHAV3D frames 1-10, transform 10-14, CD8 dead/alive from the weights."""
+    import importlib.util
+    from pathlib import Path
+    well = _shared_data() / "behav3d_coculture_well0"
+    if not well.is_dir():
+        pytest.skip(f"shared BEHAV3D data not found at {well} (set LICCHIE_SHARED_DATA)")
+    import licchie
+    from licchie.evaluate import phenotype_prediction
+    path = Path(__file__).resolve().parents[1] / "studies" / "behav3d_transfer.py"
+    spec = importlib.util.spec_from_file_location("behav3d_transfer", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    t, feats = mod.load(str(well), with_dye=False)
+    t = t[t["frame"] <= 14]
+    kw = dict(cell="cell", frame="frame", position=("x", "y", "z"), features=feats,
+              time_values="time_s")
+    train = licchie.Recording.from_table(t[t["frame"] <= 10], **kw)
+    test = licchie.Recording.from_table(t[t["frame"] >= 10], **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = LICCHIE(n_components=3, radius=30.0, init="parafac", n_init=1, max_iter=10,
+                    random_state=0, standardize="population").fit(train)
+        W = m.transform(test)
+    assert W.sizes["component"] == 3 and np.all(np.isfinite(W.values))
+    assert set(np.unique(W["target_population"].values)) == {"CD4", "CD8", "organoid"}
+    labels = t.set_index(["cell", "time_s"])["dead"]
+    res = phenotype_prediction(W, labels[~labels.index.duplicated()],
+                               target_population="CD8")
+    assert res.loc["majority", "balanced_accuracy"] == pytest.approx(0.5)
+    assert 0 <= res.loc["logistic", "balanced_accuracy"] <= 1
+    assert res["n_samples"].iloc[0] == int((W["target_population"] == "CD8").sum())
