@@ -3,10 +3,8 @@ import warnings
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from licchie import LICCHIE
-from licchie import fit as F
 from licchie.fit.frozen import frozen_weights
 from licchie.synthetic import make_recording, make_suite_recording
 
