@@ -178,6 +178,16 @@ def test_save_load_keeps_the_scaling(tmp_path, small, how):
     assert back.get_params() == m.get_params()
     np.testing.assert_array_equal(back.predict(small).values, m.predict(small).values)
     xr.testing.assert_identical(back.motifs(units="original"), m.motifs(units="original"))
+    # A_e in original units: diag(s_target) A_e diag(1 / s_source), per pair
+    A = m.interaction_matrices([0, 3, 7]).values
+    Ao = m.interaction_matrices([0, 3, 7], units="original").values
+    W = m.weights_.isel(pair=[0, 3, 7])
+    sc = m.scaling_["scale"]
+    for k in range(3):
+        sel = {} if how == "population" else {"session": str(W["session"].values[k])}
+        st = sc.sel(population=str(W["target_population"].values[k]), **sel).values
+        ss = sc.sel(population=str(W["source_population"].values[k]), **sel).values
+        np.testing.assert_allclose(Ao[k], st[:, None] * A[k] / ss[None, :], rtol=1e-12)
 
 
 def test_population_session_statistics():
