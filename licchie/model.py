@@ -606,9 +606,21 @@ class LICCHIE(BaseEstimator):
         holds the pooling profiles at the training ones.  Details and the
         objective: :func:`licchie.transfer.transform`.
 
+        Parameters
+        ----------
+        X : xarray.Dataset, Recording, DataFrame or list
+            New (or the training) data, with the fitted features, in
+            original units.
+        profiles : {"refit", "frozen"}, default "refit"
+        max_iter : int, optional
+            Default ``10 * max_iter``.
+        tol : float, optional
+            Default ``tol``.
+
         Returns
         -------
         xarray.DataArray (pair, component), labelled like ``weights_``
+            attrs ``objective``, ``n_iter``, ``converged``, ``profiles``.
         """
         from .transfer import transform
         return transform(self, X, profiles=profiles, max_iter=max_iter, tol=tol)
