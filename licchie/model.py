@@ -20,6 +20,7 @@ from . import fit as F
 from .fit import global_start as FG
 from . import labels as L
 from . import modelfile
+from . import scaling as S
 from ._summary import STABILITY_HIGH, STABILITY_LOW, summary_text
 from .data import as_recording
 from ._setup import Prepared, _progress, _warn_self_only
@@ -153,6 +154,14 @@ class LICCHIE(BaseEstimator):
     verbose : int, default 0
         0 is silent; >= 1 shows a progress bar (on stderr).  The plain-text
         report is :meth:`summary`.
+    standardize : {None, "population", "population_session"}, default None
+        Standardise each feature inside the model by the mean and standard
+        deviation of the target's population (and session) over the training
+        data (:mod:`licchie.scaling`); kept in ``scaling_`` and the model
+        file, applied by ``predict`` and ``transform``.  Motifs and weights
+        are then in model (z) units; ``motifs(units="original")`` and
+        ``interaction_matrices(units="original")`` convert.  None fits the
+        features as given (docs/model-choices.md, "Standardisation").
 
     Attributes
     ----------
@@ -191,6 +200,9 @@ class LICCHIE(BaseEstimator):
         With ``solver_options["class_restarts"] > 0``: one row per trial
         (``class``, ``draw``, ``motifs``, ``objective``, ``accepted``); the first row is the best
         start's continuation.  Not saved in model files.
+    scaling_ : xarray.Dataset or None
+        With ``standardize``: ``mean`` and ``scale`` (population[, session],
+        feature) learned in ``fit``.
     n_iter_, converged_, best_start_, n_pairs_, n_edges_
     """
 
@@ -216,6 +228,7 @@ class LICCHIE(BaseEstimator):
         "random_state": ["random_state"],
         "n_jobs": [None, Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "verbose": ["verbose"],
+        "standardize": [None, StrOptions(set(S.STANDARDIZE))],
     }
 
     def __init__(self, n_components=8, radius=10.0, *, lambdas=tuple(Lambdas()),
@@ -223,7 +236,7 @@ class LICCHIE(BaseEstimator):
                  pair_weight="none", bandwidth=None, include_self=True, n_neighbors=10,
                  sigma=0.3, init="auto", n_init=3, max_iter=100, tol=1e-6,
                  dtype="float64", solver_options=None, random_state=None, n_jobs=None,
-                 verbose=0):
+                 verbose=0, standardize=None):
         self.n_components = n_components
         self.radius = radius
         self.lambdas = lambdas
@@ -244,6 +257,7 @@ class LICCHIE(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.standardize = standardize
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -337,6 +351,7 @@ class LICCHIE(BaseEstimator):
         opts = resolve_solver_options(self.solver_options)
         seq = seed_sequence(self.random_state)
         seeds = seq.generate_state(self.n_init)
+        X, scaling = S.fit_scaled_recording(X, self.standardize)  # model units
         with F.numba_threads(self.n_jobs):
             prep = self._prepare(X)
             obs, problem, fpairs = prep.recording.obs, prep.problem, prep.fit_pairs
@@ -373,6 +388,7 @@ class LICCHIE(BaseEstimator):
         fitted = L.fitted_attributes(obs, pairs, n_edges, results, best)
         L.add_verdict(fitted, results[best], info, init, resolve_lambdas(self.lambdas))
         fitted["class_restarts_"] = trials
+        fitted["scaling_"] = scaling
         self._warn_fit(results, fitted, init)
         for name, value in fitted.items():
             setattr(self, name, value)
@@ -459,14 +475,26 @@ class LICCHIE(BaseEstimator):
         self._check_fitted()
         return self.components_["source_effect"]
 
-    def motifs(self, component=None):
+    def motifs(self, component=None, units="model"):
         """Motif maps ``M_j = c_j r_j^T``.
+
+        Parameters
+        ----------
+        component : int or list of int, optional
+        units : {"model", "original"}, default "model"
+            ``"original"`` (with ``standardize``) gives ``(s_p * c_j)(r_j /
+            s_q)^T`` per target population p and source population q (and
+            session): the map that acts on source features in their own
+            units (:mod:`licchie.scaling`).  Without ``standardize`` both are
+            the same.
 
         Returns
         -------
         xarray.DataArray (component, target_feature, source_feature)
             With the motif's stability and source excitation as coordinates:
-            never read a motif without them.
+            never read a motif without them.  In original units with
+            ``standardize``: (component, target_population,
+            source_population[, session], target_feature, source_feature).
         """
         self._check_fitted()
         C = self.components_["target_effect"].values
@@ -481,9 +509,16 @@ class LICCHIE(BaseEstimator):
                                       "component",
                                       self.components_["source_excitation"].values)},
                           name="motif")
+        if self._original_units(units):
+            da = S.motifs_in_units(da, self.scaling_)
         return da if component is None else da.sel(component=component)
 
-    def interaction_matrices(self, pairs=None):
+    def _original_units(self, units):
+        if units not in ("model", "original"):
+            raise ValueError(f"units must be 'model' or 'original'; got {units!r}.")
+        return units == "original" and getattr(self, "scaling_", None) is not None
+
+    def interaction_matrices(self, pairs=None, units="model"):
         """``A_e = sum_j W[e, j] c_j r_j^T`` for a subset of pairs.
 
         Parameters
@@ -491,6 +526,10 @@ class LICCHIE(BaseEstimator):
         pairs : array of int, boolean mask or slice, optional
             Positions along ``weights_.pair``.  Default: every pair (dense
             n_pairs x d x d: ask for a subset on large problems).
+        units : {"model", "original"}, default "model"
+            ``"original"`` (with ``standardize``):
+            ``diag(s_target) A_e diag(1 / s_source)``, the matrix acting on
+            the source's centred features in their own units.
 
         Returns
         -------
@@ -501,6 +540,9 @@ class LICCHIE(BaseEstimator):
         C = np.ascontiguousarray(self.components_["target_effect"].values.T)
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)
         B = F.K.lowrank_reconstruct(np.ascontiguousarray(Wsel.values), C, R)
+        if self._original_units(units):
+            st, ss = S.pair_scales(self.scaling_, Wsel)
+            B = B * st[:, :, None] / ss[:, None, :]
         feat = list(self.components_["feature"].values)
         coords = {k: v for k, v in Wsel.coords.items() if "pair" in v.dims}
         return xr.DataArray(B, dims=("pair", "target_feature", "source_feature"),
@@ -530,8 +572,8 @@ class LICCHIE(BaseEstimator):
         self._check_fitted()
         if weights not in ("auto", "fitted", "group"):
             raise ValueError(f"weights must be 'auto', 'fitted' or 'group'; got {weights!r}.")
-        rec = as_recording(X)
-        obs = rec.obs
+        raw = as_recording(X)
+        obs = S.scaled_recording(self, raw).obs  # model units (as is without standardize)
         feat = list(self.components_["feature"].values)
         if list(obs.feature_names) != feat:
             raise ValueError(f"The data's features {list(obs.feature_names)} differ from "
@@ -552,7 +594,36 @@ class LICCHIE(BaseEstimator):
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)
         yhat = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain, W,
                                    C, R)
+        yhat = S.to_original_targets(self, raw.obs, pairs.tgt_obs, yhat)
         return L.format_prediction(X, obs, pairs, yhat, feat)
+
+    def transform(self, X, profiles="refit", max_iter=None, tol=None):
+        """Weights of (new) data with the fitted motifs frozen (transfer).
+
+        Minimises the objective over ``A_e``, ``W`` and the pooling profiles
+        with ``C``, ``R`` (and ``scaling_``) fixed; on the training data it
+        returns ``weights_`` to the fit's convergence.  ``profiles="frozen"``
+        holds the pooling profiles at the training ones.  Details and the
+        objective: :func:`licchie.transfer.transform`.
+
+        Parameters
+        ----------
+        X : xarray.Dataset, Recording, DataFrame or list
+            New (or the training) data, with the fitted features, in
+            original units.
+        profiles : {"refit", "frozen"}, default "refit"
+        max_iter : int, optional
+            Default ``10 * max_iter``.
+        tol : float, optional
+            Default ``tol``.
+
+        Returns
+        -------
+        xarray.DataArray (pair, component), labelled like ``weights_``
+            attrs ``objective``, ``n_iter``, ``converged``, ``profiles``.
+        """
+        from .transfer import transform
+        return transform(self, X, profiles=profiles, max_iter=max_iter, tol=tol)
 
     def summary(self):
         """A plain-text report: objective, iterations, stability per motif."""

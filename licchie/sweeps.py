@@ -173,6 +173,10 @@ def weight_sweep(model, ds, labels, *, components=None, weights=None, n_neighbor
             raise ValueError(f"The recording's features {have} differ from the fitted "
                              f"features {feat}; pass data with the same features in the "
                              "same order.")
+    if getattr(model, "scaling_", None) is not None:
+        # the motifs act on states in the model's units (standardize=...)
+        from .scaling import scaled_recording
+        ds = scaled_recording(model, ds).to_dataset()
     ref, ref_lab = _labelled_states(ds, labels, target_population)
     src = _source_states(ds, source_population)
     return weight_sweep_states(model, src, ref, ref_lab, components=components,
@@ -189,7 +193,9 @@ def weight_sweep_states(model, sources, reference, reference_labels, *, componen
     ----------
     model : fitted LICCHIE
     sources : float (n_sources, n_features)
-        Source states the motif is applied to (finite).
+        Source states the motif is applied to (finite), in the model's
+        units (standardised by ``model.scaling_`` when the model has
+        ``standardize``; :func:`weight_sweep` does that itself).
     reference : float (n_reference, n_features)
         Labelled target states the classifier is trained on (finite).
     reference_labels : (n_reference,)
