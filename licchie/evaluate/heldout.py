@@ -28,6 +28,7 @@ from collections import namedtuple
 import numpy as np
 import pandas as pd
 
+from ..labels import time_labels
 from .prediction import group_profile_prediction
 
 __all__ = ["heldout_split", "heldout_table", "score_frames", "observation_predictions",
@@ -173,7 +174,6 @@ def observation_predictions(fitted, X, heldout=True):
     o = X.obs
     # predictions come back labeled (session, cell, time); find their observations
     allo = np.arange(o.n_obs)
-    from ..labels import time_labels
     keys = pd.MultiIndex.from_arrays(
         [np.asarray(o.session_names, dtype=object)[o.session], o.cell_ids[o.cell],
          time_labels(o, allo)])
