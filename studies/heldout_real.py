@@ -58,6 +58,9 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=100, help="behav3d: frames 1..N")
     ap.add_argument("--fraction", type=float, default=0.2)
     ap.add_argument("--radius", type=float, default=30.0)
+    ap.add_argument("--pooling-groups", default=None,
+                    help="LICCHIE's pooling_groups (default: LICCHIE's default)")
+    ap.add_argument("--no-baselines", action="store_true", help="LICCHIE only")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     rec = behav3d(a.frames) if a.data == "behav3d" else mammary()
@@ -65,8 +68,13 @@ def main(argv=None):
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        kw = {} if a.pooling_groups is None else {"pooling_groups": a.pooling_groups}
         table = licchie.evaluate.heldout_table(
-            licchie.LICCHIE(radius=a.radius, random_state=0), rec, fraction=a.fraction)
+            licchie.LICCHIE(radius=a.radius, random_state=0, **kw), rec, fraction=a.fraction,
+            baselines=None if a.no_baselines else "default")
+        if kw:
+            table["model"] = table["model"].replace(
+                "LICCHIE", f"LICCHIE (pooling_groups={a.pooling_groups!r})")
     for w in caught:
         print("warning:", str(w.message)[:300])
     print(f"total {time.perf_counter() - t0:.1f} s")
