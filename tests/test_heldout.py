@@ -229,3 +229,35 @@ def test_grid_search_parallel_and_licchie_with_criteria():
     # more motifs, more degrees of freedom
     assert res["dof"].iloc[1] > res["dof"].iloc[0]
     assert licchie.select.grid_search is grid_search
+
+
+# --------------------------------------------------------------- real data
+def _shared_data():
+    import os
+    from pathlib import Path
+    env = os.environ.get("LICCHIE_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+TEB = _shared_data() / "mammary_teb_2d_trackmate" / "raw"
+
+
+@pytest.mark.skipif(not TEB.is_dir(), reason=(
+    f"the shared TrackMate movies ({TEB}) are not here; CI has ../shared/data next to the "
+    "clone, or set LICCHIE_SHARED_DATA"))
+def test_mammary_movies_baselines_table():
+    feats = ["AREA", "CIRCULARITY", "SOLIDITY"]
+    df = licchie.read_trackmate(TEB / "*.csv", population="epithelial", features=feats)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = Recording.from_table(df, cell="cell", frame="frame", features=feats,
+                                   session="session")
+        table = heldout_table(None, rec, 0.2, baselines="default")
+    span = df.groupby("session")["frame"].agg(lambda f: f.max() - f.min() + 1)
+    s = table.attrs["sessions"].set_index("session").loc[span.index]
+    assert len(s) == 96
+    np.testing.assert_array_equal(s["n_heldout_frames"],
+                                  np.maximum(1, np.round(0.2 * span.to_numpy())))
+    held = table[table["split"] == "heldout"]
+    assert held["n_observations"].nunique() == 1 and held["n_observations"].iloc[0] > 1000
+    assert np.isfinite(held["r2"]).all()
