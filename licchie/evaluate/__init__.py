@@ -12,6 +12,10 @@ Every function takes labeled objects (a fitted estimator, its
   ``t_split``, one-step prediction error and R^2 on the frames from
   ``t_split`` on (held-out pairs of LICCHIE use their group's profile,
   :func:`group_profile_prediction`), and the in-sample R^2.
+* :mod:`.heldout` -- :func:`heldout_table`: LICCHIE and the baselines
+  (global linear, per-cell linear, persistence) fitted on the first frames
+  of every session and scored on the last ``fraction``, one tidy DataFrame;
+  :func:`heldout_split`.
 * :mod:`.celltypes` -- :func:`cell_type_prediction`: logistic regression
   (5-fold CV) of the source, target and (target, source) populations from the
   weights ``W``.
@@ -28,12 +32,14 @@ Every function takes labeled objects (a fitted estimator, its
 from .celltypes import cell_type_prediction
 from .interactions import class_weight_summary, source_extremes, source_feature_extremes
 from .phenotypes import interaction_class, pair_labels, phenotype_prediction
+from .heldout import heldout_split, heldout_table
 from .prediction import group_profile_prediction, heldout_prediction, prediction_scores
 from .recovery import (_ssim_numpy, _ssim_with_backend, align_pairs, motif_recovery,  # noqa: F401
                        per_pair_mse, ssim)
 from .selection import degrees_of_freedom, information_criteria, model_information_criteria
 
 __all__ = ["motif_recovery", "ssim", "per_pair_mse", "heldout_prediction",
+           "heldout_table", "heldout_split",
            "group_profile_prediction", "prediction_scores", "cell_type_prediction",
            "information_criteria", "model_information_criteria", "degrees_of_freedom",
            "phenotype_prediction", "pair_labels", "interaction_class",

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 
 from .. import fit as F
 
@@ -102,13 +103,18 @@ def heldout_prediction(estimator, ds, t_split, fitted=None):
     Parameters
     ----------
     estimator : LICCHIE, GlobalLinear or PerCellLinear
-    ds : xarray.Dataset
-        A recording in the MODEL.md schema.
+    ds : xarray.Dataset, Recording, DataFrame or list of these
+        A recording in the MODEL.md schema, or anything
+        :func:`licchie.as_recording` takes; then every session is split at
+        its own time index ``t_split`` (frames with time index >= t_split
+        held out; :func:`licchie.evaluate.heldout_table` splits each
+        session at its own fraction instead).
     t_split : int
-        Number of training frames, ``2 <= t_split < ds.sizes["time"]``.
+        Number of training frames, ``2 <= t_split < ds.sizes["time"]`` (for
+        a Recording: below its longest session's number of frames).
     fitted : estimator, optional
         An estimator already fitted on ``ds.isel(time=slice(0, t_split))``
-        (skips the fit).
+        (skips the fit; for a Recording, on its frames before ``t_split``).
 
     Returns
     -------
@@ -120,6 +126,8 @@ def heldout_prediction(estimator, ds, t_split, fitted=None):
     from sklearn.base import clone
 
     from ..model import LICCHIE
+    if not isinstance(ds, xr.Dataset):
+        return _heldout_prediction_recording(estimator, ds, t_split, fitted)
     T = ds.sizes["time"]
     if not (2 <= int(t_split) < T):
         raise ValueError(f"t_split must be in [2, {T - 1}] (number of training frames); "
@@ -135,3 +143,25 @@ def heldout_prediction(estimator, ds, t_split, fitted=None):
     out["in_sample_r2"] = float(fitted.in_sample_r2_)
     out["estimator"] = fitted
     return out
+
+
+def _heldout_prediction_recording(estimator, X, t_split, fitted):
+    """:func:`heldout_prediction` for a Recording (or anything as_recording takes)."""
+    from sklearn.base import clone
+
+    from ..data import as_recording
+    from .heldout import keep_observations, observation_predictions, score_frames
+    rec = as_recording(X)
+    o = rec.obs
+    T = int(o.frame_time_index.max()) + 1 if o.n_frames else 0
+    if not (2 <= int(t_split) < T):
+        raise ValueError(f"t_split must be in [2, {T - 1}] (number of training frames of "
+                         f"each session); got {t_split}.")
+    held = o.frame_time_index >= int(t_split)
+    train = keep_observations(rec, ~held[o.frame])
+    if fitted is None:
+        fitted = clone(estimator).fit(train)
+    idx, yhat = observation_predictions(fitted, rec, heldout=True)
+    r = score_frames(o, idx, yhat, held, by_population=False)[0]
+    return {"mse": r["mse"], "r2": r["r2"], "n_targets": r["n_observations"],
+            "in_sample_r2": float(fitted.in_sample_r2_), "estimator": fitted}
