@@ -1,0 +1,92 @@
+"""A small synthetic recording whose populations have different feature sets.
+
+:func:`make_space_recording` simulates two populations with their own
+feature lists (MODEL.md "Populations", paper App. A.2): population ``"A"``
+has ``features_a`` of the union features, ``"B"`` has ``features_b``; the
+other features are NaN.  Cells random-walk in a box; a target observation
+``(n,t)`` pairs with every cell within ``radius`` at ``t-1`` and with its own
+previous observation, and evolves by
+
+    x[n,t] = sum_e A_e x[k_e,t-1] + noise,
+    A_e = sum_j W[e,j] c_j^(p) r_j^(q)^T        (p, q: target, source population)
+
+with unit effects per population (random, on the population's features) and
+each pair's weights its interaction class's profile (target population,
+source population, self or not) times a gain in [0.8, 1.2].  Plain NumPy.
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+
+def _unit(rng, mask, J):
+    F = rng.normal(size=(mask.size, J)) * mask[:, None]
+    return F / np.linalg.norm(F, axis=0)
+
+
+def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
+                         features_a=(0, 1, 2), features_b=(1, 3), radius=1.5,
+                         noise_sd=0.05, box=6.0):
+    """Recording (xarray.Dataset, MODEL.md schema) and its truth.
+
+    Parameters
+    ----------
+    seed : int
+    n_cells : (int, int)  cells of populations A and B
+    n_times : int
+    n_components : int
+    features_a, features_b : tuple of int
+        Indices into the union features ``f0, f1, ...`` of each population.
+    radius : float
+    noise_sd : float
+    box : float  side of the square the cells move in
+
+    Returns
+    -------
+    ds : xarray.Dataset
+    truth : dict
+        ``C``, ``R`` float64 (2, d, J) per population (zero off its
+        features), ``profile`` dict (target pop, source pop, is_self) ->
+        (J,), ``features`` bool (2, d).
+    """
+    rng = np.random.default_rng(seed)
+    d = max(max(features_a), max(features_b)) + 1
+    J = int(n_components)
+    has = np.zeros((2, d), bool)
+    has[0, list(features_a)] = True
+    has[1, list(features_b)] = True
+    C = np.stack([_unit(rng, has[p], J) for p in range(2)])
+    R = np.stack([_unit(rng, has[p], J) for p in range(2)])
+    pop = np.repeat([0, 1], n_cells)
+    N = pop.size
+    profile = {}
+    for p in range(2):
+        for q in range(2):
+            for self_ in (False, True):
+                scale = 0.6 if self_ else 0.25
+                profile[(p, q, self_)] = scale * rng.uniform(-1, 1, J)
+    pos = np.empty((N, n_times, 2))
+    pos[:, 0] = rng.uniform(0, box, (N, 2))
+    for t in range(1, n_times):
+        pos[:, t] = np.clip(pos[:, t - 1] + rng.normal(0, 0.3, (N, 2)), 0, box)
+    X = np.zeros((N, n_times, d))
+    X[:, 0] = rng.normal(size=(N, d)) * has[pop]
+    for t in range(1, n_times):
+        dist = np.linalg.norm(pos[:, t, None, :] - pos[None, :, t - 1, :], axis=2)
+        for n in range(N):
+            x = np.zeros(d)
+            for k in np.flatnonzero((dist[n] <= radius) | (np.arange(N) == n)):
+                w = profile[(pop[n], pop[k], k == n)] * rng.uniform(0.8, 1.2)
+                A = np.einsum("j,ij,mj->im", w, C[pop[n]], R[pop[k]])
+                x += A @ X[k, t - 1]
+            # a fresh input keeps the states excited (the dynamics decay)
+            X[n, t] = (x + rng.normal(0, 1.0, d) * 0.5 + rng.normal(0, noise_sd, d)) * has[pop[n]]
+    F = np.where(has[pop][:, None, :], X, np.nan)
+    ds = xr.Dataset(
+        {"features": (("cell", "time", "feature"), F),
+         "position": (("cell", "time", "space"), pos)},
+        coords={"cell": np.arange(N), "time": np.arange(n_times),
+                "feature": [f"f{j}" for j in range(d)], "space": ["x", "y"],
+                "population": ("cell", np.array(["A", "B"])[pop])})
+    return ds, {"C": C, "R": R, "profile": profile, "features": has}
