@@ -10,9 +10,11 @@ previous observation, and evolves by
     x[n,t] = sum_e A_e x[k_e,t-1] + noise,
     A_e = sum_j W[e,j] c_j^(p) r_j^(q)^T        (p, q: target, source population)
 
-with unit effects per population (random, on the population's features) and
+with unit effects per population (random, on the population's features),
 each pair's weights its interaction class's profile (target population,
-source population, self or not) times a gain in [0.8, 1.2].  Plain NumPy.
+source population, self or not) times a gain in [0.8, 1.2], a small
+innovation in the state, one scale per frame (absorbed by class x frame
+pooling) and observation noise.  Plain NumPy.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def _unit(rng, mask, J):
 
 def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
                          features_a=(0, 1, 2), features_b=(1, 3), radius=1.5,
-                         noise_sd=0.05, box=6.0):
+                         noise_sd=0.05, box=6.0, innovation_sd=0.1):
     """Recording (xarray.Dataset, MODEL.md schema) and its truth.
 
     Parameters
@@ -39,8 +41,11 @@ def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
     features_a, features_b : tuple of int
         Indices into the union features ``f0, f1, ...`` of each population.
     radius : float
-    noise_sd : float
+    noise_sd : float  observation noise (added after the frame's scaling)
     box : float  side of the square the cells move in
+    innovation_sd : float
+        A fresh random input of every cell at every frame, part of the
+        state (so it propagates): it keeps the states excited.
 
     Returns
     -------
@@ -64,7 +69,7 @@ def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
     for p in range(2):
         for q in range(2):
             for self_ in (False, True):
-                scale = 0.6 if self_ else 0.25
+                scale = 1.0 if self_ else 0.5
                 profile[(p, q, self_)] = scale * rng.uniform(-1, 1, J)
     pos = np.empty((N, n_times, 2))
     pos[:, 0] = rng.uniform(0, box, (N, 2))
@@ -72,6 +77,7 @@ def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
         pos[:, t] = np.clip(pos[:, t - 1] + rng.normal(0, 0.3, (N, 2)), 0, box)
     X = np.zeros((N, n_times, d))
     X[:, 0] = rng.normal(size=(N, d)) * has[pop]
+    Y = X.copy()  # observed: the states plus observation noise
     for t in range(1, n_times):
         dist = np.linalg.norm(pos[:, t, None, :] - pos[None, :, t - 1, :], axis=2)
         for n in range(N):
@@ -80,9 +86,12 @@ def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
                 w = profile[(pop[n], pop[k], k == n)] * rng.uniform(0.8, 1.2)
                 A = np.einsum("j,ij,mj->im", w, C[pop[n]], R[pop[k]])
                 x += A @ X[k, t - 1]
-            # a fresh input keeps the states excited (the dynamics decay)
-            X[n, t] = (x + rng.normal(0, 1.0, d) * 0.5 + rng.normal(0, noise_sd, d)) * has[pop[n]]
-    F = np.where(has[pop][:, None, :], X, np.nan)
+            X[n, t] = (x + rng.normal(0, innovation_sd, d)) * has[pop[n]]
+        # one scale per frame keeps the states near unit size; class x frame
+        # pooling profiles absorb it (as licchie.synthetic's per-frame scaling)
+        X[:, t] /= np.sqrt(np.mean(X[:, t] ** 2) * d / has[pop].sum(axis=1).mean())
+        Y[:, t] = X[:, t] + rng.normal(0, noise_sd, (N, d)) * has[pop]
+    F = np.where(has[pop][:, None, :], Y, np.nan)
     ds = xr.Dataset(
         {"features": (("cell", "time", "feature"), F),
          "position": (("cell", "time", "space"), pos)},
