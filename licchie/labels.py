@@ -316,8 +316,11 @@ def add_verdict(out, res, info, init, lambdas):
                       "source effects"] * J
         else:
             verdict = ["medium" if v >= 0.9 else "low" for v in values]
-            reason = [f"agreement of {init!r} starts only ({v:.2f}); not checked by the "
-                      f"global search (init='search')" for v in values]
+            unchecked = ("the global search does not handle populations with different "
+                         "feature sets yet" if "population" in out["components_"].dims
+                         else "not checked by the global search (init='search')")
+            reason = [f"agreement of {init!r} starts only ({v:.2f}); {unchecked}"
+                      for v in values]
         stab.attrs["method"] = f"agreement across {init!r} starts"
     out["components_"]["verdict"] = ("component", np.array(verdict, dtype=object))
     out["components_"]["verdict_reason"] = ("component", np.array(reason, dtype=object))
