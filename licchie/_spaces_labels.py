@@ -166,6 +166,15 @@ def population_predict(model, obs, pairs, W):
     names = np.asarray(obs.population_names, dtype=object)
     op = _pair_populations(pops, names, "The data's")[obs.population]
     tp, sp = op[pairs.tgt], op[pairs.src]
+    fin = np.isfinite(obs.features)
+    for p in np.unique(op):
+        missing = has[p] & ~fin[op == p].any(axis=0)
+        if missing.any():
+            feat = list(model.components_["feature"].values)
+            raise ValueError(
+                f"Population {pops[p]!r} has no values for feature(s) "
+                f"{[str(feat[i]) for i in np.flatnonzero(missing)]}, which it had in the "
+                "training data; pass data with the same features per population.")
     X0 = F.zero_filled(obs.features)
     out = np.zeros((pairs.tgt_ptr.shape[0] - 1, X0.shape[1]))
     for p in np.unique(tp):

@@ -146,3 +146,28 @@ def test_unsupported_settings_are_errors(planted):
     # population B has 2 features: its B <- B block has 4 entries, A <- A 9
     with pytest.raises(ValueError, match=r"n_components=10 .* largest block.*9 entries"):
         licchie.LICCHIE(n_components=10, radius=1.5).fit(ds)
+
+
+def test_populations_with_one_feature_set_share_their_effects(planted):
+    """Two populations with the same features (like CD4 and CD8 T cells) form
+    one feature space: the same effects, labeled for each."""
+    ds, _ = planted
+    pops = ds["population"].values.astype(object)
+    pops[(pops == "A") & (ds["cell"].values % 2 == 0)] = "A2"
+    three = ds.assign_coords(population=("cell", pops.astype(str)))
+    m = licchie.LICCHIE(n_components=2, radius=1.5, n_init=1, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(three)
+    assert m._init_method(object()) == "parafac"
+    C = m.target_effect_
+    np.testing.assert_array_equal(C.sel(population="A").values, C.sel(population="A2").values)
+    assert not np.array_equal(np.isnan(C.sel(population="A").values),
+                              np.isnan(C.sel(population="B").values))
+    # new data must carry each population's features
+    gone = three.copy(deep=True)
+    is_b = gone["population"].values == "B"
+    gone["features"].loc[dict(feature="f1", cell=gone["cell"].values[is_b])] = np.nan
+    with pytest.raises(ValueError, match=r"Population 'B' has no values for feature\(s\) "
+                                         r"\['f1'\]"):
+        m.predict(gone)
