@@ -20,11 +20,11 @@ def check_spaces(model, obs, spaces):
     """Reject what the population feature spaces do not support, with the fix."""
     from .params import resolve_solver_options
 
-    if model.init in ("search", "groups", "classes"):
+    if model.init in ("groups", "classes"):
         raise NotImplementedError(
             f"init={model.init!r} is not available when populations have different "
-            "feature sets (MODEL.md 'Populations'); use init='parafac' (what "
-            "init='auto' picks for them), or keep only the features every population has.")
+            "feature sets (MODEL.md 'Populations'); use init='auto', 'search' or "
+            "'parafac', or keep only the features every population has.")
     if resolve_solver_options(model.solver_options)["class_restarts"] > 0:
         raise NotImplementedError(
             "solver_options['class_restarts'] is not available when populations have "

@@ -143,9 +143,11 @@ def fitted_attributes(obs, pairs, n_edges, results, best, spaces=None):
     comp = np.arange(J)
     feat = list(obs.feature_names)
     if spaces is not None:
-        from types import SimpleNamespace
-        flat = [SimpleNamespace(C=spaces.flat(r.C), R=spaces.flat(r.R)) for r in results]
-        stab_runs = F.stability(flat, best)
+        from .fit.spaces import motif_agreement as agreement
+        others = [r for k, r in enumerate(results) if k != best]
+        stab_runs = np.zeros((J, len(others)))
+        for k, r in enumerate(others):
+            stab_runs[:, k] = agreement(res.C, res.R, r.C, r.R)[0]
     else:
         stab_runs = F.stability(results, best)
     stab = stab_runs.mean(axis=1) if stab_runs.shape[1] else np.full(J, np.nan)
@@ -316,7 +318,7 @@ def add_verdict(out, res, info, init, lambdas):
                       "source effects"] * J
         else:
             verdict = ["medium" if v >= 0.9 else "low" for v in values]
-            unchecked = ("the global search does not handle populations with different "
+            unchecked = ("no basin-hopping verdict for populations with different "
                          "feature sets yet" if "population" in out["components_"].dims
                          else "not checked by the global search (init='search')")
             reason = [f"agreement of {init!r} starts only ({v:.2f}); {unchecked}"

@@ -343,11 +343,16 @@ class LICCHIE(BaseEstimator):
         with F.numba_threads(self.n_jobs):
             prep = self._prepare(X)
             obs, problem, fpairs = prep.recording.obs, prep.problem, prep.fit_pairs
-            init = self._init_method(problem.spaces)
+            init = self._init_method()
             progress = _progress(self.verbose, self.n_init * self.max_iter)
             info = None
             try:
-                if init == "search":
+                if init == "search" and problem.spaces is not None:
+                    # population feature spaces: multi-start reduced search
+                    results = F.spaces_search_starts(
+                        problem, obs, self.n_components, seq, self.n_init, self.max_iter,
+                        self.tol, opts, progress)
+                elif init == "search":
                     results, info = FG.search_starts(
                         problem, obs, self.n_components, seq,
                         self.n_init, self.max_iter, self.tol, opts, progress,
@@ -383,14 +388,11 @@ class LICCHIE(BaseEstimator):
             setattr(self, name, value)
         return self
 
-    def _init_method(self, spaces=None):
+    def _init_method(self):
         """``init`` with ``"auto"`` resolved: the global search for pooled fits
-        (lambda5 > 0), MODEL.md's PARAFAC start for the paper's model and for
-        populations with different feature sets (``spaces``)."""
+        (lambda5 > 0), MODEL.md's PARAFAC start for the paper's model."""
         if self.init != "auto":
             return self.init
-        if spaces is not None:
-            return "parafac"
         return "search" if resolve_lambdas(self.lambdas).pooling > 0 else "parafac"
 
     def _local_starts(self, problem, obs, fpairs, init, seeds, opts, progress):

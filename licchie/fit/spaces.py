@@ -88,8 +88,9 @@ class Spaces:
 
     def flat(self, F):
         """Per-space unit effects ``F`` (n_spaces, d, J) as one unit vector per
-        component ((n_spaces * d, J)), for diagnostics that compare motifs."""
+        component ((n_spaces * d, J))."""
         return np.ascontiguousarray(F.reshape(-1, F.shape[2]) / np.sqrt(self.n_spaces))
+
 
     # ------------------------------------------------------------ factors
     def unit(self, W, C, R, rng=None):
@@ -258,3 +259,26 @@ def feature_spaces(obs):
 def zero_filled(X):
     """``X`` with its missing (NaN) features set to 0, the union layout's fill."""
     return np.ascontiguousarray(np.where(np.isfinite(X), X, 0.0))
+
+
+def motif_agreement(C1, R1, C2, R2):
+    """:func:`licchie.fit.diagnostics.motif_agreement` for per-space effects
+    (n_spaces, d, J): the similarity of two motifs is the mean over spaces of
+    ``|c.c'| |r.r'|``.  Each space's sign is free (a sign flip of ``c^(p)``
+    and ``r^(p)`` together is absorbed by the weights of the classes that
+    use one of them), so spaces are compared one at a time.
+
+    Returns
+    -------
+    sim : float64 (J1,), match : int64 (J1,)
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    cos = np.mean(np.abs(np.matmul(C1.transpose(0, 2, 1), C2)
+                         * np.matmul(R1.transpose(0, 2, 1), R2)), axis=0)
+    rows, cols = linear_sum_assignment(-cos)
+    sim = np.zeros(C1.shape[2])
+    match = np.full(C1.shape[2], -1, np.int64)
+    sim[rows] = cos[rows, cols]
+    match[rows] = cols
+    return sim, match
