@@ -1,17 +1,17 @@
 """The BEHAV3D well with population-specific features (paper App. A.2).
 
-    python studies/behav3d_popfeat.py [--frames N] [--data DIR] [--threads K]
+    python -m studies.behav3d_popfeat [--frames N] [--data DIR] [--threads K]
 
 T cells (CD4, CD8; tracked) carry the six shape/intensity features of
 ``examples/behav3d.py`` plus Speed and Displacement Length; the untracked
 organoids have no speed in the Imaris export and carry the six only (NaN in
 the two T-cell features).  Each population's features are z-scored within
 the population.  Prints the set-up, the fit time and the per-population
-effects of every motif.
+effects of every motif.  The data default to ``../shared/data`` next to
+the repository (or next to its parent folder, for a git worktree).
 """
 import argparse
 import os
-import sys
 import time
 
 import numba
@@ -22,8 +22,10 @@ import licchie
 from licchie.io import read_imaris
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "examples"))
-from behav3d import FEATURES  # noqa: E402
+# the six features of examples/behav3d.py (every population has them)
+FEATURES = {"Area": "log_area", "Volume": "log_volume", "Sphericity": "sphericity",
+            "Ellipticity (oblate)": "oblate", "Ellipticity (prolate)": "prolate",
+            "Intensity Mean Ch=4 Img=1": "dead_dye"}
 
 TCELL_ONLY = {"Speed": "speed", "Displacement Length": "displacement"}
 
@@ -54,8 +56,11 @@ def load(root, frames):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "..", "shared", "data",
-                                                    "behav3d_coculture_well0"))
+    well = os.path.join("shared", "data", "behav3d_coculture_well0")
+    default = next((p for p in (os.path.join(HERE, "..", "..", well),
+                                os.path.join(HERE, "..", "..", "..", well))
+                    if os.path.isdir(p)), os.path.join(HERE, "..", "..", well))
+    ap.add_argument("--data", default=default)
     ap.add_argument("--frames", type=int, default=301)
     ap.add_argument("--components", type=int, default=4)
     ap.add_argument("--n-init", type=int, default=3)

@@ -237,3 +237,18 @@ def test_within_classes_drops_cross_class_edges():
     np.testing.assert_array_equal(out.nbr_idx, [1, 0])
     np.testing.assert_array_equal(out.nbr_w, [0.5, 0.5])
 
+
+
+@settings(**SETTINGS)
+@given(space_problems())
+def test_class_contractions_float32(p):
+    """A float32 A is widened before summing: the same sums as of its float64 copy."""
+    A32 = p["A_old"].astype(np.float32)
+    A64 = A32.astype(np.float64)
+    sp = p["spaces"]
+    np.testing.assert_allclose(K.weighted_sum_classes(A32, p["W"], p["cls"], sp.n_classes),
+                               K.weighted_sum_classes(A64, p["W"], p["cls"], sp.n_classes),
+                               rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(
+        K.bilinear_classes(A32, p["C3"], p["R3"], p["cls"], sp.class_space),
+        K.bilinear_classes(A64, p["C3"], p["R3"], p["cls"], sp.class_space))

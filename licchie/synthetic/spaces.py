@@ -29,7 +29,7 @@ def _unit(rng, mask, J):
 
 def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
                          features_a=(0, 1, 2), features_b=(1, 3), radius=1.5,
-                         noise_sd=0.05, box=6.0, innovation_sd=0.1):
+                         noise_sd=0.05, box=6.0, innovation_sd=0.1, n_dims=2):
     """Recording (xarray.Dataset, MODEL.md schema) and its truth.
 
     Parameters
@@ -42,7 +42,8 @@ def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
         Indices into the union features ``f0, f1, ...`` of each population.
     radius : float
     noise_sd : float  observation noise (added after the frame's scaling)
-    box : float  side of the square the cells move in
+    box : float  side of the square (cube) the cells move in
+    n_dims : {2, 3}  dimensions of the positions
     innovation_sd : float
         A fresh random input of every cell at every frame, part of the
         state (so it propagates): it keeps the states excited.
@@ -71,10 +72,11 @@ def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
             for self_ in (False, True):
                 scale = 1.0 if self_ else 0.5
                 profile[(p, q, self_)] = scale * rng.uniform(-1, 1, J)
-    pos = np.empty((N, n_times, 2))
-    pos[:, 0] = rng.uniform(0, box, (N, 2))
+    s = int(n_dims)
+    pos = np.empty((N, n_times, s))
+    pos[:, 0] = rng.uniform(0, box, (N, s))
     for t in range(1, n_times):
-        pos[:, t] = np.clip(pos[:, t - 1] + rng.normal(0, 0.3, (N, 2)), 0, box)
+        pos[:, t] = np.clip(pos[:, t - 1] + rng.normal(0, 0.3, (N, s)), 0, box)
     X = np.zeros((N, n_times, d))
     X[:, 0] = rng.normal(size=(N, d)) * has[pop]
     Y = X.copy()  # observed: the states plus observation noise
@@ -96,6 +98,6 @@ def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
         {"features": (("cell", "time", "feature"), F),
          "position": (("cell", "time", "space"), pos)},
         coords={"cell": np.arange(N), "time": np.arange(n_times),
-                "feature": [f"f{j}" for j in range(d)], "space": ["x", "y"],
+                "feature": [f"f{j}" for j in range(d)], "space": ["x", "y", "z"][:s],
                 "population": ("cell", np.array(["A", "B"])[pop])})
     return ds, {"C": C, "R": R, "profile": profile, "features": has}
