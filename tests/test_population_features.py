@@ -261,3 +261,14 @@ def test_reduced_loss_and_gradient_with_spaces(planted):
                 num.append(red.value_grad(C2, R2)[0])
             np.testing.assert_allclose((num[0] - num[1]) / (2 * eps), g[idx], rtol=1e-4,
                                        atol=1e-6 * abs(F0))
+
+
+def test_save_load_round_trip(fitted, planted, tmp_path):
+    ds, _ = planted
+    path = tmp_path / "m.nc"
+    fitted.save(path)
+    back = licchie.load(path)
+    assert back.target_effect_.dims == ("population", "component", "feature")
+    np.testing.assert_array_equal(back.target_effect_.values, fitted.target_effect_.values)
+    np.testing.assert_array_equal(back.predict(ds).values, fitted.predict(ds).values)
+    assert back.summary() == fitted.summary()
