@@ -272,3 +272,58 @@ def test_save_load_round_trip(fitted, planted, tmp_path):
     np.testing.assert_array_equal(back.target_effect_.values, fitted.target_effect_.values)
     np.testing.assert_array_equal(back.predict(ds).values, fitted.predict(ds).values)
     assert back.summary() == fitted.summary()
+
+
+def _shared_well():
+    import os
+    from pathlib import Path
+    env = os.environ.get("LICCHIE_SHARED_DATA")
+    root = Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    return root / "behav3d_coculture_well0"
+
+
+WELL = _shared_well()
+
+
+@pytest.mark.skipif(not WELL.is_dir(), reason=(
+    f"the shared BEHAV3D recording ({WELL}) is not here; CI has ../shared/data next to the "
+    "clone, or set LICCHIE_SHARED_DATA"))
+def test_behav3d_with_tcell_speed():
+    """The real well's first frames with T-cell speed and displacement, which
+    the organoids lack (studies/behav3d_popfeat.py runs the whole well)."""
+    import pandas as pd
+    from licchie.io import read_imaris
+
+    tables = []
+    for kind in ("tcells", "organoids"):
+        for f in sorted((WELL / kind).iterdir()):
+            pop = {"CD4green": "CD4", "CD8blue": "CD8", "organoids": "organoid"}[
+                f.name.split("_10k_")[1].split("_")[0]]
+            tables.append(read_imaris(str(f), population=pop))
+    t = pd.concat(tables, ignore_index=True)
+    t = t[t["frame"] <= 12].copy()
+    t["cell"] = np.where(t["track"].isna(), "o" + t["id"].astype(str),
+                         t["population"] + "-" + t["track"].astype(str))
+    feats = ["Sphericity", "Ellipticity (oblate)", "Speed", "Displacement Length"]
+    org = t["population"] == "organoid"
+    t.loc[org, ["Speed", "Displacement Length"]] = np.nan
+    g = t.groupby("population")[feats]
+    t[feats] = (t[feats] - g.transform("mean")) / g.transform("std")
+    rec = licchie.Recording.from_table(t, cell="cell", frame="frame",
+                                       position=("x", "y", "z"), features=feats)
+    m = licchie.LICCHIE(n_components=2, radius=30.0, n_init=2, max_iter=10, random_state=0,
+                        solver_options={"search_evals": 800})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(rec)
+    C = m.target_effect_
+    assert np.isfinite(C.sel(population="CD8", feature="Speed")).all()
+    assert np.isnan(C.sel(population="organoid", feature="Speed")).all()
+    np.testing.assert_array_equal(C.sel(population="CD4").values, C.sel(population="CD8").values)
+    pred = m.predict(rec)  # one row per predicted observation
+    pop_of = t.drop_duplicates("cell").set_index("cell")["population"]
+    is_org = pred["cell"].map(pop_of).values == "organoid"
+    assert is_org.any() and (~is_org).any()
+    assert pred.loc[is_org, "Speed"].isna().all()
+    assert pred.loc[~is_org, "Speed"].notna().all()
+    assert 0.0 < m.in_sample_r2_ < 1.0
