@@ -15,6 +15,9 @@ import numpy as np
 import xarray as xr
 
 from . import fit as F
+from ._spaces_labels import (_r2_finite, _space_attributes, check_spaces,  # noqa: F401
+                             population_interactions, population_motifs,
+                             population_predict)
 
 __all__ = ["format_prediction", "time_labels", "pair_coords", "fingerprint", "r2",
            "no_pairs_message", "fitted_attributes", "group_weights_for",
@@ -111,7 +114,7 @@ def no_pairs_message(obs, radius):
             "positions and radius use the same units.")
 
 
-def fitted_attributes(obs, pairs, n_edges, results, best):
+def fitted_attributes(obs, pairs, n_edges, results, best, spaces=None):
     """The fitted attributes of :class:`licchie.LICCHIE` from its starts.
 
     Parameters
@@ -125,6 +128,9 @@ def fitted_attributes(obs, pairs, n_edges, results, best):
         Every start (the best one after class restarts).
     best : int
         Index of the best start.
+    spaces : Spaces or None
+        Population feature spaces for ``pairs`` (:mod:`licchie.fit.spaces`);
+        the effects are then labeled per population (:func:`_space_attributes`).
 
     Returns
     -------
@@ -133,10 +139,17 @@ def fitted_attributes(obs, pairs, n_edges, results, best):
         set on the estimator all at once.
     """
     res = results[best]
-    J = res.C.shape[1]
+    J = res.W.shape[1]
     comp = np.arange(J)
     feat = list(obs.feature_names)
-    stab_runs = F.stability(results, best)
+    if spaces is not None:
+        from .fit.spaces import motif_agreement as agreement
+        others = [r for k, r in enumerate(results) if k != best]
+        stab_runs = np.zeros((J, len(others)))
+        for k, r in enumerate(others):
+            stab_runs[:, k] = agreement(res.C, res.R, r.C, r.R)[0]
+    else:
+        stab_runs = F.stability(results, best)
     stab = stab_runs.mean(axis=1) if stab_runs.shape[1] else np.full(J, np.nan)
     out = {}
     out["stability_"] = xr.DataArray(stab, dims="component", coords={"component": comp},
@@ -145,21 +158,26 @@ def fitted_attributes(obs, pairs, n_edges, results, best):
                                             "n_starts": len(results)})
     out["stability_runs_"] = xr.DataArray(stab_runs, dims=("component", "other_start"),
                                           coords={"component": comp})
-    pred = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain,
-                               res.W, res.C, res.R)
-    y = obs.features[pairs.tgt_obs]
-    # the low-rank model's residual (not the A_e's, which can fit the noise):
-    # noise plus misfit, so the excitation it implies errs on the low side
-    noise_var = float(np.mean((y - pred) ** 2)) if y.size else 0.0
-    exc = F.source_excitation(pairs.gain[:, None] * obs.features[pairs.src], res.W, res.R,
-                              noise_var, EXCITATION_SNR)
+    if spaces is not None:
+        pred, y, noise_var, exc, effects = _space_attributes(obs, pairs, res, spaces)
+    else:
+        pred = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain,
+                                   res.W, res.C, res.R)
+        y = obs.features[pairs.tgt_obs]
+        # the low-rank model's residual (not the A_e's, which can fit the noise):
+        # noise plus misfit, so the excitation it implies errs on the low side
+        noise_var = float(np.mean((y - pred) ** 2)) if y.size else 0.0
+        exc = F.source_excitation(pairs.gain[:, None] * obs.features[pairs.src], res.W,
+                                  res.R, noise_var, EXCITATION_SNR)
+        effects = {"target_effect": (("component", "feature"), res.C.T.copy()),
+                   "source_effect": (("component", "feature"), res.R.T.copy())}
     out["components_"] = xr.Dataset(
-        {"target_effect": (("component", "feature"), res.C.T.copy()),
-         "source_effect": (("component", "feature"), res.R.T.copy()),
+        {**effects,
          "stability": ("component", stab),
          "source_excitation": ("component", exc,
                                {"snr": EXCITATION_SNR, "noise_sd": np.sqrt(noise_var)})},
-        coords={"component": comp, "feature": feat})
+        coords={"component": comp, "feature": feat,
+                **({} if spaces is None else {"population": list(obs.population_names)})})
     out["weights_"] = xr.DataArray(res.W, dims=("pair", "component"),
                                    coords={**pair_coords(obs, pairs), "component": comp,
                                            "target_gain": ("pair", res.pair_gain)},
@@ -185,7 +203,7 @@ def fitted_attributes(obs, pairs, n_edges, results, best):
     out["n_features_in_"] = len(feat)
     out["space_names_"] = tuple(obs.space_names)
     out["data_fingerprint_"] = fingerprint(obs)
-    out["in_sample_r2_"] = r2(y, pred)
+    out["in_sample_r2_"] = r2(y, pred) if spaces is None else _r2_finite(y, pred)
     return out
 
 
@@ -276,7 +294,7 @@ def add_verdict(out, res, info, init, lambdas):
     """
     from .fit import global_start as FG
 
-    J = res.C.shape[1]
+    J = res.W.shape[1]
     stab = out["stability_"]
     if info is not None:
         score, verdict, reason = FG.final_verdict(res.C, res.R, info)
@@ -300,8 +318,11 @@ def add_verdict(out, res, info, init, lambdas):
                       "source effects"] * J
         else:
             verdict = ["medium" if v >= 0.9 else "low" for v in values]
-            reason = [f"agreement of {init!r} starts only ({v:.2f}); not checked by the "
-                      f"global search (init='search')" for v in values]
+            unchecked = ("no basin-hopping verdict for populations with different "
+                         "feature sets yet" if "population" in out["components_"].dims
+                         else "not checked by the global search (init='search')")
+            reason = [f"agreement of {init!r} starts only ({v:.2f}); {unchecked}"
+                      for v in values]
         stab.attrs["method"] = f"agreement across {init!r} starts"
     out["components_"]["verdict"] = ("component", np.array(verdict, dtype=object))
     out["components_"]["verdict_reason"] = ("component", np.array(reason, dtype=object))

@@ -280,7 +280,10 @@ class LICCHIE(BaseEstimator):
         d = rec.n_features
         if pairs.n_pairs == 0:
             raise ValueError(L.no_pairs_message(rec.obs, self.radius))
-        if self.n_components > d * d:
+        spaces = F.feature_spaces(rec.obs)  # None: one feature set
+        if spaces is not None:
+            L.check_spaces(self, rec.obs, spaces.for_pairs(rec.obs, pairs))
+        elif self.n_components > d * d:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the data can support: "
                 f"with {d} features there are at most d*d = {d * d} independent d x d "
@@ -289,10 +292,7 @@ class LICCHIE(BaseEstimator):
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of pairs "
                 f"({pairs.n_pairs}); use fewer components or a larger radius.")
-        if not np.all(np.isfinite(rec.obs.features)):
-            raise NotImplementedError(
-                "Some observations have NaN features (populations with different "
-                "feature sets, MODEL.md 'Populations'); this is not supported yet.")
+        return spaces
 
     # --------------------------------------------------------------------- fit
     def _prepare(self, X):
@@ -312,15 +312,17 @@ class LICCHIE(BaseEstimator):
         obs = rec.obs
         pairs = F.build_pairs(obs, self.radius, self.include_self, self.pair_weight,
                               self.bandwidth, self.pooling_groups, self.pooling_window)
-        self._check_problem(rec, pairs)
+        spaces = self._check_problem(rec, pairs)
         _warn_self_only(rec, pairs, self.radius)
-        Xf = obs.features
+        Xf = obs.features if spaces is None else F.zero_filled(obs.features)
         if pairs.n_pairs - 1 < self.n_neighbors:
             warnings.warn(f"n_neighbors={self.n_neighbors} but only {pairs.n_pairs} pairs: "
                           f"using {pairs.n_pairs - 1}.", UserWarning, stacklevel=3)
         with F.numba_threads(self.n_jobs):
             graph = (F.build_graph(Xf, pairs, self.n_neighbors, self.sigma)
                      if lam.smoothness > 0 else F.empty_graph(pairs.n_pairs))
+            if spaces is not None:
+                graph = F.within_classes(graph, spaces.for_pairs(obs, pairs).pair_class)
             ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
             # the fit works with graph neighbours close in memory; its results
             # are mapped back to the pairs' order
@@ -330,7 +332,8 @@ class LICCHIE(BaseEstimator):
                 fpairs, fgraph, perm = F.reorder(pairs, graph, order)
             problem = F.Problem(Xf, fpairs, fgraph, tuple(lam), ridge, _DTYPES[self.dtype],
                                 target_order=order,
-                                target_gain=bool(self.target_gain) and lam.pooling > 0)
+                                target_gain=bool(self.target_gain) and lam.pooling > 0,
+                                spaces=None if spaces is None else spaces.for_pairs(obs, fpairs))
         return Prepared(rec, pairs, graph, problem, fpairs, fgraph, order, perm)
 
     def fit(self, X, y=None):
@@ -359,7 +362,12 @@ class LICCHIE(BaseEstimator):
             progress = _progress(self.verbose, self.n_init * self.max_iter)
             info = None
             try:
-                if init == "search":
+                if init == "search" and problem.spaces is not None:
+                    # population feature spaces: multi-start reduced search
+                    results = F.spaces_search_starts(
+                        problem, obs, self.n_components, seq, self.n_init, self.max_iter,
+                        self.tol, opts, progress)
+                elif init == "search":
                     results, info = FG.search_starts(
                         problem, obs, self.n_components, seq,
                         self.n_init, self.max_iter, self.tol, opts, progress,
@@ -383,9 +391,11 @@ class LICCHIE(BaseEstimator):
                 r.W = np.ascontiguousarray(r.W[inv])
                 r.pair_gain = r.pair_gain[inv]
         pairs, n_edges = prep.pairs, prep.graph.n_edges
+        spaces = (None if problem.spaces is None  # for the pairs in the caller's order
+                  else problem.spaces.for_pairs(obs, pairs))
         del prep, problem, fpairs
         best = int(np.argmin([r.objective for r in results]))
-        fitted = L.fitted_attributes(obs, pairs, n_edges, results, best)
+        fitted = L.fitted_attributes(obs, pairs, n_edges, results, best, spaces)
         L.add_verdict(fitted, results[best], info, init, resolve_lambdas(self.lambdas))
         fitted["class_restarts_"] = trials
         fitted["scaling_"] = scaling
@@ -467,6 +477,8 @@ class LICCHIE(BaseEstimator):
 
     @property
     def target_effect_(self):
+        """(component, feature); with population feature sets (population,
+        component, feature), NaN where a population lacks the feature."""
         self._check_fitted()
         return self.components_["target_effect"]
 
@@ -497,6 +509,9 @@ class LICCHIE(BaseEstimator):
             source_population[, session], target_feature, source_feature).
         """
         self._check_fitted()
+        if "population" in self.components_.dims:
+            da = L.population_motifs(self)
+            return da if component is None else da.sel(component=component)
         C = self.components_["target_effect"].values
         R = self.components_["source_effect"].values
         M = np.einsum("ji,jm->jim", C, R)
@@ -537,6 +552,8 @@ class LICCHIE(BaseEstimator):
         """
         self._check_fitted()
         Wsel = self.weights_ if pairs is None else self.weights_.isel(pair=pairs)
+        if "population" in self.components_.dims:
+            return L.population_interactions(self, Wsel)
         C = np.ascontiguousarray(self.components_["target_effect"].values.T)
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)
         B = F.K.lowrank_reconstruct(np.ascontiguousarray(Wsel.values), C, R)
@@ -590,6 +607,9 @@ class LICCHIE(BaseEstimator):
             W = np.ascontiguousarray(self.weights_.values)
         else:
             W = L.group_weights_for(self, pairs, obs)
+        if "population" in self.components_.dims:
+            yhat = L.population_predict(self, obs, pairs, W)
+            return L.format_prediction(X, obs, pairs, yhat, feat)
         C = np.ascontiguousarray(self.components_["target_effect"].values.T)
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)
         yhat = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain, W,

@@ -188,8 +188,9 @@ class Recording:
         ------
         TypeError, ValueError
             For a malformed Dataset; the message says how to fix it.
-        NotImplementedError
-            When populations have different feature sets.
+
+        Populations may have different feature sets (MODEL.md "Populations"):
+        a feature a population lacks stays NaN for its cells.
         """
         obs, labels = dataset_observations(ds, session)
         return cls(obs, **labels)

@@ -15,9 +15,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .. import kernels as K
 from .classes import class_start
-from .pooling import unit_columns
 from .problem import TERMS, Problem
 from .starts import group_init, parafac_init
 
@@ -87,10 +85,10 @@ def extrapolation(problem, cur, prev, alpha, out=None, gamma=None):
     W = W1 + alpha * (W1 - W0)
     C = C1 + alpha * (C1 - C0)
     R = R1 + alpha * (R1 - R0)
-    unit = unit_columns(W, C, R)
+    unit = problem.unit_factors(W, C, R)
     if unit is None:
         return None
-    W, C, R, _ = unit
+    W, C, R = unit
     Wbar, gamma = problem.profiles(W, gamma)
     return A, W, C, R, Wbar, gamma
 
@@ -140,6 +138,8 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
 
     if init == "parafac":
         W, C, R = parafac_init(A_init, J, seed, n_iter_max=parafac_iter)
+        if problem.spaces is not None:  # per population feature space
+            W, C, R = problem.spaces.split(W, C, R, seed)
         A = A_init
     else:
         if init == "given":
@@ -150,7 +150,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
             W, C, R, _ = group_init(problem, init_group[0], init_group[1], J, seed, bootstrap)
         # the A_e that go with these factors: one exact A-step from A = B
         # (L at A = B is finite and the step can only lower it)
-        B = K.lowrank_reconstruct(W, C, R, problem.dtype)
+        B = problem.lowrank(W, C, R)
         A, nbad = problem.a_step(B, W, C, R, cd_max_iter=cd_max_iter, cd_tol=cd_tol)
         del B
     Wbar, gamma = problem.profiles(W)
