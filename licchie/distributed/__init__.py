@@ -1,0 +1,237 @@
+"""Distributed fits on Dask (``LICCHIE(backend="dask")`` or ``fit(X, client=...)``).
+
+Every session is a partition that lives on one worker for the whole fit:
+the worker builds the session's pairs, graph and interaction tensors from
+the observations scattered to it once, and keeps them
+(:mod:`._partition`).  The client holds the observations, the reduced
+statistics and, at the end, the fitted weights (n_pairs x J); never a
+pairs x d x d tensor.  Each iteration is map-reduce (:mod:`._driver`):
+A-step and weight step on the partitions; the component step from the
+summed ``W^T W`` and ``S_j = sum_e W[e, j] A_e``, the pooled profiles from
+summed group sums, and the objective as a sum of partition terms, on the
+client.  The global search of the pooled reduced problem runs on the client
+on the partitions' summed statistics.
+
+Restrictions of this first version (a clear error otherwise): the pooled
+fit's start (``init="auto"`` or ``"search"`` with ``pooling > 0``), no
+``target_gain``, no ``class_restarts``.  With ``smoothness > 0`` the graph
+links pairs within each session only (a warning when there are several
+sessions; the local fit's graph also links pairs of different sessions).
+
+Fault behaviour: a worker lost mid-fit fails the fit with
+:class:`PartitionLostError`; the estimator is left as it was (its fitted
+attributes are set only at the very end) and the other workers forget the
+fit's partitions.  See ``docs/distributed.md``.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import fit as F
+from .. import labels as L
+from .._setup import _progress, _warn_self_only
+from ..data import as_recording
+from ..fit import global_start as FG
+from ..fit.search import search
+from ..fit.verdict import diagnose
+from ..params import resolve_lambdas, resolve_solver_options, seed_sequence
+from ._driver import Cluster, Reducer, merge_aggregates, pooled_data, run_start
+from ._partition import PartitionLostError, session_slice
+
+__all__ = ["fit_dask", "PartitionLostError", "Cluster", "merge_aggregates",
+           "session_slice", "resolve_client"]
+
+
+def resolve_client(client):
+    """``client``, or the current default :class:`distributed.Client`."""
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("backend='dask' needs dask.distributed: pip install "
+                          "'licchie[dask]'.") from exc
+    if client is not None:
+        return client
+    try:
+        return distributed.get_client()
+    except ValueError as exc:
+        raise ValueError("backend='dask' needs a distributed.Client: create one first "
+                         "(e.g. Client(LocalCluster(...)) or Client('tcp://scheduler:8786')) "
+                         "or pass fit(X, client=client).") from exc
+
+
+def _check_supported(est, lam, opts):
+    init = est._init_method()
+    if init != "search":
+        raise NotImplementedError(
+            f"backend='dask' supports the pooled fit's start only (init='auto' or "
+            f"'search' with lambdas pooling > 0); got init={est.init!r} with pooling="
+            f"{lam.pooling}. Use backend='local' for this fit.")
+    if est.target_gain:
+        raise NotImplementedError("backend='dask' does not support target_gain=True yet; "
+                                  "use backend='local'.")
+    if opts["class_restarts"] > 0:
+        raise NotImplementedError("backend='dask' does not support solver_options"
+                                  "['class_restarts'] > 0 yet; use backend='local'.")
+
+
+def fit_dask(est, X, client=None):
+    """The fitted attributes of ``est`` on ``X``, fitted on a Dask cluster.
+
+    Parameters
+    ----------
+    est : LICCHIE
+        Its parameters are read; nothing is set on it.
+    X : as for :meth:`LICCHIE.fit`
+    client : distributed.Client or None
+        None: the current default client.
+
+    Returns
+    -------
+    dict
+        Attribute name -> value, as the local fit sets them; plus
+        ``dask_stats_`` (partitions, payload bytes and calls of the
+        map-reduce, worker addresses).
+    """
+    client = resolve_client(client)
+    est._validate_params()
+    lam = resolve_lambdas(est.lambdas)
+    opts = resolve_solver_options(est.solver_options)
+    _check_supported(est, lam, opts)
+    seq = seed_sequence(est.random_state)
+    rec = as_recording(X)
+    obs = rec.obs
+    pairs = F.build_pairs(obs, est.radius, est.include_self, est.pair_weight, est.bandwidth,
+                          est.pooling_groups, est.pooling_window)
+    est._check_problem(rec, pairs)
+    _warn_self_only(rec, pairs, est.radius)
+    if lam.smoothness > 0 and rec.n_sessions > 1:
+        warnings.warn(
+            "backend='dask' with lambdas smoothness > 0: the smoothness graph links the "
+            "nearest pairs within each session only, whereas the local fit's graph also "
+            "links pairs of different sessions; the two fits minimise different objectives "
+            "(docs/distributed.md).", UserWarning, stacklevel=3)
+    params = dict(radius=est.radius, include_self=est.include_self,
+                  pair_weight=est.pair_weight, bandwidth=est.bandwidth,
+                  pooling_groups=est.pooling_groups, pooling_window=est.pooling_window,
+                  lambdas=tuple(lam), dtype=_dtype(est.dtype), n_neighbors=est.n_neighbors,
+                  sigma=est.sigma)
+    Xf = obs.features
+    ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
+    cl = None
+    try:
+        cl = Cluster(client, obs, params)
+        info = cl.map("describe", lambda k: ())
+        index = {name: g for g, name in enumerate(pairs.group_names)}
+        gi = {k: np.array([index[n] for n in d["group_names"]], dtype=np.int64)
+              for k, d in zip(cl.parts, info)}
+        n_sess = np.bincount(obs.session[pairs.tgt], minlength=rec.n_sessions)
+        got = np.array([d["n_pairs"] for d in info])
+        if not np.array_equal(got, n_sess[cl.parts]):  # pragma: no cover - a bug
+            raise RuntimeError("The partitions' pairs differ from the recording's.")
+        orders = _session_orders(obs, pairs, rec.n_sessions)
+        setup = cl.map("setup", lambda k: (ridge, orders[k]))
+        counts = np.zeros(pairs.n_groups)
+        for k, (c, _) in zip(cl.parts, setup):
+            counts[gi[k]] += c
+        n_edges = sum(e for _, e in setup)
+        red = Reducer(cl, gi, counts, lam)
+        with F.numba_threads(est.n_jobs):  # as the local fit's search (BLAS 1 thread)
+            results, ginfo = _search_starts(est, cl, red, obs, pairs, gi, seq, opts)
+        best = int(np.argmin([r.objective for r in results]))
+        W = np.concatenate(cl.map("weights", lambda k: (f"start{best}",)))
+        stats = dict(n_partitions=len(cl.parts), bytes=cl.bytes, calls=cl.calls,
+                     workers=sorted(set(cl.address.values())))
+    except Exception as exc:
+        if cl is not None:
+            cl.close()
+            cl = None
+        if _lost_worker(exc):
+            raise PartitionLostError(
+                "A Dask worker was lost during the distributed fit, and with it the "
+                "interaction tensors of its sessions; the fit was abandoned and the "
+                "estimator left unchanged. Fit again (the partitions are rebuilt from the "
+                f"data): {exc}") from exc
+        raise
+    finally:
+        if cl is not None:
+            cl.close()
+    ones = np.ones(pairs.n_pairs)
+    for r in results:
+        r.pair_gain = ones
+    results[best].W = W
+    fitted = L.fitted_attributes(obs, pairs, n_edges, results, best)
+    L.add_verdict(fitted, results[best], ginfo, "search", lam)
+    fitted["class_restarts_"] = None
+    est._warn_fit(results, fitted, "search")
+    fitted["dask_stats_"] = stats
+    return fitted
+
+
+def _session_orders(obs, pairs, n_sessions):
+    """Each session's targets in the local fit's order (None: the data's order).
+
+    The order of :func:`licchie.fit.pairs.locality_order` over all targets,
+    restricted to each session (whose targets are a contiguous range of
+    them): int64 arrays of the session's target indices.
+    """
+    if not F.REORDER_PAIRS:
+        return [None] * n_sessions
+    order = F.locality_order(obs.features, pairs)
+    sess = obs.session[pairs.tgt_obs]
+    start = np.searchsorted(sess, np.arange(n_sessions + 1))
+    by = sess[order]
+    return [order[by == s] - start[s] for s in range(n_sessions)]
+
+
+def _dtype(name):
+    return {"float64": np.float64, "float32": np.float32}[name]
+
+
+def _lost_worker(exc):
+    if isinstance(exc, PartitionLostError):
+        return True
+    try:
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (KilledWorker, CommClosedError))
+
+
+def _search_starts(est, cl, red, obs, pairs, gi, seq, opts):
+    """:func:`licchie.fit.global_start.search_starts` on the partitions: the
+    search and verdict on the summed statistics, the polishes distributed."""
+    data = pooled_data(cl, gi, pairs.n_groups, obs.n_frames)
+    cls, _ = F.pair_groups(obs, pairs.tgt, pairs.src, pairs.is_self, "class")
+    move = np.zeros(pairs.n_groups, np.int64)
+    move[pairs.group] = cls
+    s_search, s_diag, s_polish = seq.spawn(3)
+    res = search(data, est.n_components, n_searches=int(opts["n_searches"]),
+                 time_budget=float(opts["search_time"]), seed=s_search, move_groups=move,
+                 progress=est.verbose > 0, patience=int(opts["search_patience"]),
+                 eval_budget=int(opts["search_evals"]))
+    if res.time >= float(opts["search_time"]) and res.n_trials > 0:
+        warnings.warn(
+            f"The pooled search stopped at its time limit (solver_options['search_time']="
+            f"{float(opts['search_time']):g} s) before its evaluation budget: the result "
+            "depends on this machine's speed. Raise search_time for a reproducible fit.",
+            UserWarning, stacklevel=4)
+    diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
+    cands = res.candidates[:max(1, int(est.n_init))]
+    seeds = s_polish.generate_state(len(cands))
+    progress = _progress(est.verbose, est.n_init * est.max_iter)
+    results = []
+    try:
+        for k, c in enumerate(cands):
+            results.append(run_start(
+                cl, red, f"start{k}", c.Wbar, np.ascontiguousarray(c.C),
+                np.ascontiguousarray(c.R), int(seeds[k]), est.max_iter, est.tol,
+                extrapolate=bool(opts["extrapolate"]),
+                record_steps=bool(opts["record_steps"]), progress=progress,
+                start_label=f"polish {k + 1}"))
+    finally:
+        if progress is not None:
+            progress.close()
+    return results, FG.GlobalStart(res, diag, data)
