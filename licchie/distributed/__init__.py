@@ -94,11 +94,11 @@ def fit_dask(est, X, client=None):
         ``dask_stats_`` (partitions, payload bytes and calls of the
         map-reduce, worker addresses).
     """
-    client = resolve_client(client)
     est._validate_params()
     lam = resolve_lambdas(est.lambdas)
     opts = resolve_solver_options(est.solver_options)
     _check_supported(est, lam, opts)
+    client = resolve_client(client)
     seq = seed_sequence(est.random_state)
     rec = as_recording(X)
     obs = rec.obs
