@@ -26,6 +26,7 @@ fit's partitions.  See ``docs/distributed.md``.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,8 +41,8 @@ from ..params import resolve_lambdas, resolve_solver_options, seed_sequence
 from ._driver import Cluster, Reducer, merge_aggregates, pooled_data, run_start
 from ._partition import PartitionLostError, session_slice
 
-__all__ = ["fit_dask", "PartitionLostError", "Cluster", "merge_aggregates",
-           "session_slice", "resolve_client"]
+__all__ = ["fit_dask", "setup", "reduced_data", "run_start", "PartitionLostError", "Cluster",
+           "merge_aggregates", "session_slice", "resolve_client"]
 
 
 def resolve_client(client):
@@ -76,6 +77,75 @@ def _check_supported(est, lam, opts):
                                   "['class_restarts'] > 0 yet; use backend='local'.")
 
 
+@dataclass
+class Setup:
+    """A distributed fit's partitions, built and set up (see :func:`setup`)."""
+
+    cluster: Cluster
+    reducer: Reducer
+    recording: object
+    pairs: object          # the whole recording's pairs (labels only; no tensors)
+    group_index: dict      # partition -> int64 global id of each of its groups
+    lambdas: object
+    opts: dict
+    n_edges: int
+
+
+def setup(est, X, client=None):
+    """Check ``est``'s parameters, build the partitions on the workers and set
+    them up (pairs, groups, fit order, Problem).  The caller closes
+    ``out.cluster`` (also after a failure).
+
+    Returns
+    -------
+    Setup
+    """
+    est._validate_params()
+    lam = resolve_lambdas(est.lambdas)
+    opts = resolve_solver_options(est.solver_options)
+    _check_supported(est, lam, opts)
+    client = resolve_client(client)
+    rec = as_recording(X)
+    obs = rec.obs
+    pairs = F.build_pairs(obs, est.radius, est.include_self, est.pair_weight, est.bandwidth,
+                          est.pooling_groups, est.pooling_window)
+    est._check_problem(rec, pairs)
+    _warn_self_only(rec, pairs, est.radius)
+    if lam.smoothness > 0 and rec.n_sessions > 1:
+        warnings.warn(
+            "backend='dask' with lambdas smoothness > 0: the smoothness graph links the "
+            "nearest pairs within each session only, whereas the local fit's graph also "
+            "links pairs of different sessions; the two fits minimise different objectives "
+            "(docs/distributed.md).", UserWarning, stacklevel=4)
+    params = dict(radius=est.radius, include_self=est.include_self,
+                  pair_weight=est.pair_weight, bandwidth=est.bandwidth,
+                  pooling_groups=est.pooling_groups, pooling_window=est.pooling_window,
+                  lambdas=tuple(lam), dtype=_dtype(est.dtype), n_neighbors=est.n_neighbors,
+                  sigma=est.sigma)
+    Xf = obs.features
+    ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
+    cl = Cluster(client, obs, params)
+    try:
+        info = cl.map("describe", lambda k: ())
+        index = {name: g for g, name in enumerate(pairs.group_names)}
+        gi = {k: np.array([index[n] for n in d["group_names"]], dtype=np.int64)
+              for k, d in zip(cl.parts, info)}
+        n_sess = np.bincount(obs.session[pairs.tgt], minlength=rec.n_sessions)
+        got = np.array([d["n_pairs"] for d in info])
+        if not np.array_equal(got, n_sess[cl.parts]):  # pragma: no cover - a bug
+            raise RuntimeError("The partitions' pairs differ from the recording's.")
+        orders = _session_orders(obs, pairs, rec.n_sessions)
+        out = cl.map("setup", lambda k: (ridge, orders[k]))
+        counts = np.zeros(pairs.n_groups)
+        for k, (c, _) in zip(cl.parts, out):
+            counts[gi[k]] += c
+    except BaseException:
+        cl.close()
+        raise
+    return Setup(cl, Reducer(cl, gi, counts, lam), rec, pairs, gi, lam, opts,
+                 sum(e for _, e in out))
+
+
 def fit_dask(est, X, client=None):
     """The fitted attributes of ``est`` on ``X``, fitted on a Dask cluster.
 
@@ -93,60 +163,23 @@ def fit_dask(est, X, client=None):
         Attribute name -> value, as the local fit sets them; plus
         ``dask_stats_`` (partitions, payload bytes and calls of the
         map-reduce, worker addresses).
+
+    Raises
+    ------
+    PartitionLostError
+        A worker was lost during the fit.
     """
-    est._validate_params()
-    lam = resolve_lambdas(est.lambdas)
-    opts = resolve_solver_options(est.solver_options)
-    _check_supported(est, lam, opts)
-    client = resolve_client(client)
-    seq = seed_sequence(est.random_state)
-    rec = as_recording(X)
-    obs = rec.obs
-    pairs = F.build_pairs(obs, est.radius, est.include_self, est.pair_weight, est.bandwidth,
-                          est.pooling_groups, est.pooling_window)
-    est._check_problem(rec, pairs)
-    _warn_self_only(rec, pairs, est.radius)
-    if lam.smoothness > 0 and rec.n_sessions > 1:
-        warnings.warn(
-            "backend='dask' with lambdas smoothness > 0: the smoothness graph links the "
-            "nearest pairs within each session only, whereas the local fit's graph also "
-            "links pairs of different sessions; the two fits minimise different objectives "
-            "(docs/distributed.md).", UserWarning, stacklevel=3)
-    params = dict(radius=est.radius, include_self=est.include_self,
-                  pair_weight=est.pair_weight, bandwidth=est.bandwidth,
-                  pooling_groups=est.pooling_groups, pooling_window=est.pooling_window,
-                  lambdas=tuple(lam), dtype=_dtype(est.dtype), n_neighbors=est.n_neighbors,
-                  sigma=est.sigma)
-    Xf = obs.features
-    ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
-    cl = None
+    su = None
     try:
-        cl = Cluster(client, obs, params)
-        info = cl.map("describe", lambda k: ())
-        index = {name: g for g, name in enumerate(pairs.group_names)}
-        gi = {k: np.array([index[n] for n in d["group_names"]], dtype=np.int64)
-              for k, d in zip(cl.parts, info)}
-        n_sess = np.bincount(obs.session[pairs.tgt], minlength=rec.n_sessions)
-        got = np.array([d["n_pairs"] for d in info])
-        if not np.array_equal(got, n_sess[cl.parts]):  # pragma: no cover - a bug
-            raise RuntimeError("The partitions' pairs differ from the recording's.")
-        orders = _session_orders(obs, pairs, rec.n_sessions)
-        setup = cl.map("setup", lambda k: (ridge, orders[k]))
-        counts = np.zeros(pairs.n_groups)
-        for k, (c, _) in zip(cl.parts, setup):
-            counts[gi[k]] += c
-        n_edges = sum(e for _, e in setup)
-        red = Reducer(cl, gi, counts, lam)
+        su = setup(est, X, client)
+        cl = su.cluster
         with F.numba_threads(est.n_jobs):  # as the local fit's search (BLAS 1 thread)
-            results, ginfo = _search_starts(est, cl, red, obs, pairs, gi, seq, opts)
+            results, ginfo = _search_starts(est, su, seed_sequence(est.random_state))
         best = int(np.argmin([r.objective for r in results]))
         W = np.concatenate(cl.map("weights", lambda k: (f"start{best}",)))
         stats = dict(n_partitions=len(cl.parts), bytes=cl.bytes, calls=cl.calls,
                      workers=sorted(set(cl.address.values())))
     except Exception as exc:
-        if cl is not None:
-            cl.close()
-            cl = None
         if _lost_worker(exc):
             raise PartitionLostError(
                 "A Dask worker was lost during the distributed fit, and with it the "
@@ -155,14 +188,15 @@ def fit_dask(est, X, client=None):
                 f"data): {exc}") from exc
         raise
     finally:
-        if cl is not None:
-            cl.close()
+        if su is not None:
+            su.cluster.close()
+    obs, pairs = su.recording.obs, su.pairs
     ones = np.ones(pairs.n_pairs)
     for r in results:
         r.pair_gain = ones
     results[best].W = W
-    fitted = L.fitted_attributes(obs, pairs, n_edges, results, best)
-    L.add_verdict(fitted, results[best], ginfo, "search", lam)
+    fitted = L.fitted_attributes(obs, pairs, su.n_edges, results, best)
+    L.add_verdict(fitted, results[best], ginfo, "search", su.lambdas)
     fitted["class_restarts_"] = None
     est._warn_fit(results, fitted, "search")
     fitted["dask_stats_"] = stats
@@ -200,13 +234,22 @@ def _lost_worker(exc):
     return isinstance(exc, (KilledWorker, CommClosedError))
 
 
-def _search_starts(est, cl, red, obs, pairs, gi, seq, opts):
-    """:func:`licchie.fit.global_start.search_starts` on the partitions: the
-    search and verdict on the summed statistics, the polishes distributed."""
-    data = pooled_data(cl, gi, pairs.n_groups, obs.n_frames)
+def reduced_data(su):
+    """:func:`licchie.fit.global_start.reduced_data` from the partitions'
+    statistics: ``(PooledData, move_groups)``."""
+    obs, pairs = su.recording.obs, su.pairs
+    data = pooled_data(su.cluster, su.group_index, pairs.n_groups, obs.n_frames)
     cls, _ = F.pair_groups(obs, pairs.tgt, pairs.src, pairs.is_self, "class")
     move = np.zeros(pairs.n_groups, np.int64)
     move[pairs.group] = cls
+    return data, move
+
+
+def _search_starts(est, su, seq):
+    """:func:`licchie.fit.global_start.search_starts` on the partitions: the
+    search and verdict on the summed statistics, the polishes distributed."""
+    cl, red, opts = su.cluster, su.reducer, su.opts
+    data, move = reduced_data(su)
     s_search, s_diag, s_polish = seq.spawn(3)
     res = search(data, est.n_components, n_searches=int(opts["n_searches"]),
                  time_budget=float(opts["search_time"]), seed=s_search, move_groups=move,

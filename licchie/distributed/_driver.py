@@ -69,8 +69,12 @@ class Cluster:
                 allow_other_workers=True, pure=False)))
         futures.sort()
         self.parts = [s for s, _ in futures]
-        # where each partition was built (tasks are pinned there from now on)
-        self.address = dict(zip(self.parts, client.gather([f for _, f in futures])))
+        try:
+            # where each partition was built (tasks are pinned there from now on)
+            self.address = dict(zip(self.parts, client.gather([f for _, f in futures])))
+        except BaseException:
+            self.close()
+            raise
 
     def map(self, method, args):
         """``Partition.method(*args[k])`` on every partition ``k``; results in

@@ -18,6 +18,7 @@ and :func:`call` raises :class:`PartitionLostError`, which fails the fit
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
@@ -83,6 +84,11 @@ class Partition:
                                    params["pooling_groups"], params["pooling_window"])
         self.problem = None
         self.starts = {}
+        self.busy = np.zeros(2)  # wall and CPU seconds spent in its methods
+
+    def busy_seconds(self):
+        """Wall and CPU seconds spent in this partition's methods so far."""
+        return self.busy.copy()
 
     def describe(self):
         """What the client needs to set the partition up: sizes and group names."""
@@ -272,7 +278,11 @@ def call(fit_id, part, method, *args):
         raise PartitionLostError(
             f"Partition {part} of distributed fit {fit_id} is not on worker {addr}: the "
             "worker that held it was lost during the fit.")
-    return getattr(p, method)(*args)
+    t0, c0 = time.perf_counter(), time.thread_time()
+    out = getattr(p, method)(*args)
+    # wall and CPU seconds of this partition's work, for benchmarks/dask_scale.py
+    p.busy += np.array([time.perf_counter() - t0, time.thread_time() - c0])
+    return out
 
 
 def drop(fit_id, dask_worker=None):
