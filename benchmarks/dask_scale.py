@@ -189,9 +189,10 @@ def main(argv=None):
     for s in a.scales:
         common = ["--scales", str(s), "--iters", str(a.iters), "--workers", str(a.workers)]
         runs = [] if a.skip_local else [_child(common + ["--child", "local"])]
+        if runs:
+            print(json.dumps(runs[0]), flush=True)
         runs.append(_child(common + ["--child", "dask"]))
-        for r in runs:
-            print(json.dumps(r))
+        print(json.dumps(runs[-1]), flush=True)
         dk = runs[-1]
         # the first iteration pays first-call costs; the median of the others
         print(f"\nscale {s}: {dk['n_pairs']:,} pairs, {dk['n_groups']:,} groups, "

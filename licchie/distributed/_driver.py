@@ -21,6 +21,10 @@ from ..kernels import pooled as KP
 from . import _partition as P
 
 
+# seconds between checks that the partitions' workers are still there
+POLL_S = 1.0
+
+
 def _nbytes(obj):
     """Bytes of the arrays (and numbers) in a task's arguments or result."""
     if isinstance(obj, np.ndarray):
@@ -64,14 +68,14 @@ class Cluster:
             load[w] += int(sess_obs[s])
             sub, f0 = P.session_slice(obs, int(s), int(s) + 1)
             data = client.scatter(sub, workers=[w], direct=False)
-            futures.append((int(s), client.submit(
+            futures.append((int(s), w, client.submit(
                 P.build, self.fit_id, int(s), data, f0, params, workers=[w],
-                allow_other_workers=True, pure=False)))
+                allow_other_workers=False, pure=False)))
         futures.sort()
-        self.parts = [s for s, _ in futures]
+        self.parts = [s for s, _, _ in futures]
+        self.address = {s: w for s, w, _ in futures}
         try:
-            # where each partition was built (tasks are pinned there from now on)
-            self.address = dict(zip(self.parts, client.gather([f for _, f in futures])))
+            self._gather([f for _, _, f in futures])
         except BaseException:
             self.close()
             raise
@@ -85,11 +89,37 @@ class Cluster:
             self.bytes += _nbytes(a)
             futs.append(self.client.submit(
                 P.call, self.fit_id, k, method, *a, workers=[self.address[k]],
-                allow_other_workers=True, pure=False))
-        out = self.client.gather(futs)
+                allow_other_workers=False, pure=False))
+        out = self._gather(futs)
         self.bytes += _nbytes(out)
         self.calls += 1
         return out
+
+    def _gather(self, futs):
+        """Results of ``futs``; :class:`PartitionLostError` as soon as a worker
+        that owns a partition has left the cluster.
+
+        Tasks are pinned strictly to their partition's worker (with loose
+        restrictions Dask's work stealing may run them elsewhere when the
+        owner is busy), so a task of a lost worker would wait forever: while
+        waiting, the scheduler's worker list is checked every ``POLL_S``.
+        """
+        from distributed import wait
+        owners = set(self.address.values())
+        while True:
+            try:
+                wait(futs, timeout=POLL_S)
+                break
+            except TimeoutError:
+                alive = set(self.client.run_on_scheduler(P.worker_addresses))
+                lost = sorted(owners - alive)
+                if lost:
+                    self.client.cancel(futs)
+                    parts = [k for k in self.parts if self.address[k] in lost]
+                    raise P.PartitionLostError(
+                        f"Worker(s) {', '.join(lost)} left the cluster during the fit, "
+                        f"with the partitions (sessions) {parts}.") from None
+        return self.client.gather(futs)
 
     def close(self):
         """Forget the partitions on every worker (also after a failure)."""

@@ -10,10 +10,10 @@ whose sizes do not depend on the number of pairs.
 
 The partitions live in a dict on the :class:`distributed.Worker` object
 (``worker._licchie_partitions``), keyed by ``(fit id, partition)``; tasks
-are pinned to the partition's worker.  When that worker is gone, the
-scheduler may run a pinned task elsewhere: the partition is then missing
-and :func:`call` raises :class:`PartitionLostError`, which fails the fit
-(the fault behaviour documented in ``docs/distributed.md``).
+are pinned strictly to the partition's worker; when that worker leaves the
+cluster, the client raises :class:`PartitionLostError` (``Cluster._gather``),
+which fails the fit (the fault behaviour documented in
+``docs/distributed.md``).  A task that finds no partition raises it too.
 """
 from __future__ import annotations
 
@@ -283,6 +283,11 @@ def call(fit_id, part, method, *args):
     # wall and CPU seconds of this partition's work, for benchmarks/dask_scale.py
     p.busy += np.array([time.perf_counter() - t0, time.thread_time() - c0])
     return out
+
+
+def worker_addresses(dask_scheduler=None):
+    """Addresses of the scheduler's current workers (``Client.run_on_scheduler``)."""
+    return list(dask_scheduler.workers)
 
 
 def drop(fit_id, dask_worker=None):
