@@ -156,3 +156,30 @@ def test_worker_killed_mid_fit_fails_cleanly(four_sessions):
         assert isinstance(box.get("error"), PartitionLostError), box
         assert not hasattr(est, "components_")
         assert _n_starts_on_workers(client) == 0
+
+
+@needs_dask
+def test_smoothness_graph_within_sessions():
+    """lam2 > 0: with one session the partition's graph is the local fit's
+    (same objective); with several sessions the fit warns that its graph
+    links pairs within each session only."""
+    one = make_recording(seed=1, **{**SMALL, "n_sessions": 1, "n_frames": 8})[0]
+    lam = {"smoothness": 0.1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = LICCHIE(**FIT, lambdas=lam).fit(one)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as lc, \
+            distributed.Client(lc) as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dist = LICCHIE(**FIT, lambdas=lam).fit(one, client=client)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            LICCHIE(**{**FIT, "max_iter": 1, "n_init": 1}, lambdas=lam).fit(
+                make_recording(seed=0, **{**SMALL, "n_frames": 4})[0], client=client)
+    assert any("within each session" in str(w.message) for w in caught)
+    assert dist.n_edges_ == local.n_edges_ > 0
+    a = float(local.objective_history_[-1, -1])
+    b = float(dist.objective_history_[-1, -1])
+    assert abs(a - b) <= 1e-8 * abs(a)
