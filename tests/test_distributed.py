@@ -113,6 +113,27 @@ def test_dask_fit_reaches_the_local_objective(four_sessions):
     assert all(v == 0 for v in left.values())  # the workers forgot the fit
 
 
+@needs_dask
+def test_workers_read_their_own_files(four_sessions, tmp_path):
+    """A list of netCDF files: each worker reads its own file (one partition
+    per file), and the fit is the local fit of the same files."""
+    rec = as_recording(four_sessions)
+    paths = []
+    for lab in rec._session_labels:
+        path = tmp_path / f"well_{lab}.nc"
+        rec.to_dataset(session=lab).to_netcdf(path)
+        paths.append(str(path))
+    local = _fit(paths)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as lc, \
+            distributed.Client(lc) as client:
+        dist = _fit(paths, client=client)
+    a = float(local.objective_history_[-1, -1])
+    b = float(dist.objective_history_[-1, -1])
+    assert abs(a - b) <= 1e-8 * abs(a)
+    np.testing.assert_allclose(dist.weights_.values, local.weights_.values, atol=1e-6)
+
+
 def _n_starts_on_workers(client):
     def count(dask_worker):
         store = getattr(dask_worker, "_licchie_partitions", {})

@@ -1,9 +1,9 @@
 """Distributed fits on Dask (``LICCHIE(backend="dask")`` or ``fit(X, client=...)``).
 
-Every session is a partition that lives on one worker for the whole fit:
-the worker builds the session's pairs, graph and interaction tensors from
-the observations scattered to it once, and keeps them
-(:mod:`._partition`).  The client holds the observations, the reduced
+Every session (or netCDF file, when ``X`` is a list of paths) is a
+partition that lives on one worker for the whole fit: the worker reads its
+file, or receives the session's observations scattered once, builds the
+pairs, graph and interaction tensors and keeps them (:mod:`._partition`).  The client holds the observations, the reduced
 statistics and, at the end, the fitted weights (n_pairs x J); never a
 pairs x d x d tensor.  Each iteration is map-reduce (:mod:`._driver`):
 A-step and weight step on the partitions; the component step from the
@@ -33,7 +33,7 @@ import numpy as np
 from .. import fit as F
 from .. import labels as L
 from .._setup import _progress, _warn_self_only
-from ..data import as_recording
+from ..data import Recording, as_recording
 from ..fit import global_start as FG
 from ..fit.search import search
 from ..fit.verdict import diagnose
@@ -105,7 +105,7 @@ def setup(est, X, client=None):
     opts = resolve_solver_options(est.solver_options)
     _check_supported(est, lam, opts)
     client = resolve_client(client)
-    rec = as_recording(X)
+    rec, blocks = _read(X)
     obs = rec.obs
     pairs = F.build_pairs(obs, est.radius, est.include_self, est.pair_weight, est.bandwidth,
                           est.pooling_groups, est.pooling_window)
@@ -124,7 +124,7 @@ def setup(est, X, client=None):
                   sigma=est.sigma)
     Xf = obs.features
     ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
-    cl = Cluster(client, obs, params)
+    cl = Cluster(client, obs, params, blocks)
     try:
         info = cl.map("describe", lambda k: ())
         index = {name: g for g, name in enumerate(pairs.group_names)}
@@ -132,9 +132,10 @@ def setup(est, X, client=None):
               for k, d in zip(cl.parts, info)}
         n_sess = np.bincount(obs.session[pairs.tgt], minlength=rec.n_sessions)
         got = np.array([d["n_pairs"] for d in info])
-        if not np.array_equal(got, n_sess[cl.parts]):  # pragma: no cover - a bug
+        want = np.array([n_sess[cl.blocks[b][0]:cl.blocks[b][1]].sum() for b in cl.parts])
+        if not np.array_equal(got, want):  # pragma: no cover - a bug
             raise RuntimeError("The partitions' pairs differ from the recording's.")
-        orders = _session_orders(obs, pairs, rec.n_sessions)
+        orders = _block_orders(obs, pairs, rec.n_sessions, cl.blocks)
         out = cl.map("setup", lambda k: (ridge, orders[k]))
         counts = np.zeros(pairs.n_groups)
         for k, (c, _) in zip(cl.parts, out):
@@ -203,20 +204,34 @@ def fit_dask(est, X, client=None):
     return fitted
 
 
-def _session_orders(obs, pairs, n_sessions):
-    """Each session's targets in the local fit's order (None: the data's order).
+def _read(X):
+    """The recording, and its partitions: ``(s0, s1, path)`` per netCDF file when
+    ``X`` is a list of paths (the workers read them), else None (one
+    partition per session, scattered)."""
+    import os
+    if isinstance(X, (list, tuple)) and X and all(isinstance(x, (str, os.PathLike))
+                                                  for x in X):
+        recs = [as_recording(x) for x in X]
+        rec = recs[0] if len(recs) == 1 else Recording.concat(recs)  # as as_recording
+        ends = np.cumsum([0] + [r.n_sessions for r in recs])
+        return rec, [(int(a), int(b), os.fspath(x)) for a, b, x in zip(ends, ends[1:], X)]
+    return as_recording(X), None
+
+
+def _block_orders(obs, pairs, n_sessions, blocks):
+    """Each partition's targets in the local fit's order (None: the data's order).
 
     The order of :func:`licchie.fit.pairs.locality_order` over all targets,
-    restricted to each session (whose targets are a contiguous range of
-    them): int64 arrays of the session's target indices.
+    restricted to each partition's sessions (whose targets are a contiguous
+    range of them): int64 arrays of the partition's target indices.
     """
     if not F.REORDER_PAIRS:
-        return [None] * n_sessions
+        return [None] * len(blocks)
     order = F.locality_order(obs.features, pairs)
     sess = obs.session[pairs.tgt_obs]
     start = np.searchsorted(sess, np.arange(n_sessions + 1))
     by = sess[order]
-    return [order[by == s] - start[s] for s in range(n_sessions)]
+    return [order[(by >= s0) & (by < s1)] - start[s0] for s0, s1, _ in blocks]
 
 
 def _dtype(name):

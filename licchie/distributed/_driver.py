@@ -49,9 +49,13 @@ class Cluster:
         on the workers).
     params : dict
         See :class:`._partition.Partition`.
+    blocks : list of (s0, s1, path or None), optional
+        Partition ``b`` holds sessions ``s0:s1``; with a path the worker
+        reads them from that netCDF file, otherwise the client scatters
+        them.  Default: one partition per session, scattered.
     """
 
-    def __init__(self, client, obs, params):
+    def __init__(self, client, obs, params, blocks=None):
         self.client = client
         self.fit_id = uuid.uuid4().hex[:12]
         self.bytes = 0          # payload bytes of the map-reduce calls so far
@@ -60,20 +64,31 @@ class Cluster:
         if not workers:
             raise RuntimeError("The Dask client has no workers; start a cluster first.")
         n_sess = len(obs.session_names)
+        if blocks is None:
+            blocks = [(s, s + 1, None) for s in range(n_sess)]
+        self.blocks = blocks
         sess_obs = np.bincount(obs.session, minlength=n_sess)
         load = {w: 0 for w in workers}
         futures = []
-        for s in np.argsort(-sess_obs, kind="stable"):  # largest sessions first
+        size = [int(sess_obs[s0:s1].sum()) for s0, s1, _ in blocks]
+        for b in np.argsort(-np.asarray(size), kind="stable"):  # largest first
+            s0, s1, path = blocks[b]
             w = min(workers, key=lambda a: (load[a], workers.index(a)))
-            load[w] += int(sess_obs[s])
-            sub, f0 = P.session_slice(obs, int(s), int(s) + 1)
-            data = client.scatter(sub, workers=[w], direct=False)
-            futures.append((int(s), w, client.submit(
-                P.build, self.fit_id, int(s), data, f0, params, workers=[w],
+            load[w] += size[b]
+            sub, f0 = P.session_slice(obs, s0, s1)
+            if path is None:  # the observations, scattered once to their worker
+                data = client.scatter(sub, workers=[w], direct=False)
+            else:  # the worker reads the file itself
+                data = dict(path=path, s0=s0, n_obs=sub.n_obs,
+                            session_names=obs.session_names,
+                            population_names=obs.population_names,
+                            feature_names=obs.feature_names)
+            futures.append((int(b), w, client.submit(
+                P.build, self.fit_id, int(b), data, f0, params, workers=[w],
                 allow_other_workers=False, pure=False)))
         futures.sort()
-        self.parts = [s for s, _, _ in futures]
-        self.address = {s: w for s, w, _ in futures}
+        self.parts = [b for b, _, _ in futures]
+        self.address = {b: w for b, w, _ in futures}
         try:
             self._gather([f for _, _, f in futures])
         except BaseException:

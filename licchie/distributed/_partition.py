@@ -263,8 +263,31 @@ def _store():
     return getattr(w, _ATTR), w.address
 
 
+def read_sessions(path, s0, n_obs, session_names, population_names, feature_names):
+    """The observations of one netCDF file as sessions ``s0, s0 + 1, ...`` of
+    the whole fit: features in the fit's order, populations and sessions by
+    the fit's names (as :meth:`Recording.concat` of all files labels them)."""
+    from ..data import as_recording
+    o = as_recording(path).obs
+    missing = sorted(set(feature_names) - set(o.feature_names))
+    if missing or o.n_obs != n_obs:
+        raise ValueError(f"{path!r} changed since the client read it ({n_obs} observations "
+                         f"expected, {o.n_obs} read; missing features {missing}); fit again.")
+    cols = [o.feature_names.index(f) for f in feature_names]
+    pops = np.array([list(population_names).index(p) for p in o.population_names],
+                    dtype=np.int64)
+    return dataclasses.replace(
+        o, features=np.ascontiguousarray(o.features[:, cols]),
+        feature_names=tuple(feature_names), cell_population=pops[o.cell_population],
+        population_names=tuple(population_names), frame_session=o.frame_session + int(s0),
+        session_names=tuple(session_names))
+
+
 def build(fit_id, part, obs, frame_offset, params):
-    """Build partition ``part`` of fit ``fit_id`` on this worker (a task)."""
+    """Build partition ``part`` of fit ``fit_id`` on this worker (a task); ``obs``
+    is an Observations or the arguments of :func:`read_sessions`."""
+    if isinstance(obs, dict):
+        obs = read_sessions(**obs)
     store, addr = _store()
     store[(fit_id, part)] = Partition(obs, frame_offset, params)
     return addr
