@@ -162,6 +162,10 @@ class LICCHIE(BaseEstimator):
         are then in model (z) units; ``motifs(units="original")`` and
         ``interaction_matrices(units="original")`` convert.  None fits the
         features as given (docs/model-choices.md, "Standardisation").
+    backend : {"local", "dask"}, default "local"
+        ``"dask"`` fits on a Dask cluster, one partition per session
+        (:mod:`licchie.distributed`, docs/distributed.md): the client given to
+        :meth:`fit` or the current default ``distributed.Client``.
 
     Attributes
     ----------
@@ -229,6 +233,7 @@ class LICCHIE(BaseEstimator):
         "n_jobs": [None, Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "verbose": ["verbose"],
         "standardize": [None, StrOptions(set(S.STANDARDIZE))],
+        "backend": [StrOptions({"local", "dask"})],
     }
 
     def __init__(self, n_components=8, radius=10.0, *, lambdas=tuple(Lambdas()),
@@ -236,7 +241,7 @@ class LICCHIE(BaseEstimator):
                  pair_weight="none", bandwidth=None, include_self=True, n_neighbors=10,
                  sigma=0.3, init="auto", n_init=3, max_iter=100, tol=1e-6,
                  dtype="float64", solver_options=None, random_state=None, n_jobs=None,
-                 verbose=0, standardize=None):
+                 verbose=0, standardize=None, backend="local"):
         self.n_components = n_components
         self.radius = radius
         self.lambdas = lambdas
@@ -258,6 +263,7 @@ class LICCHIE(BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.standardize = standardize
+        self.backend = backend
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -336,7 +342,7 @@ class LICCHIE(BaseEstimator):
                                 spaces=None if spaces is None else spaces.for_pairs(obs, fpairs))
         return Prepared(rec, pairs, graph, problem, fpairs, fgraph, order, perm)
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, client=None):
         """Fit motifs and weights to a recording.
 
         Parameters
@@ -345,12 +351,19 @@ class LICCHIE(BaseEstimator):
             Dataset in the schema of MODEL.md ("Data"); a list is several
             sessions.
         y : ignored
+        client : distributed.Client, optional
+            Fit on this Dask cluster (implies ``backend="dask"``).
 
         Returns
         -------
         self
         """
         self._validate_params()
+        if self.backend == "dask" or client is not None:
+            from .distributed import fit_dask
+            for name, value in fit_dask(self, X, client).items():
+                setattr(self, name, value)
+            return self
         opts = resolve_solver_options(self.solver_options)
         seq = seed_sequence(self.random_state)
         seeds = seq.generate_state(self.n_init)
