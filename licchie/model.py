@@ -511,6 +511,8 @@ class LICCHIE(BaseEstimator):
         self._check_fitted()
         if "population" in self.components_.dims:
             da = L.population_motifs(self)
+            if self._original_units(units):
+                da = S.motifs_in_units(da, self.scaling_)
             return da if component is None else da.sel(component=component)
         C = self.components_["target_effect"].values
         R = self.components_["source_effect"].values
