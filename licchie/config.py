@@ -357,7 +357,7 @@ def default_config_text(path, features, n_components=4, radius="suggest", kind="
     """A config for one export with default settings, as TOML text (what
     ``licchie fit spots.csv`` uses and prints, to be saved and edited)."""
     lines = ["# licchie fit config (edit and run: licchie fit this.toml)", "",
-             "[data]", 'standardize = "population"   # z-score each feature per population',
+             "[data]", 'standardize = "population"   # the model z-scores per population',
              "", "[[population]]", f"name = {_toml_value(name)}",
              f"{kind} = {_toml_value(path)}", f"tracked = {_toml_value(tracked)}",
              f"features = {_toml_value(list(features))}", "",
