@@ -128,3 +128,17 @@ def test_report_panels_use_each_pair_features(fitted, tmp_path):
     md = (tmp_path / "m_report" / "report.md").read_text()
     assert "## Units" in md and "A: " in md and "B: " in md
     assert (tmp_path / "m_report" / "motifs_original_units.csv").exists()
+
+
+def test_motifs_in_original_units_per_population_pair(fitted):
+    """``motifs(units="original")`` with population effects: ``(s_p c_j)(r_j / s_q)^T``
+    with p the target's and q the source's population statistics."""
+    m, _ = fitted
+    mo = m.motifs(units="original")
+    s = m.scaling_["scale"]
+    C, R = _effects_by_hand(m, "B", "A")
+    want = np.einsum("ji,jk->jik", C * s.sel(population="B").values,
+                     R / s.sel(population="A").values)
+    got = mo.sel(target_population="B", source_population="A").values
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert mo.attrs["units"] == "original"
