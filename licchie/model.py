@@ -611,6 +611,7 @@ class LICCHIE(BaseEstimator):
             W = L.group_weights_for(self, pairs, obs)
         if "population" in self.components_.dims:
             yhat = L.population_predict(self, obs, pairs, W)
+            yhat = S.to_original_targets(self, raw.obs, pairs.tgt_obs, yhat)
             return L.format_prediction(X, obs, pairs, yhat, feat)
         C = np.ascontiguousarray(self.components_["target_effect"].values.T)
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)

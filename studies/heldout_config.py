@@ -27,12 +27,15 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, nargs=2, default=None)
     ap.add_argument("--fraction", type=float, default=0.2)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--pooling-groups", default=None,
+                    help="override [model] pooling_groups (e.g. class)")
     a = ap.parse_args(argv)
     cfg = load_config(a.config)
     table, kw = read_well(cfg.populations, frames=a.frames, standardize="population",
                           session=cfg.data.get("session"))
     rec = licchie.Recording.from_table(table, **kw)
-    model = config_model(cfg, rec, verbose=0)
+    over = {"pooling_groups": a.pooling_groups} if a.pooling_groups else {}
+    model = config_model(cfg, rec, verbose=0, **over)
     print(rec, "\n", model)
     t0 = time.perf_counter()
     with warnings.catch_warnings():

@@ -4,6 +4,7 @@ where population A has features f0-f2 and B has f1, f3)."""
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import licchie
@@ -142,3 +143,29 @@ def test_motifs_in_original_units_per_population_pair(fitted):
     got = mo.sel(target_population="B", source_population="A").values
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert mo.attrs["units"] == "original"
+
+
+def test_predict_returns_original_units_with_population_effects(fitted):
+    """A standardised fit with population effects predicts in the data's units:
+    ``mu_p + s_p * yhat`` with ``yhat`` the model-unit prediction (NaN where the
+    target's population lacks a feature)."""
+    from licchie import fit as F
+    from licchie import scaling as S
+    from licchie._spaces_labels import population_predict
+    from licchie.data import as_recording
+    m, ds = fitted
+    got = m.predict(as_recording(ds)).set_index(["cell", "time"])
+    raw = as_recording(ds).obs
+    z = S.scaled_recording(m, ds).obs
+    pairs = F.build_pairs(z, m.radius, m.include_self, m.pair_weight, m.bandwidth,
+                          m.pooling_groups, m.pooling_window)
+    yz = population_predict(m, z, pairs, np.ascontiguousarray(m.weights_.values))
+    mu, sd = S.observation_stats(m.scaling_, raw)
+    want = mu[pairs.tgt_obs] + sd[pairs.tgt_obs] * yz
+    feats = [str(f) for f in m.components_["feature"].values]
+    from licchie.labels import time_labels
+    idx = pd.MultiIndex.from_arrays([raw.cell_ids[raw.cell[pairs.tgt_obs]],
+                                     time_labels(raw, pairs.tgt_obs)])
+    np.testing.assert_allclose(got.loc[idx, feats].to_numpy(dtype=float), want, rtol=1e-10,
+                               equal_nan=True)
+    assert np.isnan(want).any() and np.isfinite(want).any()
