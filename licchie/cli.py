@@ -179,7 +179,6 @@ def fit_config(cfg, a):
     ds = model.to_dataset()
     ds.attrs.update(config=cfg.text, config_path=cfg.path,
                     population_features=json.dumps(table.attrs["population_features"]),
-                    feature_scale=json.dumps(table.attrs["scale"]),
                     fit_seconds=float(fit_s), frames=json.dumps(frames or
                                                                 cfg.data.get("frames")))
     atomic_to_netcdf(ds, out)

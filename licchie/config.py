@@ -5,6 +5,8 @@ parameters and where the results go; ``examples/behav3d.toml`` is a complete
 one.  Tables and keys::
 
     [data]        frames = [1, 301], standardize = "population", session = "well0"
+                  (standardize is the model's: LICCHIE(standardize=...); see
+                  :func:`config_model`)
     [[population]]  name, one of imaris / trackmate / table, features, tracked,
                     log, where, columns, session   (one entry per population)
     [model]       any LICCHIE parameter; radius = "suggest" picks one from the data
@@ -36,7 +38,7 @@ else:  # pragma: no cover - Python 3.10
 from .well import POPULATION_KEYS, read_well
 
 __all__ = ["ConfigError", "WellConfig", "load_config", "config_recording", "config_model",
-           "phenotype_labels", "default_config_text"]
+           "phenotype_labels", "observation_labels", "default_config_text"]
 
 _TABLES = {
     "data": ("frames", "standardize", "session"),
@@ -143,6 +145,10 @@ def load_config(path, text=None):
                                    and frames[0] <= frames[1]):
         raise ConfigError(f"{fname}: [data] frames must be [first, last] (integers, "
                           f"inclusive), got {frames!r}.")
+    how = cfg.data.get("standardize", "population")
+    if how not in ("none", "population", "population_session"):
+        raise ConfigError(f"{fname}: [data] standardize must be \"population\", "
+                          f"\"population_session\" or \"none\", got {how!r}.")
     pops = raw.get("population")
     if not isinstance(pops, list) or not pops:
         raise ConfigError(f"{fname}: no [[population]] entries; add one per population, e.g.\n"
@@ -226,17 +232,33 @@ def config_recording(cfg, log=None, frames=None):
     """
     from .data import Recording
     frames = frames if frames is not None else cfg.data.get("frames")
-    table, kw = read_well(cfg.populations, frames=frames,
-                          standardize=cfg.data.get("standardize", "population"),
+    # the model standardises (config_model), so that the model file keeps the
+    # statistics and reports motifs in the features' own units
+    table, kw = read_well(cfg.populations, frames=frames, standardize="none",
                           session=cfg.data.get("session"), log=log)
     return Recording.from_table(table, **kw), table
 
 
 def config_model(cfg, recording=None, log=None, **overrides):
     """The estimator of ``[model]`` (``overrides`` win); ``radius = "suggest"``
-    needs the recording and uses :func:`suggest_radius`."""
+    needs the recording and uses :func:`suggest_radius`.
+
+    ``[data] standardize`` (default ``"population"``; ``"none"`` for raw
+    values) becomes ``LICCHIE(standardize=...)`` unless ``[model]`` sets
+    ``standardize`` itself.  Why the config's default differs from the
+    estimator's (None): on real data the features of a population have
+    unrelated units (a volume in µm³ beside a sphericity in [0, 1]), so
+    unscaled motifs would be dominated by the largest-valued feature; with
+    population feature spaces each population's scale is absorbed by its own
+    effects, so the loss measured on synthetic shared-feature data
+    (docs/model-choices.md, "Standardisation") does not apply in the same way
+    (docs/own-recording.md, "Units").
+    """
     from .model import LICCHIE
     params = dict(cfg.model, **overrides)
+    if "standardize" not in params:
+        how = cfg.data.get("standardize", "population")
+        params["standardize"] = None if how in (None, "none") else how
     if isinstance(params.get("lambdas"), list):
         params["lambdas"] = tuple(params["lambdas"])
     if params.get("radius") == "suggest":
@@ -257,6 +279,26 @@ def config_model(cfg, recording=None, log=None, **overrides):
         raise ConfigError(f"[model]: {exc}") from None
 
 
+def _check_phenotype_feature(cfg, have):
+    ph = cfg.phenotype
+    if ph["feature"] not in have:
+        pops = [p for p in cfg.populations if p["name"] == ph["population"]]
+        raise ConfigError(f"{os.path.basename(cfg.path)}: [phenotype] feature "
+                          f"{ph['feature']!r} is not a feature of population "
+                          f"{ph['population']!r}{_suggest(ph['feature'], pops[0]['features'])} "
+                          "(add it to that population's features).")
+
+
+def _threshold_labels(ph, raw, rows):
+    """``above``/``below`` by ``raw > threshold`` where ``rows`` (and raw is
+    finite), None elsewhere: the one rule of a [phenotype] label."""
+    rows = rows & np.isfinite(raw)
+    out = np.full(raw.shape[0], None, dtype=object)
+    out[rows] = np.where(raw[rows] > float(ph["threshold"]), ph.get("above", "high"),
+                         ph.get("below", "low"))
+    return out
+
+
 def phenotype_labels(cfg, table):
     """Labels of ``[phenotype]``: ``above`` / ``below`` (default "high" /
     "low") by the raw feature value against ``threshold``, for the rows of
@@ -270,19 +312,32 @@ def phenotype_labels(cfg, table):
     ph = cfg.phenotype
     if not ph:
         return None
-    col = "raw:" + ph["feature"]
-    if col not in table.columns:
-        pops = [p for p in cfg.populations if p["name"] == ph["population"]]
-        raise ConfigError(f"{os.path.basename(cfg.path)}: [phenotype] feature "
-                          f"{ph['feature']!r} is not a feature of population "
-                          f"{ph['population']!r}{_suggest(ph['feature'], pops[0]['features'])} "
-                          "(add it to that population's features).")
-    raw = table[col].to_numpy(dtype=float)
-    rows = (table["population"] == ph["population"]).to_numpy() & np.isfinite(raw)
-    out = np.full(len(table), None, dtype=object)
-    out[rows] = np.where(raw[rows] > float(ph["threshold"]), ph.get("above", "high"),
-                         ph.get("below", "low"))
-    return out
+    _check_phenotype_feature(cfg, [c[4:] for c in table.columns if c.startswith("raw:")])
+    raw = table["raw:" + ph["feature"]].to_numpy(dtype=float)
+    return _threshold_labels(ph, raw, (table["population"] == ph["population"]).to_numpy())
+
+
+def observation_labels(cfg, obs):
+    """:func:`phenotype_labels` for the observations of a Recording read from
+    the config (:func:`config_recording`; features before any model
+    standardisation).
+
+    Returns
+    -------
+    numpy.ndarray of object, shape (obs.n_obs,) or None
+    """
+    ph = cfg.phenotype
+    if not ph:
+        return None
+    feats = [str(f) for f in obs.feature_names]
+    _check_phenotype_feature(cfg, feats)
+    raw = obs.features[:, feats.index(ph["feature"])].astype(float)
+    pop = [p for p in cfg.populations if p["name"] == ph["population"]][0]
+    if ph["feature"] in (pop.get("log") or ()):
+        raw = np.exp(raw)  # read_well logged it
+    names = [str(n) for n in obs.population_names]
+    rows = obs.population == names.index(ph["population"])
+    return _threshold_labels(ph, raw, rows)
 
 
 def _toml_value(v):
@@ -302,7 +357,7 @@ def default_config_text(path, features, n_components=4, radius="suggest", kind="
     """A config for one export with default settings, as TOML text (what
     ``licchie fit spots.csv`` uses and prints, to be saved and edited)."""
     lines = ["# licchie fit config (edit and run: licchie fit this.toml)", "",
-             "[data]", 'standardize = "population"   # z-score each feature per population',
+             "[data]", 'standardize = "population"   # the model z-scores per population',
              "", "[[population]]", f"name = {_toml_value(name)}",
              f"{kind} = {_toml_value(path)}", f"tracked = {_toml_value(tracked)}",
              f"features = {_toml_value(list(features))}", "",

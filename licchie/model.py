@@ -524,6 +524,8 @@ class LICCHIE(BaseEstimator):
         self._check_fitted()
         if "population" in self.components_.dims:
             da = L.population_motifs(self)
+            if self._original_units(units):
+                da = S.motifs_in_units(da, self.scaling_)
             return da if component is None else da.sel(component=component)
         C = self.components_["target_effect"].values
         R = self.components_["source_effect"].values
@@ -622,6 +624,7 @@ class LICCHIE(BaseEstimator):
             W = L.group_weights_for(self, pairs, obs)
         if "population" in self.components_.dims:
             yhat = L.population_predict(self, obs, pairs, W)
+            yhat = S.to_original_targets(self, raw.obs, pairs.tgt_obs, yhat)
             return L.format_prediction(X, obs, pairs, yhat, feat)
         C = np.ascontiguousarray(self.components_["target_effect"].values.T)
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)

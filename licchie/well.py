@@ -109,7 +109,7 @@ def _filter_rows(t, pop):
     return t
 
 
-def read_well(populations, *, frames=None, standardize="population", session=None,
+def read_well(populations, *, frames=None, standardize="none", session=None,
               log=None):
     """Read every population of a well into one long table.
 
@@ -130,9 +130,11 @@ def read_well(populations, *, frames=None, standardize="population", session=Non
         without sessions).
     frames : (int, int), optional
         First and last frame kept (inclusive, in the files' numbering).
-    standardize : {"population", "none"}
-        ``"population"``: z-score every feature within each population (the
-        paper, §5.2), so a motif weight means the same for every feature.
+    standardize : {"none", "population"}, default "none"
+        ``"population"``: z-score every feature within each population here.
+        Prefer ``LICCHIE(standardize="population")`` (what ``licchie fit``
+        does): the model then keeps the statistics, applies them to new data
+        and reports motifs in original units.
     session : str, optional
         Session label of the sources without their own (Imaris folders,
         tables without a session column); default ``"0"``.
@@ -225,13 +227,13 @@ def read_well(populations, *, frames=None, standardize="population", session=Non
                     raise ValueError(f"population {name!r}: log of feature {f!r} with {bad} "
                                      "value(s) <= 0; drop it from log = [...].")
                 v = np.log(v)
+            mu, sd = float(v.mean()), float(v.std())
+            if not np.isfinite(sd) or sd == 0:
+                raise ValueError(f"population {name!r}: feature {f!r} is constant (or "
+                                 "never observed) in the rows read; it cannot be "
+                                 "z-scored and carries no information: remove it from "
+                                 "features.")
             if standardize == "population":
-                mu, sd = float(v.mean()), float(v.std())
-                if not np.isfinite(sd) or sd == 0:
-                    raise ValueError(f"population {name!r}: feature {f!r} is constant (or "
-                                     "never observed) in the rows read; it cannot be "
-                                     "z-scored and carries no information: remove it from "
-                                     "features.")
                 v = (v - mu) / sd
                 scale[name][f] = (mu, sd)
             out[f] = v

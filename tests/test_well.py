@@ -103,7 +103,10 @@ def _pops(path):
 
 def test_read_well_per_population_features_and_scaling(tmp_path):
     df = _well_csv(tmp_path / "well.csv")
-    table, kw = read_well(_pops(tmp_path / "well.csv"))
+    raw, _ = read_well(_pops(tmp_path / "well.csv"))  # default: log only, no z-score
+    np.testing.assert_allclose(raw.loc[raw["population"] == "T", "area"],
+                               np.log(df.loc[df["kind"] == "T", "area"]))
+    table, kw = read_well(_pops(tmp_path / "well.csv"), standardize="population")
     assert kw["untracked"] == ["org"] and kw["cell_per_population"]
     assert table.attrs["features"] == ["area", "speed", "dye"]
     assert table.attrs["population_features"] == {"T": ["area", "speed", "dye"],
@@ -208,6 +211,16 @@ def test_config_model_parameters_and_overrides(tmp_path):
     assert m.lambdas == (1.0, 0.1, 0.0, 0.01, 2.0) and m.pooling_groups == "class"
     assert m.radius == pytest.approx(suggest_radius(rec), rel=1e-2)
     assert config_model(cfg, rec, n_components=2, radius=5.0).get_params()["radius"] == 5.0
+    # [data] standardize is the model's (the model file keeps the statistics);
+    # the Recording holds the features as read (log only)
+    assert m.standardize == "population"
+    assert np.nanmax(np.abs(np.nanmean(rec.obs.features, axis=0))) > 0.5
+    off = load_config(p, text=p.read_text().replace('standardize = "population"',
+                                                    'standardize = "none"'))
+    assert config_model(off, rec).standardize is None
+    own = load_config(p, text=p.read_text().replace("[model]", "[model]\nstandardize = "
+                                                    "\"population_session\""))
+    assert config_model(own, rec).standardize == "population_session"
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -222,6 +235,8 @@ def test_config_model_parameters_and_overrides(tmp_path):
     (('source_population = "org"', 'source_population = "orgs"'),
      r"source_population 'orgs' is not a population; did you mean 'org'\?"),
     (("[data]", "[data"), r"not valid TOML"),
+    (('standardize = "population"', 'standardize = "zscore"'),
+     r"\[data\] standardize must be \"population\", \"population_session\" or \"none\""),
 ])
 def test_config_errors_name_the_fix(tmp_path, edit, message):
     p = _config(tmp_path)
@@ -259,9 +274,15 @@ def test_cli_fit_config_then_report(tmp_path, capsys):
     rep = tmp_path / "rep"
     names = set(os.listdir(rep))
     for f in ("motifs.png", "motif_0.png", "motif_1.png", "class_weights.png",
-              "class_weights_time.png", "sweep.png", "source_extremes.png", "report.md"):
+              "class_weights_time.png", "sweep.png", "source_extremes.png", "report.md",
+              "phenotype_prediction.csv", "motifs_original_units.csv"):
         assert f in names, f
     md = (rep / "report.md").read_text()
+    # Fig. 4b with its chance rows, and the units the model standardised with
+    pp = pd.read_csv(rep / "phenotype_prediction.csv", index_col=0)
+    assert {"logistic", "shuffled_labels", "majority"} <= set(pp.index)
+    assert "balanced_accuracy" in md and "majority" in md
+    assert "## Units" in md and "standardised per population" in md
     for f in names:
         if f.endswith(".png"):
             assert f"({f})" in md
@@ -337,31 +358,32 @@ def _fitted(tmp_path):
 
 
 def test_class_weight_summary_matches_a_loop(tmp_path):
-    from licchie.report.real import class_weight_summary
+    from licchie.evaluate import class_weight_summary  # what the report draws
     model, _ = _fitted(tmp_path)
-    s = class_weight_summary(model)
+    s = class_weight_summary(model.weights_).reset_index()
     w = model.weights_
     for r in s.itertuples():
         pick = []
         for e in range(w.sizes["pair"]):
             tp = str(w["target_population"].values[e])
             sp = str(w["source_population"].values[e])
-            c = f"self ({tp})" if bool(w["is_self"].values[e]) else f"{sp} -> {tp}"
-            if c == r[1]:
+            c = f"self:{tp}" if bool(w["is_self"].values[e]) else f"{tp}<-{sp}"
+            if c == r.interaction_class:
                 pick.append(float(w.values[e, r.component]))
         assert r.n_pairs == len(pick)
         assert r.mean == pytest.approx(np.mean(pick))
 
 
 def test_source_extremes_scores_the_stated_query(tmp_path):
-    from licchie.report.real import source_extremes
+    from licchie.evaluate.interactions import source_feature_extremes_states
     from licchie.sweeps import frequency_normalised_scores
     model, _ = _fitted(tmp_path)
     rng = np.random.default_rng(1)
     src = rng.normal(size=(40, 3))
     ref = rng.normal(size=(60, 3))
     lab = np.where(ref[:, 0] > 0, "a", "b")
-    ext = source_extremes(model, src, ref, lab, "a", n_neighbors=10)
+    ext = source_feature_extremes_states(model, src, ref, lab, n_neighbors=10)
+    ext = ext.rename(columns={"source_feature": "feature", "score_max_a": "score_max"})
     C = model.components_["target_effect"].values
     R = model.components_["source_effect"].values
     x = src.mean(axis=0)
@@ -378,7 +400,7 @@ def test_motif_figure_has_a_panel_per_population_pair_with_its_features(tmp_path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from licchie.report.real import _fig_motif
-    model, ds = _fitted(tmp_path)
+    model, ds = _fitted(tmp_path)  # shared effects; the config's feature lists pick panels
     feats = [str(f) for f in model.components_["feature"].values]
     pops = sorted(set(map(str, ds["population"].values)))
     pop_feats = {pops[0]: feats, pops[1]: feats[:2]}
@@ -425,8 +447,9 @@ def _run_example(tmp_path, common_features):
     assert main(["report", str(tmp_path / "behav3d_model.nc"), "--quiet"]) == 0
     names = set(os.listdir(tmp_path / "behav3d_report"))
     assert {"motifs.png", "class_weights.png", "sweep.png", "source_extremes.png",
-            "report.md"} <= names
+            "phenotype_prediction.csv", "motifs_original_units.csv", "report.md"} <= names
     assert sum(n.startswith("motif_") for n in names) == 4
+    return tmp_path / "behav3d_report"
 
 
 @needs_well
@@ -438,11 +461,15 @@ def test_behav3d_example_end_to_end_shared_features(tmp_path):
 @needs_well
 @pytest.mark.slow
 def test_behav3d_example_end_to_end(tmp_path):
-    """The example as written (T-cell speed, organoids without it)."""
-    from licchie.config import config_recording
-    try:
-        config_recording(load_config(_example(tmp_path, False)), frames=(1, 3))
-    except NotImplementedError as exc:
-        pytest.skip(f"populations with their own features are not supported by this build "
-                    f"yet (issue 15.1): {str(exc)[:80]}")
-    _run_example(tmp_path, common_features=False)
+    """The example as written: T-cell speed, organoids without it, organoids
+    untracked; motif panels per population pair with each pair's own features."""
+    import licchie
+    rep = _run_example(tmp_path, common_features=False)
+    model = licchie.load(tmp_path / "behav3d_model.nc")
+    eff = model.components_["source_effect"]
+    assert eff.dims == ("population", "component", "feature")
+    assert np.isnan(eff.sel(population="organoid", feature="Speed")).all()
+    assert np.isfinite(eff.sel(population="CD8", feature="Speed")).all()
+    assert model.scaling_ is not None  # [data] standardize went to the model
+    ext = pd.read_csv(rep / "source_extremes.csv")
+    assert "Speed" not in set(ext["source_feature"])  # organoid sources have no speed

@@ -192,7 +192,8 @@ def score_frames(obs, index, yhat, frames, by_population=True):
     ``r2 = 1 - SS_res / SS_tot``, pooled over features, with ``SS_tot``
     around each feature's mean over the scored observations (as
     :func:`prediction_scores`); ``mse`` is the mean over observations and
-    features.
+    features.  Features a target's population lacks (NaN) are left out of
+    both.
 
     Parameters
     ----------
@@ -224,9 +225,13 @@ def score_frames(obs, index, yhat, frames, by_population=True):
             out.append({"population": name, "r2": np.nan, "mse": np.nan,
                         "n_observations": 0})
             continue
-        ss = float(np.sum((y - y.mean(axis=0)) ** 2))
-        r2 = 1.0 - float(np.sum((y - p) ** 2)) / ss if ss > 0 else np.nan
-        out.append({"population": name, "r2": r2, "mse": float(np.mean((y - p) ** 2)),
+        # features a target's population lacks are NaN in y: left out
+        fin = np.isfinite(y)
+        mean = np.nanmean(np.where(fin, y, np.nan), axis=0)
+        ss = float(np.sum(np.where(fin, y - mean, 0.0) ** 2))
+        res = np.where(fin, y - p, 0.0) ** 2
+        r2 = 1.0 - float(np.sum(res)) / ss if ss > 0 else np.nan
+        out.append({"population": name, "r2": r2, "mse": float(np.sum(res) / fin.sum()),
                     "n_observations": int(y.shape[0])})
     return out
 

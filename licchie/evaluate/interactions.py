@@ -18,7 +18,8 @@ import xarray as xr
 
 from .phenotypes import interaction_class
 
-__all__ = ["class_weight_summary", "source_extremes", "source_feature_extremes"]
+__all__ = ["class_weight_summary", "source_extremes", "source_feature_extremes",
+           "source_feature_extremes_states"]
 
 
 def class_weight_summary(weights, quantiles=(0.05, 0.25, 0.5, 0.75, 0.95)):
@@ -61,9 +62,10 @@ def class_weight_summary(weights, quantiles=(0.05, 0.25, 0.5, 0.75, 0.95)):
     return pd.DataFrame(rows).set_index(["interaction_class", "component"])
 
 
-def _source_table(model, X, population):
+def _source_table(model, X, population, finite=True):
     """Observations of ``X`` (optionally one population) with their features in
-    original and model units and their labels."""
+    original and model units and their labels.  ``finite=False`` keeps
+    observations that are NaN only on features their population lacks."""
     from .. import scaling as S
     from ..data import as_recording
     from ..labels import time_labels
@@ -71,8 +73,14 @@ def _source_table(model, X, population):
     raw = as_recording(X)
     obs = raw.obs
     z = S.scaled_recording(model, raw).obs.features
-    keep = np.all(np.isfinite(obs.features), axis=1)
     pops = np.asarray(obs.population_names, dtype=object)[obs.population]
+    fin = np.isfinite(obs.features)
+    if finite:
+        keep = fin.all(axis=1)
+    else:  # a population's features are those ever finite for it (MODEL.md)
+        has = np.zeros((len(obs.population_names), fin.shape[1]), dtype=bool)
+        np.logical_or.at(has, obs.population, fin)
+        keep = (fin | ~has[obs.population]).all(axis=1)
     if population is not None:
         if str(population) not in obs.population_names:
             raise ValueError(f"source_population {population!r} is not in the data; "
@@ -124,9 +132,19 @@ def source_extremes(model, X, component, n=10, source_population=None):
         raise ValueError(f"component {component} out of range: the model has {J} motifs.")
     if int(n) < 1:
         raise ValueError(f"n must be >= 1; got {n}.")
-    info, x, z, feat = _source_table(model, X, source_population)
-    r = model.components_["source_effect"].values[j]
-    proj = z @ r
+    from ..sweeps import motif_effects
+    info, x, z, feat = _source_table(model, X, source_population, finite=False)
+    if "population" in model.components_.dims:
+        # each source projects on its own population's source effect
+        r_rows = np.zeros_like(z)
+        for p in np.unique(info["population"].to_numpy()):
+            m = info["population"].to_numpy() == p
+            r_rows[m] = motif_effects(model, p, p)[1][j]
+        proj = np.sum(np.nan_to_num(z) * r_rows, axis=1)
+        r = r_rows[0] if source_population is not None else np.full(len(feat), np.nan)
+    else:
+        r = model.components_["source_effect"].values[j]
+        proj = z @ r
     order = np.argsort(proj, kind="stable")
     k = min(int(n), proj.size)
     high, low = order[::-1][:k], order[:k]
@@ -157,7 +175,8 @@ def source_feature_extremes(model, X, labels, component, *, weight=2.0,
     ``target = baseline + weight * c_j (r_j^T x_src)`` with the baseline the
     mean labelled target state, and the target is scored like a weight sweep
     (:func:`licchie.sweeps.frequency_normalised_scores`, k = ``n_neighbors``).
-    Everything in the model's units.
+    Everything in the model's units (:func:`source_feature_extremes_states`
+    on the recording's states).
 
     Parameters
     ----------
@@ -170,47 +189,116 @@ def source_feature_extremes(model, X, labels, component, *, weight=2.0,
     weight : float, default 2.0
         The paper's maximal activation.
     source_population, target_population : str, optional
+        Required when the populations have their own feature sets.
 
     Returns
     -------
-    pandas.DataFrame indexed by source feature
+    pandas.DataFrame indexed by source feature (those of the source population)
         ``score_min_<phenotype>``, ``score_max_<phenotype>`` (frequency-
-        normalised kNN scores), ``difference_<phenotype>`` (max - min), and
+        normalised kNN scores), ``difference_<phenotype>`` (max - min),
+        ``score_mean_<phenotype>`` (every feature at its mean), and
         ``value_min``, ``value_max`` (the feature's extremes, original units).
     """
     from .. import scaling as S
-    from ..sweeps import _labelled_states, frequency_normalised_scores
+    from ..sweeps import _labelled_states
 
     model._check_fitted()
-    j = int(component)
-    J = model.components_.sizes["component"]
-    if not 0 <= j < J:
-        raise ValueError(f"component {component} out of range: the model has {J} motifs.")
-    _, x, z, feat = _source_table(model, X, source_population)
+    _check_component(model, component)
+    _, x, z, _ = _source_table(model, X, source_population, finite=False)
     # the labelled states in the model's units
     zds = X if getattr(model, "scaling_", None) is None else S.scaled_recording(
         model, X).to_dataset()
-    ref, ref_lab = _labelled_states(zds, labels, target_population)
-    c = model.components_["target_effect"].values[j]
-    r = model.components_["source_effect"].values[j]
-    base = ref.mean(axis=0)
-    mean = z.mean(axis=0)
-    rows = {}
+    ref, ref_lab = _labelled_states(zds, labels, target_population, finite=False)
+    out = source_feature_extremes_states(
+        model, z, ref, ref_lab, components=[component], weight=weight,
+        target_population=target_population, source_population=source_population,
+        n_neighbors=n_neighbors, sources_original=x)
+    out = out.drop(columns="component").set_index("source_feature")
+    out.attrs.update(component=int(component), weight=float(weight))
+    return out
+
+
+def _check_component(model, component):
+    J = model.components_.sizes["component"]
+    if not 0 <= int(component) < J:
+        raise ValueError(f"component {component} out of range: the model has {J} motifs.")
+
+
+def source_feature_extremes_states(model, sources, reference, reference_labels, *,
+                                   components=None, weight=2.0, target_population=None,
+                                   source_population=None, n_neighbors=150,
+                                   sources_original=None):
+    """:func:`source_feature_extremes` on plain arrays of states, for several motifs.
+
+    Parameters
+    ----------
+    model : fitted LICCHIE
+    sources : float (n_sources, d)
+        Source states in the model's units (NaN allowed on the features the
+        source population lacks).
+    reference : float (n_reference, d);  reference_labels : (n_reference,)
+        Labelled target states in the model's units (NaN allowed on the
+        features the target population lacks).
+    components : sequence of int, optional
+        Default every motif.
+    weight, n_neighbors
+        As in :func:`source_feature_extremes`.
+    target_population, source_population : str, optional
+        Whose effects (:func:`licchie.sweeps.motif_effects`); required when
+        the populations have their own feature sets.
+    sources_original : float (n_sources, d), optional
+        The same sources in original units, for ``value_min``/``value_max``
+        (default ``sources``).
+
+    Returns
+    -------
+    pandas.DataFrame, one row per (component, source feature of the source population)
+        ``component``, ``source_feature``, ``value_min``, ``value_max`` and,
+        per phenotype, ``score_min_<p>``, ``score_max_<p>``,
+        ``difference_<p>``, ``score_mean_<p>``.
+    """
+    from ..sweeps import frequency_normalised_scores, motif_effects
+
+    model._check_fitted()
+    C, R, tf, sf = motif_effects(model, target_population, source_population)
+    feat = [str(f) for f in model.components_["feature"].values]
+    comps = range(C.shape[0]) if components is None else [int(j) for j in components]
+    for j in comps:
+        _check_component(model, j)
+    z = np.where(sf, np.asarray(sources, dtype=float), 0.0)
+    x = z if sources_original is None else np.asarray(sources_original, dtype=float)
+    ref = np.where(tf, np.asarray(reference, dtype=float), 0.0)[:, tf]
+    lab = np.asarray(reference_labels).astype(str)
+    for name, arr in (("sources", z), ("reference", ref)):
+        if arr.shape[0] == 0 or not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be non-empty and finite on the population's "
+                             "features; drop unobserved states first.")
+    base, mean = ref.mean(axis=0), z.mean(axis=0)
+    own = np.flatnonzero(sf)
     queries = []
-    for i, _ in enumerate(feat):
-        for v in (z[:, i].min(), z[:, i].max()):
-            s = mean.copy()
-            s[i] = v
-            queries.append(base + weight * (r @ s) * c)
-    classes, q = frequency_normalised_scores(ref, ref_lab, np.array(queries), n_neighbors)
-    for i, name in enumerate(feat):
-        row = {"value_min": float(x[:, i].min()), "value_max": float(x[:, i].max())}
-        for k, cl in enumerate(classes):
-            lo, hi = q[2 * i, k], q[2 * i + 1, k]
-            row.update({f"score_min_{cl}": lo, f"score_max_{cl}": hi,
-                        f"difference_{cl}": hi - lo})
-        rows[name] = row
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "source_feature"
-    out.attrs.update(component=j, weight=float(weight))
+    for j in comps:
+        c = C[j][tf]
+        queries.append(base + weight * (R[j] @ mean) * c)
+        for i in own:
+            for v in (z[:, i].min(), z[:, i].max()):
+                s = mean.copy()
+                s[i] = v
+                queries.append(base + weight * (R[j] @ s) * c)
+    classes, q = frequency_normalised_scores(ref, lab, np.array(queries), n_neighbors)
+    rows, k = [], 0
+    for j in comps:
+        at_mean = q[k]
+        k += 1
+        for i in own:
+            row = {"component": j, "source_feature": feat[i],
+                   "value_min": float(np.nanmin(x[:, i])),
+                   "value_max": float(np.nanmax(x[:, i]))}
+            for c_, cl in enumerate(classes):
+                lo, hi = q[k, c_], q[k + 1, c_]
+                row.update({f"score_min_{cl}": lo, f"score_max_{cl}": hi,
+                            f"difference_{cl}": hi - lo, f"score_mean_{cl}": at_mean[c_]})
+            rows.append(row)
+            k += 2
+    out = pd.DataFrame(rows)
+    out.attrs.update(weight=float(weight))
     return out

@@ -12,15 +12,19 @@
   the pair weights per class (Fig. 3c);
 - ``class_weights_time.png``: each class's mean weight over time;
 - with the data (the config stored in the model file, or ``--data``) and a
-  ``[phenotype]`` table: ``sweep.png``, the weight sweeps (Fig. 4a), and
+  ``[phenotype]`` table: ``sweep.png``, the weight sweeps (Fig. 4a),
   ``source_extremes.png``, the phenotype score at each source feature's
-  empirical minimum and maximum at weight 2 (Fig. 4c);
-- ``report.md``, the page that links them, with the summary and a table of
-  verdicts.
+  empirical minimum and maximum at weight 2 (Fig. 4c), and
+  ``phenotype_prediction.csv``, the phenotype predicted from the weights by
+  cross-validated logistic regression beside the chance rows (Fig. 4b);
+- ``motifs_original_units.csv`` (with ``standardize``): every motif in the
+  features' own units, per population pair;
+- ``report.md``, the page that links them, with the summary, a table of
+  verdicts and the units.
 
-The class summary and source extremes are computed by the small helpers
-here (:func:`class_weight_summary`, :func:`source_extremes`); when
-:mod:`licchie.evaluate` has equivalents, these are the two to swap.
+The numbers come from :mod:`licchie.evaluate` (class summaries, source
+extremes, phenotype prediction) and :mod:`licchie.sweeps`; this module only
+draws them.
 """
 from __future__ import annotations
 
@@ -30,105 +34,10 @@ import os
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_real_report", "class_weight_summary", "source_extremes"]
+from ..evaluate.interactions import class_weight_summary
+from ..evaluate.phenotypes import interaction_class
 
-
-def _class_labels(w):
-    """Interaction class of every pair, ``"src -> tgt"`` or ``"self (tgt)"``."""
-    src = np.asarray(w["source_population"].values).astype(str)
-    tgt = np.asarray(w["target_population"].values).astype(str)
-    lab = np.char.add(np.char.add(src, " -> "), tgt).astype(object)
-    is_self = np.asarray(w["is_self"].values).astype(bool)
-    lab[is_self] = np.char.add(np.char.add("self (", tgt[is_self]), ")")
-    return lab
-
-
-def class_weight_summary(model):
-    """Pair weights summarised per interaction class and motif (Fig. 3c).
-
-    Parameters
-    ----------
-    model : fitted LICCHIE
-
-    Returns
-    -------
-    pandas.DataFrame, one row per (class, component)
-        ``class`` (``"src -> tgt"``, or ``"self (tgt)"`` for self pairs),
-        ``component``, ``n_pairs``, ``mean``, ``median``, ``q10``, ``q90``,
-        ``positive_fraction``.
-    """
-    w = model.weights_
-    lab = _class_labels(w)
-    W = np.asarray(w.values)
-    rows = []
-    for c in sorted(set(lab.tolist())):
-        m = lab == c
-        for j in range(W.shape[1]):
-            v = W[m, j]
-            rows.append(dict(**{"class": c}, component=j, n_pairs=int(m.sum()),
-                             mean=float(v.mean()), median=float(np.median(v)),
-                             q10=float(np.quantile(v, 0.1)), q90=float(np.quantile(v, 0.9)),
-                             positive_fraction=float(np.mean(v > 0))))
-    return pd.DataFrame(rows)
-
-
-def source_extremes(model, sources, reference, labels, phenotype, weight=2.0,
-                    n_neighbors=150):
-    """Phenotype score with each source feature at its minimum and maximum (Fig. 4c).
-
-    For motif ``j`` and source feature ``f``, the source state is the mean
-    source with ``f`` set to its empirical minimum (maximum) over
-    ``sources``; the target is ``mean(reference) + weight * c_j (r_jᵀ x)``,
-    scored as in :func:`licchie.weight_sweep_states`.
-
-    Parameters
-    ----------
-    model : fitted LICCHIE
-    sources : float (n_sources, d)
-    reference : float (n_reference, d);  labels : (n_reference,)
-    phenotype : str
-        The label whose score is reported.
-    weight : float, default 2 (the paper's maximal activation)
-
-    Returns
-    -------
-    pandas.DataFrame, one row per (component, feature)
-        ``component``, ``feature``, ``score_min``, ``score_max``, ``score_mean``
-        (all features at their means).
-    """
-    from ..sweeps import frequency_normalised_scores
-    C = model.components_["target_effect"].values
-    R = model.components_["source_effect"].values
-    feats = [str(f) for f in model.components_["feature"].values]
-    src = np.asarray(sources, dtype=float)
-    ref = np.asarray(reference, dtype=float)
-    lab = np.asarray(labels).astype(str)
-    mean_src, base = src.mean(axis=0), ref.mean(axis=0)
-    lo, hi = src.min(axis=0), src.max(axis=0)
-    J, d = C.shape
-    queries, keys = [], []
-    for j in range(J):
-        queries.append(base + weight * C[j] * (R[j] @ mean_src))
-        keys.append((j, None, "mean"))
-        for f in range(d):
-            for end, val in (("min", lo[f]), ("max", hi[f])):
-                x = mean_src.copy()
-                x[f] = val
-                queries.append(base + weight * C[j] * (R[j] @ x))
-                keys.append((j, f, end))
-    classes, q = frequency_normalised_scores(ref, lab, np.asarray(queries), n_neighbors)
-    if phenotype not in classes:
-        raise ValueError(f"phenotype {phenotype!r} is not among the labels {list(classes)}.")
-    score = q[:, list(classes).index(phenotype)]
-    rows = {}
-    for (j, f, end), s in zip(keys, score):
-        if f is None:
-            mean_score = s
-            continue
-        row = rows.setdefault((j, f), dict(component=j, feature=feats[f]))
-        row["score_" + end] = float(s)
-        row["score_mean"] = float(mean_score)
-    return pd.DataFrame(list(rows.values()))
+__all__ = ["write_real_report"]
 
 
 # ------------------------------------------------------------------ figures
@@ -165,23 +74,38 @@ def _population_pairs(model):
     return sorted(set(map(tuple, pairs.drop_duplicates().to_numpy().tolist())))
 
 
+def _per_population(model):
+    return "population" in model.components_.dims
+
+
 def _motif_block(model, j, target_population, source_population, rows, cols):
-    """``M_j`` between two populations, rows ``rows`` (target features) by
-    columns ``cols`` (source features).  The one place that reads the motif's
-    effects for a population pair: with population-specific effects (paper
-    A.2) this is what changes."""
+    """``M_j`` between two populations in the model's units, rows ``rows``
+    (target features) by columns ``cols`` (source features): the one place
+    that reads a motif for a population pair (population feature spaces,
+    paper A.2, give every pair its own effects)."""
+    from ..sweeps import motif_effects
     feats = [str(f) for f in model.components_["feature"].values]
-    M = model.motifs().values[j]
+    C, R, _, _ = motif_effects(model, target_population, source_population)
+    M = np.outer(C[j], R[j])
     return M[np.ix_([feats.index(f) for f in rows], [feats.index(f) for f in cols])]
 
 
-def _fig_motif(plt, model, j, pop_features, vmax):
+def _panels(model, pop_features):
+    """(name, target population, source population, rows, cols) of every panel."""
     feats = [str(f) for f in model.components_["feature"].values]
-    panels = [("all populations", None, None, feats, feats)]
-    if pop_features and len({tuple(v) for v in pop_features.values()}) > 1:
-        panels = [(f"{s} -> {t}", t, s, pop_features[t], pop_features[s])
-                  for t, s in _population_pairs(model)
-                  if t in pop_features and s in pop_features]
+    if not (_per_population(model) or (
+            pop_features and len({tuple(v) for v in pop_features.values()}) > 1)):
+        return [("all populations", None, None, feats, feats)]
+    if not pop_features:  # a model without its config: features from the effects
+        has = np.isfinite(model.components_["target_effect"]).all("component")
+        pop_features = {str(p): [f for f, h in zip(feats, has.sel(population=p).values) if h]
+                        for p in has["population"].values}
+    return [(f"{s} -> {t}", t, s, pop_features[t], pop_features[s])
+            for t, s in _population_pairs(model) if t in pop_features and s in pop_features]
+
+
+def _fig_motif(plt, model, j, pop_features, vmax):
+    panels = _panels(model, pop_features)
     n = len(panels)
     ncol = min(n, 3)
     nrow = int(np.ceil(n / ncol))
@@ -192,29 +116,43 @@ def _fig_motif(plt, model, j, pop_features, vmax):
                           rows, cols, vmax, f"{_title(model, j)}  ({name})")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle(f"{_title(model, j)}: {_reason(model, j)}", fontsize=8)
+    fig.suptitle(f"{_title(model, j)}: {_reason(model, j)}\n{_units(model)}", fontsize=8)
     fig.colorbar(im, ax=axes, shrink=0.6)
     return fig
 
 
-def _fig_motifs(plt, model, vmax):
-    feats = [str(f) for f in model.components_["feature"].values]
+def _fig_motifs(plt, model, pop_features, vmax):
+    """Every motif side by side; one row per population pair when the
+    populations have their own effects."""
+    panels = _panels(model, pop_features)
     J = model.n_components
-    fig, axes = plt.subplots(1, J, figsize=(3.3 * J + 0.8, 3.9), squeeze=False,
-                             constrained_layout=True)
-    M = model.motifs().values
-    for j in range(J):
-        im = _motif_panel(axes[0, j], M[j], feats, feats, vmax, _title(model, j))
-        if j:
-            axes[0, j].set_ylabel("")
+    fig, axes = plt.subplots(len(panels), J, figsize=(3.3 * J + 0.8, 3.6 * len(panels) + 0.3),
+                             squeeze=False, constrained_layout=True)
+    for r, (name, tpop, spop, rows, cols) in enumerate(panels):
+        for j in range(J):
+            title = _title(model, j) + (f" ({name})" if len(panels) > 1 else "")
+            im = _motif_panel(axes[r, j], _motif_block(model, j, tpop, spop, rows, cols),
+                              rows, cols, vmax, title)
+            if j:
+                axes[r, j].set_ylabel("")
+    fig.suptitle(_units(model), fontsize=8)
     fig.colorbar(im, ax=axes, shrink=0.7)
     return fig
 
 
+def _units(model):
+    if getattr(model, "scaling_", None) is None:
+        return "features in the units of the data"
+    return (f"features standardised per {model.scaling_.attrs['method'].replace('_', ' x ')} "
+            "(model units; motifs_original_units.csv has the features' own units)")
+
+
 def _fig_class_weights(plt, model, summary):
-    classes = sorted(summary["class"].unique())
+    summary = summary.reset_index()
+    classes = sorted(summary["interaction_class"].unique())
     J = model.n_components
-    mean = summary.pivot(index="class", columns="component", values="mean").loc[classes]
+    mean = summary.pivot(index="interaction_class", columns="component",
+                         values="mean").loc[classes]
     fig, axes = plt.subplots(1, 2, figsize=(4 + 1.2 * J + 3 * J, 0.45 * len(classes) + 2.2),
                              gridspec_kw={"width_ratios": [J, 3 * J]}, constrained_layout=True)
     v = float(np.nanmax(np.abs(mean.values))) or 1.0
@@ -231,7 +169,7 @@ def _fig_class_weights(plt, model, summary):
     ax.set_title("mean pair weight per interaction class", fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.7)
     ax = axes[1]
-    lab = _class_labels(model.weights_)
+    lab = interaction_class(model.weights_)
     W = np.asarray(model.weights_.values)
     width = 0.8 / max(len(classes), 1)
     for k, c in enumerate(classes):
@@ -255,7 +193,7 @@ def _fig_class_weights(plt, model, summary):
 
 def _fig_class_time(plt, model):
     w = model.weights_
-    lab = _class_labels(w)
+    lab = interaction_class(w)
     t = np.asarray(w["time"].values)
     if not np.issubdtype(t.dtype, np.number):
         return None
@@ -278,43 +216,6 @@ def _fig_class_time(plt, model):
     return fig
 
 
-def _fig_sweep(plt, model, sweep, phenotype):
-    fig, ax = plt.subplots(figsize=(6, 3.8), constrained_layout=True)
-    s = sweep.sel(phenotype=phenotype)
-    for j in range(s.sizes["component"]):
-        ax.plot(s["weight"].values, s.values[j], label=_title(model, j))
-    ax.axhline(1 / sweep.sizes["phenotype"], color="0.5", ls=":", lw=0.8,
-               label="uniform score")
-    ax.set_xlabel("motif weight w")
-    ax.set_ylabel(f"'{phenotype}' score (frequency-normalised kNN)")
-    ax.set_title(f"weight sweep: {sweep.attrs.get('title', '')}", fontsize=8)
-    ax.legend(fontsize=7)
-    return fig
-
-
-def _fig_extremes(plt, model, ext, phenotype, title):
-    J = model.n_components
-    feats = list(dict.fromkeys(ext["feature"]))
-    fig, axes = plt.subplots(1, J, figsize=(2.6 * J + 1, 0.3 * len(feats) + 2), sharey=True,
-                             squeeze=False, constrained_layout=True)
-    y = np.arange(len(feats))
-    for j in range(J):
-        e = ext[ext["component"] == j].set_index("feature").loc[feats]
-        ax = axes[0, j]
-        ax.hlines(y, e["score_min"], e["score_max"], color="0.6", lw=1)
-        ax.scatter(e["score_min"], y, color="C0", s=14, label="feature at its minimum")
-        ax.scatter(e["score_max"], y, color="C3", s=14, label="feature at its maximum")
-        ax.axvline(float(e["score_mean"].iloc[0]), color="0.3", ls=":", lw=0.8,
-                   label="all at the mean")
-        ax.set_title(_title(model, j), fontsize=8)
-        ax.set_xlabel(f"'{phenotype}' score at w = 2", fontsize=7)
-    axes[0, 0].set_yticks(y)
-    axes[0, 0].set_yticklabels(feats, fontsize=7)
-    axes[0, 0].legend(fontsize=6, loc="lower left")
-    fig.suptitle(title, fontsize=8)
-    return fig
-
-
 # ------------------------------------------------------------------ the report
 def _top(v, feats, k=2):
     return ", ".join(f"{feats[i]} {v[i]:+.2f}" for i in np.argsort(-np.abs(v))[:k])
@@ -332,34 +233,6 @@ def _model_and_meta(path):
             if "population_features" in attrs else None,
             "frames": json.loads(attrs["frames"]) if attrs.get("frames") else None}
     return model, meta
-
-
-def _data_for_sweeps(model, cfg, frames, log):
-    """Source and labelled reference states of the config's [phenotype]."""
-    from ..config import config_recording, phenotype_labels
-    _, table = config_recording(cfg, log=log, frames=frames)
-    feats = [str(f) for f in model.components_["feature"].values]
-    missing = [f for f in feats if f not in table.columns]
-    if missing:
-        raise ValueError(f"the data of {cfg.path} lack the model's feature(s) {missing}; pass "
-                         "--data with the config the model was fitted from.")
-    labels = phenotype_labels(cfg, table)
-    pop_feats = table.attrs["population_features"]
-    ph = cfg.phenotype
-
-    def states(pop):
-        rows = table[table["population"] == pop]
-        own = rows[pop_feats[pop]].notna().all(axis=1).to_numpy()
-        # a feature the population does not have is 0 in z units (its mean)
-        return rows[feats].to_numpy(dtype=float)[own].copy(), rows.index.to_numpy()[own]
-
-    ref, ref_rows = states(ph["population"])
-    ref = np.nan_to_num(ref, nan=0.0)
-    lab = labels[ref_rows]
-    keep = np.asarray([x is not None for x in lab])
-    src_pop = ph.get("source_population", ph["population"])
-    src, _ = states(src_pop)
-    return np.nan_to_num(src, nan=0.0), ref[keep], lab[keep].astype(str), src_pop
 
 
 def write_real_report(model_path, out=None, data=None, frames=None, log=None):
@@ -412,7 +285,7 @@ def write_real_report(model_path, out=None, data=None, frames=None, log=None):
         pop_features = {p["name"]: p["features"] for p in cfg.populations}
     feats = [str(f) for f in model.components_["feature"].values]
     written, figs = [], []
-    vmax = float(np.abs(model.motifs().values).max()) or 1.0
+    vmax = float(np.nanmax(np.abs(model.motifs().values))) or 1.0
 
     def save(name, fig, what):
         if fig is None:
@@ -425,14 +298,15 @@ def write_real_report(model_path, out=None, data=None, frames=None, log=None):
         log(f"  {name}")
 
     log(f"Writing the report of {model_path} to {out}/ ...")
-    save("motifs.png", _fig_motifs(plt, model, vmax), "all motifs, one colour scale (Fig. S3)")
-    per_pop = bool(pop_features) and len({tuple(v) for v in pop_features.values()}) > 1
+    save("motifs.png", _fig_motifs(plt, model, pop_features, vmax),
+         "all motifs, one colour scale (Fig. S3)")
+    per_pop = len(_panels(model, pop_features)) > 1
     for j in range(model.n_components):
         save(f"motif_{j}.png", _fig_motif(plt, model, j, pop_features, vmax),
              f"motif {j}" + (", one panel per population pair" if per_pop else "")
              + f", with its verdict's reason (Fig. 3b)")
-    summary = class_weight_summary(model)
-    summary.to_csv(os.path.join(out, "class_weights.csv"), index=False)
+    summary = class_weight_summary(model.weights_)
+    summary.to_csv(os.path.join(out, "class_weights.csv"))
     written.append(os.path.join(out, "class_weights.csv"))
     save("class_weights.png", _fig_class_weights(plt, model, summary),
          "weights by interaction class (Fig. 3c)")
@@ -440,34 +314,20 @@ def write_real_report(model_path, out=None, data=None, frames=None, log=None):
          "mean weight per class over time")
     notes = []
     if cfg is not None and cfg.phenotype:
-        ph = cfg.phenotype
-        phen = ph.get("above", "high")
-        src, ref, lab, src_pop = _data_for_sweeps(
-            model, cfg, frames or meta["frames"] or cfg.data.get("frames"), log)
-        title = (f"{src_pop} sources -> {ph['population']} targets; '{phen}' = "
-                 f"{ph['feature']} > {ph['threshold']:g}")
-        if len(np.unique(lab)) < 2:
-            notes.append(f"Weight sweeps skipped: every labelled {ph['population']} state "
-                         f"is '{lab[0] if len(lab) else 'none'}'.")
-        else:
-            sweep = weight_sweep_states(model, src, ref, lab, n_neighbors=150,
-                                        random_state=0)
-            sweep.attrs["title"] = title
-            sweep.to_netcdf(os.path.join(out, "sweep.nc"))
-            written.append(os.path.join(out, "sweep.nc"))
-            save("sweep.png", _fig_sweep(plt, model, sweep, phen),
-                 f"weight sweeps, {title} (Fig. 4a)")
-            ext = source_extremes(model, src, ref, lab, phen)
-            ext.to_csv(os.path.join(out, "source_extremes.csv"), index=False)
-            written.append(os.path.join(out, "source_extremes.csv"))
-            save("source_extremes.png", _fig_extremes(plt, model, ext, phen, title),
-                 "source-feature extremes at w = 2 (Fig. 4c)")
+        from .phenotype import phenotype_report
+        notes = phenotype_report(model, cfg, frames or meta["frames"] or cfg.data.get("frames"),
+                                  log, save, out, written, plt)
     elif cfg is not None:
-        notes.append("Weight sweeps and source extremes skipped: the config has no "
-                     "[phenotype] table (examples/behav3d.toml shows one).")
+        notes.append("Weight sweeps, source extremes and phenotype prediction skipped: the "
+                     "config has no [phenotype] table (examples/behav3d.toml shows one).")
     else:
-        notes.append(f"Weight sweeps and source extremes skipped: {why_no_data}; pass "
-                     "--data config.toml.")
+        notes.append(f"Weight sweeps, source extremes and phenotype prediction skipped: "
+                     f"{why_no_data}; pass --data config.toml.")
+    if getattr(model, "scaling_", None) is not None:
+        orig = model.motifs(units="original").to_dataframe().dropna().reset_index()
+        orig = orig[[c for c in orig.columns if c not in ("stability", "source_excitation")]]
+        orig.to_csv(os.path.join(out, "motifs_original_units.csv"), index=False)
+        written.append(os.path.join(out, "motifs_original_units.csv"))
     path = os.path.join(out, "report.md")
     with open(path, "w") as fh:
         fh.write(_markdown(model, model_path, feats, figs, notes))
@@ -475,22 +335,58 @@ def write_real_report(model_path, out=None, data=None, frames=None, log=None):
     return written
 
 
+def _effects_text(model, name, feats):
+    """Largest entries of each motif's effect; per population when the
+    populations have their own effects."""
+    E = model.components_[name]
+    if "population" not in E.dims:
+        return [_top(v, feats) for v in E.values]
+    E = E.transpose("population", "component", "feature")
+    pops = [str(p) for p in E["population"].values]
+    return ["; ".join(f"{p}: {_top(np.nan_to_num(E.values[k, j]), feats)}"
+                      for k, p in enumerate(pops)) for j in range(E.sizes["component"])]
+
+
+def _units_text(model):
+    sc = getattr(model, "scaling_", None)
+    if sc is None:
+        return ("Features are in the units of the data (the model has no `standardize`).", [])
+    lines = ["| population | feature | mean | sd |", "|---|---|---|---|"]
+    m = sc["mean"]
+    if "session" in m.dims:
+        m, s = m.isel(session=0), sc["scale"].isel(session=0)
+    else:
+        s = sc["scale"]
+    for p in m["population"].values:
+        for f in m["feature"].values:
+            mu, sd = float(m.sel(population=p, feature=f)), float(s.sel(population=p, feature=f))
+            if np.isfinite(mu):
+                lines.append(f"| {p} | {f} | {mu:.4g} | {sd:.4g} |")
+    return (f"Motif maps, effects and weights are in model units: every feature standardised "
+            f"per {sc.attrs['method'].replace('_', ' x ')} with the statistics below (kept in "
+            "the model file, `scaling_`).  In the features' own units a motif between target "
+            "population p and source population q is `(s_p * c_j)(r_j / s_q)^T`: "
+            "[motifs_original_units.csv](motifs_original_units.csv).", lines)
+
+
 def _markdown(model, model_path, feats, figs, notes):
-    C = model.components_["target_effect"].values
-    R = model.components_["source_effect"].values
+    C = _effects_text(model, "target_effect", feats)
+    R = _effects_text(model, "source_effect", feats)
+    units, scale_table = _units_text(model)
     lines = [f"# LICCHIE report: {os.path.basename(os.fspath(model_path))}", "",
              "Read only `high` motifs biologically: `medium` and `low` ones are not pinned "
-             "down by these data (README, \"Reading the diagnostics\").  Features are in "
-             "z units of their population.", "",
+             "down by these data (README, \"Reading the diagnostics\").  " + units, "",
              "| motif | verdict | stability | reason | target effect (largest) | "
              "source effect (largest) |", "|---|---|---|---|---|---|"]
     for j in range(model.n_components):
         lines.append(f"| M{j} | {model.components_['verdict'].values[j]} | "
                      f"{float(model.stability_.values[j]):.2f} | {_reason(model, j)} | "
-                     f"{_top(C[j], feats)} | {_top(R[j], feats)} |")
+                     f"{C[j]} | {R[j]} |")
     lines += ["", "## Figures", ""]
     lines += [f"- [{what}]({name})" for name, what in figs]
     lines += ["- [class_weights.csv](class_weights.csv): the numbers of the class figure"]
-    lines += [""] + [f"{n}" for n in notes] + ["", "## Fit summary", "", "```",
-                                                model.summary(), "```", ""]
+    lines += [""] + [f"{n}" for n in notes]
+    if scale_table:
+        lines += ["", "## Units", ""] + scale_table
+    lines += ["", "## Fit summary", "", "```", model.summary(), "```", ""]
     return "\n".join(lines)
