@@ -13,8 +13,8 @@ have no window of their own; two rules are scored on the same fit:
 
 Usage (from the repository root)::
 
-    NUMBA_NUM_THREADS=1 nice python studies/pooling_heldout.py --regimes shared heldout6 \\
-        --seeds 0 1 --out /tmp/pooling-heldout.csv
+    NUMBA_NUM_THREADS=1 nice python -m studies.pooling_heldout --regimes shared heldout6 \\
+        --seeds 0 1 --out docs/studies/pooling-heldout.csv
 
 Rows are appended as each fit finishes (``<out>``, one per regime, seed and
 setting: recovery of the 80% fit, held-out R^2 per rule, fit seconds).
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
 import time
 import warnings
 
@@ -36,8 +35,7 @@ from licchie.evaluate.prediction import prediction_scores
 from licchie.labels import format_prediction
 from licchie.synthetic import SUITE, make_suite_recording
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from suite import make_model  # noqa: E402  (the one place that builds the estimator)
+from studies.suite import make_model  # the one place that builds the estimator
 
 COLUMNS = ["regime", "seed", "pooling_groups", "recovery", "heldout_r2_mean",
            "heldout_r2_last", "fit_seconds"]
