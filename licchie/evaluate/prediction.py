@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -27,13 +29,23 @@ def group_profile_prediction(model, X):
     no fitted window: their pairs use **their class's profile in the nearest
     training window in time** of their session, for a forecast the last one
     (:func:`licchie.labels.group_weights_for`; docs/model-choices.md,
-    "Pooling groups", for why the nearest window and not the class mean).  That is expected
-    here, so ``predict``'s warning about it is not repeated.  A pair of a
-    class the model never saw predicts zero (with ``predict``'s warning).
+    "Pooling groups", for why the nearest window and not the class mean).
+    That is expected here, so ``predict``'s warning about it is not
+    repeated.  A pair of a class the model never saw predicts zero (with
+    ``predict``'s warning).
 
-    Returns the same types as ``LICCHIE.predict``.
+    Parameters
+    ----------
+    model : LICCHIE, fitted
+    X : xarray.Dataset, Recording, DataFrame or list
+        In the data's original units (as for ``predict``).
+
+    Returns
+    -------
+    xarray.DataArray (cell, time, feature) for a Dataset, else a
+    pandas.DataFrame with one row per predicted observation (as
+    ``LICCHIE.predict``).
     """
-    import warnings
     with warnings.catch_warnings():
         # held-out frames lie outside the training windows by construction
         warnings.filterwarnings("ignore", message=r".*outside the training data's time "
