@@ -214,67 +214,120 @@ def group_weights_for(model, pairs, obs):
     With ``pooling_groups="class_time"`` the window of a pair is looked up on
     the training data's time axis by (session, time label) of its target, so
     a recording that starts later than the training data (a held-out
-    stretch) gets the windows its frames had in training; a frame the
-    training data never had gets its class's mean profile over the training
-    windows.
+    stretch) gets the windows its frames had in training.  A pair without a
+    fitted profile of its own (a frame the training data never had, e.g. a
+    forecast after the training frames, or a window in which its class had
+    no pair) gets its class's profile in the **nearest window in time** of
+    its session (ties: the earlier): for frames after the training data,
+    the last window (docs/model-choices.md, "Pooling groups").  Without
+    numeric time labels it gets the class's mean profile over the windows.
     """
-    gw = {g: model.group_weights_.values[k]
+    gw = {str(g): model.group_weights_.values[k]
           for k, g in enumerate(model.group_weights_["group"].values)}
     W = np.zeros((pairs.n_pairs, model.group_weights_.shape[1]))
-    class_time = model.pooling_groups == "class_time"
-    if class_time and pairs.n_pairs:
-        names = _training_windows(model.weights_, obs, pairs)
-    else:
+    if model.pooling_groups != "class_time" or not pairs.n_pairs:
         names = np.asarray(pairs.group_names, dtype=object)[pairs.group]
+        unknown = 0
+        for g in np.unique(names):
+            sel = names == g
+            if g in gw:
+                W[sel] = gw[g]
+            else:
+                unknown += int(sel.sum())
+        _warn_unknown(unknown)
+        return W
+    cls, window, own = _training_windows(model.weights_, obs, pairs)
+    by_class = {}
+    for g, v in gw.items():
+        c, start = g.rsplit("@", 1)
+        by_class.setdefault(c, []).append((int(start), v))
     unknown = outside = 0
-    if class_time:
-        # a window the model never saw (frames after the training data)
-        # gets its class's mean profile over the training windows
-        by_class = {}
-        for g, v in gw.items():
-            by_class.setdefault(str(g).rsplit("@", 1)[0], []).append(v)
-        for cls, vs in by_class.items():
-            gw.setdefault(f"{cls}@?", np.mean(vs, axis=0))
-    for g in np.unique(names):
-        sel = names == g
-        if g in gw:
-            W[sel] = gw[g]
-            outside += int(sel.sum()) if str(g).endswith("@?") else 0
-        else:
+    for c, w, o in set(zip(cls.tolist(), window.tolist(), own.tolist())):
+        sel = (cls == c) & (window == w) & (own == o)
+        cand = by_class.get(c)
+        if not cand:
             unknown += int(sel.sum())
+            continue
+        if w >= 0 and f"{c}@{w}" in gw:
+            W[sel] = gw[f"{c}@{w}"]
+            outside += 0 if o else int(sel.sum())
+            continue
+        outside += int(sel.sum())
+        if w == _NO_WINDOW:
+            W[sel] = np.mean([v for _, v in cand], axis=0)
+        else:
+            # nearest window start, ties to the earlier one
+            W[sel] = min(cand, key=lambda sv: (abs(sv[0] - w), sv[0]))[1]
     if outside:
-        warnings.warn(f"{outside} pairs fall in frames outside the training data's time "
-                      "windows; they use their class's mean profile over the training "
-                      "windows.", UserWarning, stacklevel=3)
-    if unknown:
-        warnings.warn(f"{unknown} pairs belong to groups the model never saw (new "
-                      "populations or time windows?); they predict zero.", UserWarning,
+        warnings.warn(f"{outside} pairs fall in frames or windows without a fitted profile "
+                      "of their class (outside the training data's time windows); they use "
+                      "their class's profile in the nearest training window.", UserWarning,
                       stacklevel=3)
+    _warn_unknown(unknown)
     return W
 
 
+def _warn_unknown(unknown):
+    if unknown:
+        warnings.warn(f"{unknown} pairs belong to groups the model never saw (new "
+                      "populations or time windows?); they predict zero.", UserWarning,
+                      stacklevel=4)
+
+
+_NO_WINDOW = -1   # no numeric time to place a frame among the training windows
+
+
 def _training_windows(wt, obs, pairs):
-    """Each pair's ``class@window`` name with the window its target's
-    (session, time label) had in the training data (``class@?`` when the
-    training data had no pair at that time); ``wt`` is the fitted
-    ``weights_``."""
+    """Each pair's class and the start of the training window of its
+    target's (session, time label): the window that time had in the
+    training data, else the window of the session's nearest training time
+    (ties: the earlier), else ``_NO_WINDOW`` (a session without training
+    pairs, or time labels that are not numbers); ``wt`` is the fitted
+    ``weights_``.
+
+    Returns
+    -------
+    cls : ndarray (n_pairs,), object
+    window : ndarray (n_pairs,), int64
+    own : ndarray (n_pairs,), bool
+        The target's time was in the training data (its window is its own).
+    """
     import pandas as pd
 
     train = pd.DataFrame({
         "session": wt["session"].values.astype(str),
         "time": wt["time"].values,
         "window": pd.Series(wt["pooling_group"].values.astype(str))
-                    .str.rsplit("@", n=1).str[1].values,
+                    .str.rsplit("@", n=1).str[1].astype(np.int64).values,
     }).drop_duplicates(["session", "time"])
     new = pd.DataFrame({
         "session": np.asarray(obs.session_names, dtype=object)[obs.session[pairs.tgt]]
                      .astype(str),
         "time": time_labels(obs, pairs.tgt),
     })
-    window = new.merge(train, on=["session", "time"], how="left")["window"].fillna("?")
+    window = new.merge(train, on=["session", "time"], how="left")["window"]
+    window = window.fillna(_NO_WINDOW).astype(np.int64).to_numpy().copy()
+    missing = window == _NO_WINDOW
+    own = ~missing
+    if missing.any():
+        for sess in np.unique(new["session"].to_numpy()[missing]):
+            rows = missing & (new["session"].to_numpy() == sess)
+            tr = train[train["session"] == sess].sort_values("time")
+            try:
+                tt = np.asarray(tr["time"].to_numpy(), dtype=float)
+                t = np.asarray(new["time"].to_numpy()[rows], dtype=float)
+            except (TypeError, ValueError):
+                continue
+            if tt.size == 0:
+                continue
+            k = np.clip(np.searchsorted(tt, t), 1, max(tt.size - 1, 1))
+            lo = np.minimum(k - 1, tt.size - 1)
+            hi = np.minimum(k, tt.size - 1)
+            pick = np.where(np.abs(t - tt[lo]) <= np.abs(tt[hi] - t), lo, hi)
+            window[rows] = tr["window"].to_numpy()[pick]
     cls = pd.Series(np.asarray(pairs.group_names, dtype=object)).str.rsplit(
         "@", n=1).str[0].values[pairs.group]
-    return (cls + "@" + window.values).astype(object)
+    return cls.astype(object), window, own
 
 
 def add_verdict(out, res, info, init, lambdas):

@@ -57,11 +57,18 @@ class LICCHIE(BaseEstimator):
         is the pull of each pair's weights toward its group's profile: 0 is
         the paper's model; > 0 makes motifs identifiable (docs,
         "Identifiability").
-    pooling_groups : {"class", "class_time"}, default "class"
+    pooling_groups : {"class", "class_session", "class_time"}, default "class_time"
         Groups for pooling: interaction class (target population, source
-        population; the self pair its own class), or class x time window.
-    pooling_window : int, optional
-        Window length in frames for ``"class_time"``.
+        population; the self pair its own class), class x session, or class
+        x session x time window.  With few cells per frame (tens), one
+        profile per class and frame rests on a handful of pairs and can
+        predict held-out frames very badly; ``"class"`` is then the better
+        choice (docs/evaluation.md, "Pooling default"; choose with
+        :func:`licchie.select.grid_search`).
+    pooling_window : int, default 1
+        Window length in frames for ``"class_time"``.  Frames without a
+        fitted window (held-out frames) use their class's nearest training
+        window.
     target_gain : bool, default False
         With pooling > 0, pool each pair's weights toward ``gamma_t *
         Wbar[g(e)]`` instead of ``Wbar[g(e)]``: every target observation has

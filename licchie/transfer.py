@@ -17,8 +17,8 @@ Pooling profiles (``profiles``):
   fit's convergence).
 * ``"frozen"``: every group's profile is held at the training profile of its
   interaction class (and window: a frame the training data had keeps its
-  window's profile; a frame it did not have takes the class's mean over the
-  training windows, :func:`licchie.labels.group_weights_for`), so the pooling
+  window's profile; a frame it did not have takes the class's profile in the
+  nearest training window, :func:`licchie.labels.group_weights_for`), so the pooling
   term ``lambda5 ||W[e] - Wbar_train[g(e)]||^2`` pulls the new weights toward
   what the class did in training.  Not with ``target_gain``.
 

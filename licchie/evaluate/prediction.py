@@ -8,61 +8,49 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
-
-from .. import fit as F
-
 
 
 def group_profile_prediction(model, X):
     """LICCHIE's one-step prediction with every pair at its group's profile.
 
     The held-out predictor of MODEL.md ("Evaluation"):
-    ``A_e = sum_j Wbar[g(e), j] M_j``.  For ``pooling_groups="class"`` this
-    is exactly ``model.predict(X, weights="group")``.  For ``"class_time"``
-    the groups are time windows: a pair whose window was never seen in the
-    fit (held-out frames after the training frames) uses its class's profile
-    in the nearest earlier window seen (the latest, for a forecast), or the
-    nearest later one when there is no earlier one; a pair of a class never
-    seen predicts zero, as in ``predict``.  ``X`` must be a Dataset (or
-    anything :func:`licchie.data.as_recording` takes) whose time axis starts
-    where the training data's did, because the windows count time steps from
-    the first frame.
+    ``A_e = sum_j Wbar[g(e), j] M_j``; it is ``model.predict(X,
+    weights="group")``, so a standardised model (``LICCHIE(standardize=...)``)
+    predicts in the data's original units through its ``scaling_``, as
+    ``predict`` does.
 
-    Returns the same types as ``LICCHIE.predict``.
+    With ``pooling_groups="class_time"`` a pair takes the window its
+    target's (session, time label) had in the training data.  Held-out
+    frames (after the training frames, or any frame the fit never saw) have
+    no fitted window: their pairs use **their class's profile in the nearest
+    training window in time** of their session, for a forecast the last one
+    (:func:`licchie.labels.group_weights_for`; docs/model-choices.md,
+    "Pooling groups", for why the nearest window and not the class mean).
+    That is expected here, so ``predict``'s warning about it is not
+    repeated.  A pair of a class the model never saw predicts zero (with
+    ``predict``'s warning).
+
+    Parameters
+    ----------
+    model : LICCHIE, fitted
+    X : xarray.Dataset, Recording, DataFrame or list
+        In the data's original units (as for ``predict``).
+
+    Returns
+    -------
+    xarray.DataArray (cell, time, feature) for a Dataset, else a
+    pandas.DataFrame with one row per predicted observation (as
+    ``LICCHIE.predict``).
     """
-    from ..labels import format_prediction
-    from ..data import as_recording
-    if model.pooling_groups != "class_time":
+    with warnings.catch_warnings():
+        # held-out frames lie outside the training windows by construction
+        warnings.filterwarnings("ignore", message=r".*outside the training data's time "
+                                r"windows", category=UserWarning)
         return model.predict(X, weights="group")
-    obs = as_recording(X).obs
-    feat = list(model.components_["feature"].values)
-    if list(obs.feature_names) != feat:
-        raise ValueError(f"The data's features {list(obs.feature_names)} differ from the "
-                         f"fitted features {feat}.")
-    pairs = F.build_pairs(obs, model.radius, model.include_self, model.pair_weight,
-                          model.bandwidth, model.pooling_groups, model.pooling_window)
-    gw = model.group_weights_
-    known = {}
-    for k, g in enumerate(gw["group"].values.tolist()):
-        cls, start = str(g).rsplit("@", 1)
-        known.setdefault(cls, []).append((int(start), k))
-    J = gw.sizes["component"]
-    W = np.zeros((pairs.n_pairs, J))
-    for k, g in enumerate(pairs.group_names):
-        cls, start = g.rsplit("@", 1)
-        start = int(start)
-        cand = known.get(cls)
-        if not cand:
-            continue
-        earlier = [c for c in cand if c[0] <= start]
-        pick = max(earlier) if earlier else min(cand)
-        W[pairs.group == k] = gw.values[pick[1]]
-    C = np.ascontiguousarray(model.components_["target_effect"].values.T)
-    R = np.ascontiguousarray(model.components_["source_effect"].values.T)
-    yhat = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain, W, C, R)
-    return format_prediction(X, obs, pairs, yhat, feat)
 
 
 def prediction_scores(prediction, ds, times=None):
