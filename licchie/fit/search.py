@@ -20,8 +20,11 @@ aggregated once, so an ALS sweep costs nothing per pair.  The search is:
 2. **Basin hopping** (:func:`search`): from the incumbent, a move redraws the
    ``c`` and/or ``r`` of 1-3 motifs that carry weight in one random group
    (``"redraw"``), or replaces one such motif by the best rank-one correction
-   of that group's residual (``"residual"``); ALS polishes the result, which
-   replaces the incumbent when the reduced loss falls.  Several independent
+   of that group's residual (``"residual"``); the local solver polishes the
+   result, which replaces the incumbent when the reduced loss falls.  A move
+   still ``SCREEN_TOL`` above the incumbent after ``screen`` evaluations, or
+   back at the incumbent, is dropped there (:func:`_polish_move`), so the
+   evaluation budget buys several times more moves.  Several independent
    searches (seeds from one :class:`numpy.random.SeedSequence`) share a time
    and trial budget.  Every ALS result is a candidate; distinct local minima
    (Hungarian-matched ``|cos|`` of ``vec M_j`` below ``SAME_COS`` for a
@@ -438,8 +441,9 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
         depend on the machine's speed, so that a seed reproduces the search.
         The time budget then only caps it (None: no such budget).
     patience : int or None
-        Stop a search after this many moves in a row that did not lower its
-        incumbent by more than a relative 1e-9 (None: no such stop).  Small
+        Stop a search after this many polished (not screened) moves in a row
+        that did not lower its incumbent by more than a relative 1e-9 (None:
+        no such stop).  Small
         problems then finish in well under the time budget; at paper size
         (about a second a move) the budget binds first.
     screen : int or None
@@ -508,7 +512,9 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
             else:
                 _register(cands, F, Wb, C, R, s)
             ok = F < inc[0] and not screened
-            stale = 0 if F < inc[0] - 1e-9 * abs(inc[0]) else stale + 1
+            # patience counts polished moves: screened ones cost a tenth as much
+            if not screened:
+                stale = 0 if F < inc[0] - 1e-9 * abs(inc[0]) else stale + 1
             if ok:
                 inc = (F, Wb, C, R)
             history.append((time.perf_counter() - t0, s, trial, name, F, ok))

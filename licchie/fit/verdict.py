@@ -11,18 +11,24 @@ basin cannot make it confident.  Four scores in [0, 1] per motif ``j``:
 - ``reach``: the fraction of independent searches whose own best agrees with
   motif ``j`` (``|cos| >= AGREE_COS``), doubled and capped at 1 (half of the
   searches suffice); a single search scores at most 0.8 (it cannot tell).
-- ``bootstrap``: the ``BOOT_Q`` quantile over resamples of the blocks of
-  targets (frames, sessions) of the matched ``|cos|`` between motif ``j`` and
-  the best re-polished by ALS on the resampled statistics; 0.8 when there is
-  one block (no resampling possible).
-- ``determination``: ``1 / sqrt(1 + z^2 sigma^2 / lambda_j)``, a cosine of the
-  ``z = 2`` sigma angle of the motif's worst determined direction, where
-  ``lambda_j`` is the smallest curvature of the loss along the unit sphere of
-  ``r_j`` (profiles of motif ``j`` eliminated, Gauss-Newton) or of ``c_j``,
-  and ``sigma^2 = L_best / (n_targets d - n_params)``, the residual variance.
-  A source direction that no source of the motif's groups visits has zero
-  curvature, hence score 0, whatever the candidates agree on.  On real data
-  the residual is mostly misfit, which only lowers the score (fails safe).
+- ``bootstrap``: resamples of the blocks of targets (frames, sessions), two
+  ways: the best re-polished by L-BFGS (``max_eval`` evaluations) on
+  ``n_boot`` resamples, and one Newton step with the full data's curvature
+  on ``n_linear`` resamples (cheap, and not stopped early the way a short
+  local polish is).  The lower ``BOOT_Q`` quantile of the two of the
+  motif's ``|cos|`` is read at the Gaussian 99 % bound (the angle widened by
+  ``BOOT_WIDEN``, :func:`_bound`); 0.8 when there is one block.
+- ``determination``: ``1 / sqrt(1 + z^2 v_j)``, a cosine of the ``z = 2``
+  sigma angle of the motif's worst determined direction, where ``v_j`` is
+  the largest variance of motif ``j``'s direction in the joint covariance
+  ``2 sigma^2 H^-1``: ``H`` the curvature of the reduced loss (profiles
+  eliminated) on the unit spheres of *all* motifs' ``c`` and ``r`` together,
+  from central differences of the exact gradient, and ``sigma^2 = L_best /
+  (n_targets d - n_params)``.  A direction that no source visits, or the
+  rotation of two motifs whose weight profiles over the groups are (nearly)
+  proportional, has (nearly) zero curvature, hence score 0; ``partner``
+  names the motif it is confused with.  On real data the residual is
+  mostly misfit, which only lowers the score (fails safe).
 
 The motif's ``score`` is the minimum of the four; ``"high"`` when
 ``score >= 0.9``, ``"medium"`` when ``>= 0.6``, else ``"low"``; the
@@ -65,7 +71,10 @@ class Diagnosis:
     ``gap_loss`` is the relative loss excess of the best competing candidate
     (inf: none); ``agreement`` the lowest matched ``|cos|`` with any distinct
     minimum within ``GAP_REF`` of the best loss (1: none); the scores are in
-    [0, 1] and ``score`` is their minimum.
+    [0, 1] and ``score`` is their minimum.  ``bootstrap_local`` and
+    ``bootstrap_linear`` are the two bootstraps' ``BOOT_Q`` quantiles before
+    the widening; ``partner`` (int, -1: none) the motif each one moves with
+    along its worst determined direction.
     """
 
     score: np.ndarray
