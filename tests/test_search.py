@@ -328,3 +328,17 @@ def test_screened_search_never_returns_more_than_its_best_candidate():
         assert b[0] == min(kept)
         # a screened move is never accepted
         assert not any(r[5] for r in rows if r[1] == s_id and "screened" in r[3])
+
+
+def test_reach_counts_only_searches_that_reached_the_best_loss():
+    # four searches, all holding the planted motifs, but three of them ended
+    # 5 % above the best (elsewhere in a worse basin): they do not vouch
+    data, C, R, Wt, _ = planted("class", seed=5)
+    res = _at(data, C, R)
+    F, Wb = res.loss, res.Wbar
+    res.search_best = [(F, Wb, C, R)] + [(F * 1.05, Wb, C, R)] * 3
+    dg = V.diagnose(data, res, n_boot=3)
+    assert np.all(dg.reach == 0.5) and not any(v == "high" for v in dg.verdict)
+    res.search_best = [(F, Wb, C, R)] * 2 + [(F * 1.05, Wb, C, R)] * 2
+    dg = V.diagnose(data, res, n_boot=3)
+    assert np.all(dg.reach == 1.0) and all(v == "high" for v in dg.verdict), dg.explanation
