@@ -331,14 +331,16 @@ def test_screened_search_never_returns_more_than_its_best_candidate():
 
 
 def test_reach_counts_only_searches_that_reached_the_best_loss():
-    # four searches, all holding the planted motifs, but three of them ended
-    # 5 % above the best (elsewhere in a worse basin): they do not vouch
+    # three searches, all holding the planted motifs, but two of them ended
+    # 7.5 % and 10 % above the best (elsewhere in worse basins): they vouch
+    # little (owned seed 4 of the suite, 0.2.0, with a wrong motif)
     data, C, R, Wt, _ = planted("class", seed=5)
     res = _at(data, C, R)
     F, Wb = res.loss, res.Wbar
-    res.search_best = [(F, Wb, C, R)] + [(F * 1.05, Wb, C, R)] * 3
+    res.search_best = [(F, Wb, C, R), (F * 1.075, Wb, C, R), (F * 1.10, Wb, C, R)]
     dg = V.diagnose(data, res, n_boot=3)
-    assert np.all(dg.reach == 0.5) and not any(v == "high" for v in dg.verdict)
-    res.search_best = [(F, Wb, C, R)] * 2 + [(F * 1.05, Wb, C, R)] * 2
+    assert np.allclose(dg.reach, 2 * 1.25 / 3) and not any(v == "high" for v in dg.verdict)
+    assert "searches reached it" in dg.explanation[0]
+    res.search_best = [(F, Wb, C, R), (F * 1.01, Wb, C, R), (F * 1.10, Wb, C, R)]
     dg = V.diagnose(data, res, n_boot=3)
     assert np.all(dg.reach == 1.0) and all(v == "high" for v in dg.verdict), dg.explanation
