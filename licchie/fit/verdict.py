@@ -19,7 +19,7 @@ basin cannot make it confident.  Four scores in [0, 1] per motif ``j``:
   best and in the other two searches' bests (at +7.5 % and +10 % loss),
   while the truth's basin was 1 % below the best (reach now 0.83).  A hard
   cut at 1 % (tried first) left no motif "high" on ``owned`` and
-  ``shared_3d`` under a loaded machine's time limit.
+  ``shared_3d`` (a loaded run; 2026-12-04).
 - ``bootstrap``: resamples of the blocks of targets (frames, sessions), two
   ways: the best re-polished by L-BFGS (``max_eval`` evaluations) on
   ``n_boot`` resamples, and one Newton step with the full data's curvature
@@ -50,7 +50,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels import pooled as KP
 from .search import PooledData, SearchResult, _Sweeper, _weighted, lbfgs, motif_cos
 
 AGREE_COS = 0.9    # a motif "agrees" with another at this matched |cos|
@@ -199,7 +198,6 @@ def _linear_bootstrap(data, C, R, B, V, inv, n_boot, rng):
     evaluations per resample left the 10 % quantile at 0.82-0.98 where
     1000 gave 0.57-0.82).
     """
-    from .search import _Sweeper
     d, J = C.shape
     x0 = np.concatenate([C.ravel(), R.ravel()])
     sims = np.ones((n_boot, J))
