@@ -35,8 +35,6 @@ from .. import labels as L
 from .._setup import _progress, _warn_self_only
 from ..data import Recording, as_recording
 from ..fit import global_start as FG
-from ..fit.search import search
-from ..fit.verdict import diagnose
 from ..params import resolve_lambdas, resolve_solver_options, seed_sequence
 from ._driver import Cluster, Reducer, merge_aggregates, pooled_data, run_start
 from ._partition import PartitionLostError, session_slice
@@ -279,20 +277,8 @@ def _search_starts(est, su, seq):
     search and verdict on the summed statistics, the polishes distributed."""
     cl, red, opts = su.cluster, su.reducer, su.opts
     data, move = reduced_data(su)
-    s_search, s_diag, s_polish = seq.spawn(3)
-    res = search(data, est.n_components, n_searches=int(opts["n_searches"]),
-                 time_budget=float(opts["search_time"]), seed=s_search, move_groups=move,
-                 progress=est.verbose > 0, patience=int(opts["search_patience"]),
-                 eval_budget=int(opts["search_evals"]))
-    if res.time >= float(opts["search_time"]) and res.n_trials > 0:
-        warnings.warn(
-            f"The pooled search stopped at its time limit (solver_options['search_time']="
-            f"{float(opts['search_time']):g} s) before its evaluation budget: the result "
-            "depends on this machine's speed. Raise search_time for a reproducible fit.",
-            UserWarning, stacklevel=4)
-    diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
-    cands = res.candidates[:max(1, int(est.n_init))]
-    seeds = s_polish.generate_state(len(cands))
+    res, diag, cands, seeds = FG.searched_candidates(data, move, est.n_components, opts, seq,
+                                                     est.verbose > 0, est.n_init)
     progress = _progress(est.verbose, est.n_init * est.max_iter)
     results = []
     try:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import fit as F
 from ..fit.search import PooledData
-from ..fit.solver import StartResult, _check_finite
+from ..fit.solver import StartResult, _check_finite, end_iteration, improves
 from ..kernels import pooled as KP
 from . import _partition as P
 
@@ -273,7 +273,7 @@ def run_start(cl: Cluster, red: Reducer, key, Wbar, C, R, seed, max_iter, tol,
                 Wbar_c = red.profiles(csums)
                 t_c = red.weighted(cl.map("candidate_objective",
                                           lambda k: (key, red.local(Wbar_c, k))))
-                if np.all(np.isfinite(t_c)) and float(t_c.sum()) < cur:
+                if improves(t_c, cur):
                     accept = True
                     C, R, Wbar = cand[1], cand[2], Wbar_c
                     terms, cur = t_c, float(t_c.sum())
@@ -281,12 +281,7 @@ def run_start(cl: Cluster, red: Reducer, key, Wbar, C, R, seed, max_iter, tol,
                     alpha *= 1.5
                 else:
                     alpha = 1.0
-        res.n_iter = it
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix_str(f"{start_label} L={cur:.6g}")
-        if prev - cur <= tol * max(abs(prev), np.finfo(float).tiny):
-            res.converged = True
+        if end_iteration(res, it, prev, cur, tol, progress, start_label):
             break
         prev = cur
     if progress is not None and res.n_iter < max_iter:

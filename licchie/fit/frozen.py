@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import kernels as K
 from .problem import Problem
-from .solver import _check_finite
+from .solver import _check_finite, end_iteration, improves
 
 
 @dataclass
@@ -125,7 +125,7 @@ def frozen_weights(problem: Problem, C, R, W0, max_iter, tol, Wbar_fixed=None,
             Wc = W + alpha * (W - W0_)
             Wbar_c, gamma_c = profiles(Wc, gamma)
             t_c = problem.objective(Ac, Wc, C, R, Wbar_c, gamma_c)
-            if np.all(np.isfinite(t_c)) and float(t_c.sum()) < cur:
+            if improves(t_c, cur):
                 spare = A
                 A, W, Wbar, gamma, terms, cur = Ac, Wc, Wbar_c, gamma_c, t_c, float(t_c.sum())
                 res.history.append((it, "extrapolate", terms))
@@ -133,12 +133,7 @@ def frozen_weights(problem: Problem, C, R, W0, max_iter, tol, Wbar_fixed=None,
             else:
                 spare = Ac
                 alpha = 1.0
-        res.n_iter = it
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix_str(f"transform L={cur:.6g}")
-        if prev - cur <= tol * max(abs(prev), np.finfo(float).tiny):
-            res.converged = True
+        if end_iteration(res, it, prev, cur, tol, progress, "transform"):
             break
         prev = cur
     res.W, res.Wbar, res.gamma, res.objective = W, Wbar, gamma, float(terms.sum())

@@ -91,20 +91,8 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     info : GlobalStart
     """
     data, move = reduced_data(problem, obs)
-    s_search, s_diag, s_polish = seed.spawn(3)
-    res = search(data, n_components, n_searches=int(opts["n_searches"]),
-                 time_budget=float(opts["search_time"]), seed=s_search, move_groups=move,
-                 progress=bool(show_search), patience=int(opts["search_patience"]),
-                 eval_budget=int(opts["search_evals"]))
-    if res.time >= float(opts["search_time"]) and res.n_trials > 0:
-        warnings.warn(
-            f"The pooled search stopped at its time limit (solver_options['search_time']="
-            f"{float(opts['search_time']):g} s) before its evaluation budget: the result "
-            "depends on this machine's speed. Raise search_time for a reproducible fit.",
-            UserWarning, stacklevel=4)
-    diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
-    cands = res.candidates[:max(1, int(n_polish))]
-    seeds = s_polish.generate_state(len(cands))
+    res, diag, cands, seeds = searched_candidates(data, move, n_components, opts, seed,
+                                                  show_search, n_polish)
     results = []
     for k, c in enumerate(cands):
         r = run_start(problem, None, n_components, int(seeds[k]), max_iter, tol, progress,
@@ -140,3 +128,33 @@ def final_verdict(C, R, info: GlobalStart):
         verdict.append(v)
         reason.append(why)
     return score, verdict, reason
+
+
+def searched_candidates(data, move, n_components, opts, seed, show_search, n_polish):
+    """The global search of the reduced problem, its diagnosis, and the minima to polish.
+
+    The one place that runs the search with ``solver_options`` (the local fit
+    and :mod:`licchie.distributed` share it), warning when the time limit
+    rather than the evaluation budget ended it.
+
+    Returns
+    -------
+    res : the search's result
+    diag : its diagnosis (:func:`diagnose`)
+    cands : list, the best ``n_polish`` distinct minima (at least one)
+    seeds : ndarray of uint32, one polish seed per candidate
+    """
+    s_search, s_diag, s_polish = seed.spawn(3)
+    res = search(data, n_components, n_searches=int(opts["n_searches"]),
+                 time_budget=float(opts["search_time"]), seed=s_search, move_groups=move,
+                 progress=bool(show_search), patience=int(opts["search_patience"]),
+                 eval_budget=int(opts["search_evals"]))
+    if res.time >= float(opts["search_time"]) and res.n_trials > 0:
+        warnings.warn(
+            f"The pooled search stopped at its time limit (solver_options['search_time']="
+            f"{float(opts['search_time']):g} s) before its evaluation budget: the result "
+            "depends on this machine's speed. Raise search_time for a reproducible fit.",
+            UserWarning, stacklevel=5)
+    diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
+    cands = res.candidates[:max(1, int(n_polish))]
+    return res, diag, cands, s_polish.generate_state(len(cands))

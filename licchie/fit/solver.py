@@ -186,7 +186,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
             cand = extrapolation(problem, (A, W, C, R), before, alpha, out=buf, gamma=gamma)
             if cand is not None:
                 t_c = problem.objective(*cand)
-                if np.all(np.isfinite(t_c)) and float(t_c.sum()) < cur:
+                if improves(t_c, cur):
                     release(A)
                     A, W, C, R, Wbar, gamma = cand
                     terms = t_c
@@ -200,12 +200,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
                 release(buf)
         release(before[0])
         before = None
-        res.n_iter = it
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix_str(f"{start_label} L={cur:.6g}")
-        if prev - cur <= tol * max(abs(prev), np.finfo(float).tiny):
-            res.converged = True
+        if end_iteration(res, it, prev, cur, tol, progress, start_label):
             break
         prev = cur
     if progress is not None and res.n_iter < max_iter:
@@ -214,6 +209,23 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     res.W, res.C, res.R, res.Wbar, res.gamma = W, C, R, Wbar, gamma
     res.A = A if keep_A else None
     return res
+
+
+def improves(terms, cur):
+    """Whether a candidate's objective ``terms`` are finite and their sum below ``cur``."""
+    return bool(np.all(np.isfinite(terms))) and float(terms.sum()) < cur
+
+
+def end_iteration(res, it, prev, cur, tol, progress, label):
+    """Close iteration ``it`` of an alternating loop (the local, frozen-motif and
+    distributed fits share it): count it, report progress, and say whether the
+    relative decrease of the objective fell below ``tol`` (``res.converged``)."""
+    res.n_iter = it
+    if progress is not None:
+        progress.update(1)
+        progress.set_postfix_str(f"{label} L={cur:.6g}")
+    res.converged = prev - cur <= tol * max(abs(prev), np.finfo(float).tiny)
+    return res.converged
 
 
 @contextlib.contextmanager
