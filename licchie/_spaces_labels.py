@@ -44,18 +44,6 @@ def check_spaces(model, obs, spaces):
             "fewer).")
 
 
-def _r2_finite(y, yhat):
-    """:func:`licchie.labels.r2` over the finite entries of ``y`` (features a
-    target's population lacks are NaN)."""
-    fin = np.isfinite(y)
-    if not fin.any():
-        return float("nan")
-    mean = np.nanmean(np.where(fin, y, np.nan), axis=0)
-    ss = float(np.sum(np.where(fin, y - mean, 0.0) ** 2))
-    res = float(np.sum(np.where(fin, y - yhat, 0.0) ** 2))
-    return 1.0 - res / ss if ss > 0 else float("nan")
-
-
 def _space_attributes(obs, pairs, res, spaces):
     """Prediction, targets, noise variance, source excitation and the labeled
     effects of a fit with feature spaces (see :func:`licchie.labels.fitted_attributes`).

@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from . import fit as F
-from ._spaces_labels import (_r2_finite, _space_attributes, check_spaces,  # noqa: F401
+from ._spaces_labels import (_space_attributes, check_spaces,  # noqa: F401
                              population_interactions, population_motifs,
                              population_predict)
 
@@ -96,9 +96,22 @@ def fingerprint(obs):
 
 def r2(y, yhat):
     """Coefficient of determination of ``yhat`` for ``y`` (both (n, d)), pooled
-    over features; NaN when ``y`` is constant."""
-    ss = float(np.sum((y - y.mean(axis=0)) ** 2))
-    return 1.0 - float(np.sum((y - yhat) ** 2)) / ss if ss > 0 else float("nan")
+    over features; NaN when ``y`` is constant.
+
+    Only the finite entries of ``y`` count (features a target's population
+    lacks are NaN), each feature centred on its mean over the targets that
+    have it.
+    """
+    fin = np.isfinite(y)
+    if fin.all():
+        ss = float(np.sum((y - y.mean(axis=0)) ** 2))
+        return 1.0 - float(np.sum((y - yhat) ** 2)) / ss if ss > 0 else float("nan")
+    if not fin.any():
+        return float("nan")
+    mean = np.nanmean(np.where(fin, y, np.nan), axis=0)
+    ss = float(np.sum(np.where(fin, y - mean, 0.0) ** 2))
+    res = float(np.sum(np.where(fin, y - yhat, 0.0) ** 2))
+    return 1.0 - res / ss if ss > 0 else float("nan")
 
 
 def no_pairs_message(obs, radius):
@@ -203,7 +216,7 @@ def fitted_attributes(obs, pairs, n_edges, results, best, spaces=None):
     out["n_features_in_"] = len(feat)
     out["space_names_"] = tuple(obs.space_names)
     out["data_fingerprint_"] = fingerprint(obs)
-    out["in_sample_r2_"] = r2(y, pred) if spaces is None else _r2_finite(y, pred)
+    out["in_sample_r2_"] = r2(y, pred)
     return out
 
 

@@ -94,7 +94,7 @@ class _LinearBaseline(BaseEstimator):
         self.n_targets_ = int(pairs.tgt_obs.shape[0])
         self._train_pairs = pairs
         self._train_obs = obs
-        self.in_sample_r2_ = r2_finite(Y, self._masked_targets(obs, pairs, Z))
+        self.in_sample_r2_ = _r2(Y, self._masked_targets(obs, pairs, Z))
 
     def _masked_targets(self, obs, pairs, Z):
         """Predictions, NaN on the features the target's population lacks."""
@@ -153,20 +153,6 @@ def population_features(obs):
     has = np.zeros((len(obs.population_names), obs.n_features), dtype=bool)
     np.logical_or.at(has, obs.population, np.isfinite(obs.features))
     return has
-
-
-def r2_finite(y, yhat):
-    """R^2 pooled over features, over the finite entries of ``y`` (each
-    feature centred on its mean over the targets that have it)."""
-    fin = np.isfinite(y)
-    if fin.all():
-        return _r2(y, yhat)
-    if not fin.any():
-        return float("nan")
-    mean = np.nanmean(np.where(fin, y, np.nan), axis=0)
-    ss = float(np.sum(np.where(fin, y - mean, 0.0) ** 2))
-    res = float(np.sum(np.where(fin, y - yhat, 0.0) ** 2))
-    return 1.0 - res / ss if ss > 0 else float("nan")
 
 
 def aggregate_sources(X, pairs):
