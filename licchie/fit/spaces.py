@@ -272,13 +272,7 @@ def motif_agreement(C1, R1, C2, R2):
     -------
     sim : float64 (J1,), match : int64 (J1,)
     """
-    from scipy.optimize import linear_sum_assignment
+    from .diagnostics import matched_cosines
 
-    cos = np.mean(np.abs(np.matmul(C1.transpose(0, 2, 1), C2)
-                         * np.matmul(R1.transpose(0, 2, 1), R2)), axis=0)
-    rows, cols = linear_sum_assignment(-cos)
-    sim = np.zeros(C1.shape[2])
-    match = np.full(C1.shape[2], -1, np.int64)
-    sim[rows] = cos[rows, cols]
-    match[rows] = cols
-    return sim, match
+    return matched_cosines(np.mean(np.abs(np.matmul(C1.transpose(0, 2, 1), C2)
+                                          * np.matmul(R1.transpose(0, 2, 1), R2)), axis=0))
