@@ -473,3 +473,16 @@ def test_behav3d_example_end_to_end(tmp_path):
     assert model.scaling_ is not None  # [data] standardize went to the model
     ext = pd.read_csv(rep / "source_extremes.csv")
     assert "Speed" not in set(ext["source_feature"])  # organoid sources have no speed
+
+
+def test_report_markdown_table_needs_no_tabulate():
+    # pandas' to_markdown needs the optional tabulate package, which a fresh
+    # install does not have: the report writes its tables itself
+    import pandas as pd
+    from licchie.report.phenotype import _markdown_table
+    df = pd.DataFrame({"accuracy": [0.51234, 0.4], "n_samples": [10, 12]},
+                      index=["logistic", "majority"])
+    lines = _markdown_table(df).splitlines()
+    assert lines[0] == "| | accuracy | n_samples |"
+    assert lines[2] == "| logistic | 0.512 | 10 |"
+    assert lines[3] == "| majority | 0.400 | 12 |"

@@ -102,8 +102,20 @@ def phenotype_report(model, cfg, frames, log, save, out, written, plt):
             "a cell's frames in one fold); the rows below `logistic` are chance: the same "
             "classifier on shuffled labels, stratified guessing and always the majority "
             "class.  Read the balanced accuracy (0.5 is chance for two classes).", "",
-            pred[cols].to_markdown(floatfmt=".3f"), "",
+            _markdown_table(pred[cols]), "",
             "[phenotype_prediction.csv](phenotype_prediction.csv)", ""]
+
+
+def _markdown_table(df):
+    """A DataFrame as a markdown table, floats to 3 decimals (pandas'
+    ``to_markdown`` would need the optional ``tabulate`` package)."""
+    def cell(v):
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+    lines = ["| | " + " | ".join(map(str, df.columns)) + " |",
+             "|---" * (len(df.columns) + 1) + "|"]
+    lines += ["| " + " | ".join([str(i)] + [cell(v) for v in row]) + " |"
+              for i, row in zip(df.index, df.itertuples(index=False))]
+    return "\n".join(lines)
 
 
 def _fig_sweep(plt, model, sweep, phenotype):
