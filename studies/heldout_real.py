@@ -37,9 +37,10 @@ def behav3d(frames):
     from behav3d import load_well
     t, feats = load_well(os.path.join(DATA, "behav3d_coculture_well0"))
     t = t[t["frame"] <= frames]
-    return licchie.Recording.from_table(t, cell="cell", frame="frame",
+    return licchie.Recording.from_table(t, cell="track", frame="frame",
                                         position=("x", "y", "z"), features=feats,
-                                        time_values="time_s")
+                                        time_values="time_s", untracked="organoid",
+                                        cell_per_population=True)
 
 
 def mammary():
