@@ -119,12 +119,14 @@ class Cluster:
         owner is busy), so a task of a lost worker would wait forever: while
         waiting, the scheduler's worker list is checked every ``POLL_S``.
         """
-        from distributed import wait
         owners = set(self.address.values())
-        while True:
+        out = []
+        # result by result, each with a timeout: a result finished on a worker
+        # that dies before it is fetched is lost, and a plain gather would wait
+        # forever for its (strictly pinned) recomputation
+        while len(out) < len(futs):
             try:
-                wait(futs, timeout=POLL_S)
-                break
+                out.append(futs[len(out)].result(timeout=POLL_S))
             except TimeoutError:
                 alive = set(self.client.run_on_scheduler(P.worker_addresses))
                 lost = sorted(owners - alive)
@@ -134,7 +136,7 @@ class Cluster:
                     raise P.PartitionLostError(
                         f"Worker(s) {', '.join(lost)} left the cluster during the fit, "
                         f"with the partitions (sessions) {parts}.") from None
-        return self.client.gather(futs)
+        return out
 
     def close(self):
         """Forget the partitions on every worker (also after a failure)."""
