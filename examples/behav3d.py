@@ -2,9 +2,11 @@
 
     python examples/behav3d.py [--data ../shared/data/behav3d_coculture_well0] [--out behav3d_out]
 
-Reads the Imaris statistics exports with :func:`licchie.io.read_imaris`,
-builds one Recording (CD4 and CD8 T cells are tracked; organoids are not, so
-every organoid observation is its own cell), z-scores six shape/intensity
+The same well from the command line: ``licchie fit examples/behav3d.toml``
+(README, "Your own recording").  This script is the Python route of the
+validation runs (docs/validation.md): it reads the Imaris statistics exports
+with :func:`licchie.io.read_imaris`, builds one Recording (CD4 and CD8 T cells
+are tracked; organoids are not: ``untracked="organoid"``), z-scores six shape/intensity
 features, fits pooled motifs, prints the summary (objective and stability),
 and sweeps each motif's weight from organoid sources onto CD8 targets scored
 as dead / alive (dead-cell dye above 10, the BEHAV3D threshold).
@@ -33,11 +35,6 @@ def load_well(root):
                 name.split("_10k_")[1].split("_")[0]]
             tables.append(read_imaris(os.path.join(root, kind, name), population=pop))
     t = pd.concat(tables, ignore_index=True)
-    # untracked organoids: each observation is its own cell (no self pair)
-    # (Imaris numbers CD4 and CD8 tracks independently: the same TrackID can
-    # occur in both, so a cell id needs its population)
-    t["cell"] = np.where(t["track"].isna(), "o" + t["id"].astype(str),
-                         t["population"] + "-" + t["track"].astype(str))
     t["dead"] = np.where(t["Intensity Mean Ch=4 Img=1"] > DEAD_DYE_THRESHOLD, "dead", "alive")
     t = t.rename(columns=FEATURES)
     for c in ("log_area", "log_volume"):
@@ -63,8 +60,12 @@ def main(argv=None):
     t0 = time.perf_counter()
     t, feats = load_well(a.data)
     t = t[t["frame"] <= a.frames]
-    ds = licchie.Recording.from_table(t, cell="cell", frame="frame", position=("x", "y", "z"),
-                                      features=feats, time_values="time_s")
+    # Organoids are untracked: each observation is its own cell (no self
+    # pair).  Imaris numbers CD4 and CD8 tracks independently, so the same
+    # TrackID in both is two cells: cell_per_population keeps them apart.
+    ds = licchie.Recording.from_table(t, cell="track", frame="frame", position=("x", "y", "z"),
+                                      features=feats, time_values="time_s",
+                                      untracked="organoid", cell_per_population=True)
     print(f"{ds.obs.n_obs} observations, {len(feats)} features, read in "
           f"{time.perf_counter() - t0:.1f} s")
     model = licchie.LICCHIE(n_components=a.components, radius=a.radius, n_neighbors=10,

@@ -8,7 +8,8 @@ Modules: :mod:`.pairs` (radius pairs, self sources, pair gains),
 :mod:`.knn` (its exact nearest neighbours, on the cluster index of
 :mod:`._cluster`), :mod:`.astep` (the A-step), :mod:`.cp` (CP contractions
 and ALS), :mod:`.weights` (the weight step's batched LASSO and group means),
-:mod:`.objective` (objective terms, low-rank prediction), :mod:`.reduced`
+:mod:`.objective` (objective terms, low-rank prediction), :mod:`.spaces`
+(population feature spaces: per-class motifs and contractions), :mod:`.reduced`
 (the A-eliminated objective; imported as a module), :mod:`._linalg`
 (Cholesky and heap shared by the others), :mod:`._parallel` and
 :mod:`._config` (threads, JIT options).
@@ -21,6 +22,7 @@ from .cp import (weighted_sum, times_columns, unit_sphere_sweep, bilinear_cr,
                  lowrank_reconstruct, cp_als)
 from .weights import weight_lasso, group_mean
 from .objective import objective_terms, predict_lowrank
+from .spaces import class_motifs, weighted_sum_classes, bilinear_classes
 
 __all__ = [
     "radius_pairs", "self_sources", "pair_gains",
@@ -30,4 +32,5 @@ __all__ = [
     "lowrank_reconstruct", "cp_als",
     "weight_lasso", "group_mean",
     "objective_terms", "predict_lowrank",
+    "class_motifs", "weighted_sum_classes", "bilinear_classes",
 ]

@@ -43,6 +43,7 @@ from numba import njit
 from . import _parallel
 from ._config import JIT
 from ._linalg import heapsort
+from .spaces import class_motifs
 
 _TARGETS_PER_TASK = 64
 
@@ -183,8 +184,8 @@ def _lasso_row(P, z, lam, n, yi, h, a, bp, cd_max_iter, cd_tol):
 
 
 @njit(**JIT)
-def _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1, lam2,
-                 ridge, z, lam, P):
+def _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, cls, lam1,
+                 lam2, ridge, z, lam, P):
     """For the pairs ``s0:s0+S`` of one target: sources ``z``, diagonal
     ``lam`` and the prior means ``P_q = (lam1 B_e + lam2 sum w A_f) / lam_q``,
     written into the float64 rows ``P[q]`` (whatever the dtype of ``Ao``: the
@@ -214,7 +215,7 @@ def _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1, l
             if lam1 > 0.0:
                 for j in range(J):
                     wj = lam1 * W[e, j]
-                    Mj = M[j]
+                    Mj = M[cls[e], j]
                     for k2 in range(dd):
                         Pf[k2] += wj * Mj[k2]
             if lam2 > 0.0:
@@ -277,7 +278,7 @@ def _task_setup(task0, task1, T, tgt_ptr, X, A_old, A_new):
 
 @njit(**JIT)
 def _ridge_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx,
-                 nbr_w, W, M, lam1, lam2, ridge, A_new):
+                 nbr_w, W, M, cls, lam1, lam2, ridge, A_new):
     """Tasks ``task0:task1`` (``_TARGETS_PER_TASK`` targets each) of
     :func:`a_step` with ``lam3 = 0``: the rank-one update."""
     T = tgt_obs.shape[0]
@@ -291,7 +292,7 @@ def _ridge_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
             S = tgt_ptr[t + 1] - s0
             y = X[tgt_obs[t]]
             zlz = _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M,
-                               lam1, lam2, ridge, z, lam, P)
+                               cls, lam1, lam2, ridge, z, lam, P)
             den = 1.0 + zlz
             for i in range(d):
                 pz = 0.0
@@ -314,7 +315,7 @@ def _ridge_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
 
 @njit(**JIT)
 def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx,
-                 nbr_w, W, M, lam1, lam2, lam3, ridge, cd_max_iter, cd_tol, A_new,
+                 nbr_w, W, M, cls, lam1, lam2, lam3, ridge, cd_max_iter, cd_tol, A_new,
                  not_conv):
     """Tasks ``task0:task1`` of :func:`a_step` with ``lam3 > 0`` (compiled
     only when used)."""
@@ -337,8 +338,8 @@ def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
             s0 = tgt_ptr[t]
             S = tgt_ptr[t + 1] - s0
             y = X[tgt_obs[t]]
-            _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, lam1,
-                         lam2, ridge, z, lam, P)
+            _prior_means(s0, S, Ao, X, src, gain, nbr_ptr, nbr_idx, nbr_w, W, M, cls,
+                         lam1, lam2, ridge, z, lam, P)
             n = S * d
             for q in range(S):
                 for m in range(d):
@@ -360,7 +361,8 @@ def _lasso_tasks(task0, task1, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
 
 
 def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
-           W, C, R, lam1, lam2, lam3, ridge, cd_max_iter, cd_tol, A_new):
+           W, C, R, lam1, lam2, lam3, ridge, cd_max_iter, cd_tol, A_new, pair_class=None,
+           class_space=None):
     """One Jacobi A-step over all targets.
 
     Parameters
@@ -380,8 +382,8 @@ def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
     nbr_ptr, nbr_idx, nbr_w :
         Symmetric smoothness graph (:func:`symmetric_graph`).
     W : float64 (n_pairs, J)
-    C, R : float64 (d, J)
-        Unit-norm target and source effects.
+    C, R : float64 (d, J), or (n_spaces, d, J) with ``pair_class``
+        Unit-norm target and source effects (per feature space).
     lam1, lam2, lam3, ridge : float
     cd_max_iter : int
     cd_tol : float
@@ -391,6 +393,14 @@ def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
     A_new : same dtype as ``A_old`` (n_pairs, d, d), C-contiguous
         Output, written in place (must not alias ``A_old``); a float32
         ``A_new`` receives the float64 solution rounded once.
+    pair_class : int64 (n_pairs,), optional
+    class_space : int64 (n_classes, 2), optional
+        Population feature spaces (:func:`class_motifs`): pair ``e``'s
+        low-rank prior uses the motifs of its class.  With zero-filled
+        missing features and an ``A_old`` that is zero outside each pair's
+        (target space, source space) block, the result is exactly zero
+        there too (those entries see zero sources, zero targets and zero
+        priors), provided graph edges join pairs of one class only.
 
     Returns
     -------
@@ -398,16 +408,16 @@ def a_step(A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
         Number of (target, row) problems whose coordinate descent hit
         ``cd_max_iter`` (0 when ``lam3 == 0``).
     """
-    J = W.shape[1]
-    # vec M_j = vec(c_j r_j^T), row j
-    M = np.ascontiguousarray((C.T[:, :, None] * R.T[:, None, :]).reshape(J, -1))
+    M, cls = class_motifs(C, R, pair_class, class_space, src.shape[0])
     n_tasks = (tgt_obs.shape[0] + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK
     if lam3 == 0.0:
         _parallel.run(_ridge_tasks, n_tasks, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr,
-                      nbr_idx, nbr_w, W, M, float(lam1), float(lam2), float(ridge), A_new)
+                      nbr_idx, nbr_w, W, M, cls, float(lam1), float(lam2), float(ridge),
+                      A_new)
         return 0
     not_conv = np.zeros(n_tasks, np.int64)
     _parallel.run(_lasso_tasks, n_tasks, A_old, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr,
-                  nbr_idx, nbr_w, W, M, float(lam1), float(lam2), float(lam3), float(ridge),
+                  nbr_idx, nbr_w, W, M, cls, float(lam1), float(lam2), float(lam3),
+                  float(ridge),
                   int(cd_max_iter), float(cd_tol), A_new, not_conv)
     return int(not_conv.sum())

@@ -10,13 +10,14 @@ from numba import njit
 
 from . import _parallel
 from ._config import JIT
+from .spaces import class_motifs
 
 _TARGETS_PER_TASK = 64
 
 
 @njit(**JIT)
 def _objective_tasks(task0, task1, A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx,
-                     nbr_w, W, M, Wbar, group, part):
+                     nbr_w, W, M, cls, Wbar, group, part):
     """Tasks ``task0:task1`` (``_TARGETS_PER_TASK`` targets each) of
     :func:`objective_terms`, one row of ``part`` per task."""
     T = tgt_obs.shape[0]
@@ -57,7 +58,7 @@ def _objective_tasks(task0, task1, A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
                 for j in range(J):
                     wj = W[e, j]
                     if wj != 0.0:  # most weights are 0 after the LASSO; M is finite
-                        Mj = M[j]
+                        Mj = M[cls[e], j]
                         for k2 in range(dd):
                             B[k2] += wj * Mj[k2]
                 for k2 in range(dd):
@@ -89,7 +90,7 @@ def _objective_tasks(task0, task1, A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, n
 
 
 def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
-                    W, C, R, Wbar, group):
+                    W, C, R, Wbar, group, pair_class=None, class_space=None):
     """Unweighted terms of the objective (MODEL.md, "Objective").
 
     Parameters
@@ -100,9 +101,13 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
     tgt_obs, tgt_ptr, src, gain : pair structure (see :func:`a_step`)
     nbr_ptr, nbr_idx, nbr_w : symmetric smoothness graph
     W : float (n_pairs, J)
-    C, R : float (d, J)
+    C, R : float (d, J), or (n_spaces, d, J) with ``pair_class``
     Wbar : float (n_groups, J)
     group : int64 (n_pairs,)
+    pair_class, class_space : int64 (n_pairs,), (n_classes, 2), optional
+        Population feature spaces: pair ``e``'s low-rank term uses the motifs
+        of its class (:func:`class_motifs`).  Entries outside a pair's
+        (target space, source space) block count with their motif entry 0.
 
     Returns
     -------
@@ -118,13 +123,11 @@ def objective_terms(A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr, nbr_idx, nbr_w,
     of the block): independent additions vectorise, where one running sum
     per term would be a chain of dependent additions.
     """
-    J = W.shape[1]
-    # vec M_j = vec(c_j r_j^T), row j
-    M = np.ascontiguousarray((C.T[:, :, None] * R.T[:, None, :]).reshape(J, -1))
+    M, cls = class_motifs(C, R, pair_class, class_space, src.shape[0])
     n_tasks = (tgt_obs.shape[0] + _TARGETS_PER_TASK - 1) // _TARGETS_PER_TASK
     part = np.zeros((n_tasks, 6))
     _parallel.run(_objective_tasks, n_tasks, A, X, tgt_obs, tgt_ptr, src, gain, nbr_ptr,
-                  nbr_idx, nbr_w, W, M, Wbar, group, part)
+                  nbr_idx, nbr_w, W, M, cls, Wbar, group, part)
     out = np.zeros(6)
     for task in range(n_tasks):  # in task order, whatever the threads
         out += part[task]

@@ -9,6 +9,7 @@ from .model import LICCHIE
 from .modelfile import load
 from .sweeps import weight_sweep, weight_sweep_states
 from . import baselines, evaluate, io  # modules, imported after the estimator
+from . import select  # model selection over time blocks (licchie.select)
 
 __all__ = ["LICCHIE", "load", "Recording", "as_recording", "from_dataset", "from_table",
            "read_trackmate", "synthetic", "weight_sweep", "weight_sweep_states",

@@ -1,4 +1,11 @@
-"""Command line: ``licchie fit``, ``licchie demo``, ``licchie simulate``."""
+"""Command line: ``licchie fit``, ``licchie report``, ``licchie demo``, ``licchie simulate``.
+
+``licchie fit`` takes a netCDF recording (the README's schema), a TOML config
+naming tracker exports (:mod:`licchie.config`), or one TrackMate export
+directly (fitted with defaults; the equivalent config is printed to edit).
+``licchie report`` writes the real-data figures of a fitted model
+(:mod:`licchie.report.real`).
+"""
 from __future__ import annotations
 
 import argparse
@@ -67,10 +74,31 @@ def _model_from_args(a):
                                    "class_restarts": a.class_restarts})
 
 
+# fit flags that override a config's [model] when given (flag -> parameter)
+_CONFIG_OVERRIDES = {"components": "n_components", "radius": "radius", "seed": "random_state",
+                     "jobs": "n_jobs", "max_iter": "max_iter", "n_init": "n_init",
+                     "tol": "tol", "dtype": "dtype", "init": "init"}
+_TRACKER_SUFFIXES = (".csv", ".csv.gz", ".xml", ".xml.gz")
+
+
+def _given(a, parser_defaults):
+    """Fit flags the user set (values that differ from the parser's defaults)."""
+    return {param: getattr(a, flag) for flag, param in _CONFIG_OVERRIDES.items()
+            if getattr(a, flag) != parser_defaults.get(flag)}
+
+
 def cmd_fit(a):
     import xarray as xr
-    if not os.path.exists(a.recording):
+    if not os.path.exists(a.recording) and "*" not in a.recording:
         raise FileNotFoundError(f"no file {a.recording!r}; check the path.")
+    low = a.recording.lower()
+    if low.endswith(".toml"):
+        from .config import load_config
+        return fit_config(load_config(a.recording), a)
+    if low.endswith(_TRACKER_SUFFIXES) or "*" in low:
+        return fit_tracker_export(a)
+    if os.path.isdir(a.recording):
+        raise ValueError(_folder_message(a.recording))
     try:
         with xr.open_dataset(a.recording) as f:
             ds = f.load()
@@ -82,6 +110,90 @@ def cmd_fit(a):
     print(model.summary())
     model.save(a.output)
     print(f"model written to {a.output}")
+
+
+def _folder_message(folder):
+    from .config import default_config_text
+    text = default_config_text(os.path.join(folder, "<one population's Statistics folder>"),
+                               ["Area", "Sphericity"], kind="imaris", name="CD8")
+    return (f"{folder!r} is a folder.  For Imaris statistics exports (one folder per "
+            "population), write a config naming each population's folder and features, "
+            "then run `licchie fit config.toml`; examples/behav3d.toml is a complete one.  "
+            "A start:\n\n" + text)
+
+
+def fit_tracker_export(a):
+    """``licchie fit spots.csv``: one TrackMate export (or pattern), fitted with
+    defaults: every varying shape and intensity feature, one population,
+    tracked, z-scored, radius suggested from the data."""
+    from .config import default_config_text, load_config
+    from .io import read_trackmate
+    path = os.path.abspath(a.recording)
+    t = read_trackmate(path)
+    skip = {"id", "track", "cell", "frame", "x", "y", "z", "time", "population", "session",
+            "QUALITY", "RADIUS", "ELLIPSE_X0", "ELLIPSE_Y0", "ELLIPSE_THETA"}
+    feats = [c for c in t.columns if c not in skip and t[c].notna().mean() > 0.9
+             and t[c].std() > 0]
+    if not feats:
+        raise ValueError(f"{a.recording!r} has no varying feature column; write a config "
+                         "naming the features (see examples/behav3d.toml).")
+    given = _given(a, a._fit_defaults)
+    text = default_config_text(path, feats, n_components=given.pop("n_components", 4),
+                               radius=given.pop("radius", "suggest"),
+                               output=os.path.abspath(a.output))
+    print("Fitting a TrackMate export with default settings.  The equivalent config "
+          "(save it as config.toml, edit, and run `licchie fit config.toml`):\n")
+    print(text)
+    cfg = load_config(os.path.join(os.getcwd(), "licchie-defaults.toml"), text=text)
+    # now in the config, not overrides
+    a.components, a.radius = a._fit_defaults["components"], a._fit_defaults["radius"]
+    return fit_config(cfg, a)
+
+
+def fit_config(cfg, a):
+    """Read a config's data, fit, write the model (with the config) atomically."""
+    import json
+
+    from .config import config_model, config_recording
+    from .data.neighbours import neighbour_counts
+    from .modelfile import atomic_to_netcdf
+    log = (lambda *x: None) if a.quiet else print
+    t0 = time.perf_counter()
+    log(f"Reading {len(cfg.populations)} population(s) of {os.path.basename(cfg.path)} ...")
+    frames = tuple(a.frames) if a.frames else None
+    rec, table = config_recording(cfg, log=log, frames=frames)
+    log(f"{rec} (read in {time.perf_counter() - t0:.1f} s)")
+    over = _given(a, a._fit_defaults)
+    over["verbose"] = 0 if a.quiet else cfg.model.get("verbose", 1)
+    model = config_model(cfg, rec, log=log, **over)
+    counts = neighbour_counts(rec, model.radius)
+    log(f"Neighbours within radius {model.radius:g} (mean per target; fraction without):")
+    for r in counts.itertuples():
+        log(f"  {r.source_population:>12} -> {r.target_population:<12} {r.mean:6.2f}  "
+            f"{r.zero_fraction:5.0%}")
+    t1 = time.perf_counter()
+    model.fit(rec)
+    fit_s = time.perf_counter() - t1
+    print(model.summary())
+    out = a.output if a.output != a._fit_defaults["output"] else cfg.output_model
+    ds = model.to_dataset()
+    ds.attrs.update(config=cfg.text, config_path=cfg.path,
+                    population_features=json.dumps(table.attrs["population_features"]),
+                    fit_seconds=float(fit_s), frames=json.dumps(frames or
+                                                                cfg.data.get("frames")))
+    atomic_to_netcdf(ds, out)
+    print(f"model written to {out} (fit {fit_s:.0f} s, total "
+          f"{time.perf_counter() - t0:.0f} s); next: licchie report {out}")
+
+
+def cmd_report(a):
+    from .report.real import write_real_report
+    t0 = time.perf_counter()
+    files = write_real_report(a.model, out=a.out, data=a.data,
+                              frames=tuple(a.frames) if a.frames else None,
+                              log=None if a.quiet else print)
+    print(f"report written: {files[-1]} ({sum(f.endswith('.png') for f in files)} figures, "
+          f"{time.perf_counter() - t0:.0f} s)")
 
 
 def cmd_simulate(a):
@@ -230,11 +342,30 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="licchie", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("fit", help="fit a recording (netCDF Dataset) and save the model")
-    p.add_argument("recording")
-    p.add_argument("-o", "--output", default="model.nc")
+    p = sub.add_parser("fit", help="fit a recording (netCDF Dataset, TOML config or "
+                                   "TrackMate export) and save the model")
+    p.add_argument("recording", help="recording.nc, config.toml (README, 'Your own "
+                                     "recording') or a TrackMate spots CSV/XML")
+    p.add_argument("-o", "--output", default="model.nc",
+                   help="model file (default model.nc; a config's [output] model)")
+    p.add_argument("--frames", type=int, nargs=2, metavar=("FIRST", "LAST"), default=None,
+                   help="with a config: only these frames (inclusive), e.g. a quick run")
     _add_fit_options(p)
-    p.set_defaults(func=cmd_fit)
+    p.set_defaults(func=cmd_fit, _fit_defaults={
+        k: p.get_default(k) for k in list(_CONFIG_OVERRIDES) + ["output"]})
+
+    p = sub.add_parser("report", help="figures and a markdown page for a fitted model "
+                                      "(paper §5.2-5.3)")
+    p.add_argument("model", help="model file written by licchie fit")
+    p.add_argument("--data", default=None,
+                   help="the config the model was fitted from (default: the one stored in "
+                        "the model file); needed for weight sweeps and source extremes")
+    p.add_argument("--out", default=None, help="output folder (default: the config's "
+                                               "[output] report, else <model>_report)")
+    p.add_argument("--frames", type=int, nargs=2, metavar=("FIRST", "LAST"), default=None,
+                   help="frames of the data to use for sweeps (default: the config's)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="simulate, fit and report on built-in synthetic data")
     p.add_argument("--out", default="licchie-demo", help="output folder (licchie-demo)")

@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 
-__all__ = ["read_imaris", "read_trackmate"]
+__all__ = ["read_imaris", "read_trackmate", "read_well"]
 
 # columns of an Imaris statistics file that describe a row, not its values
 _META = {"Unit", "Category", "Channel", "Image", "Collection", "Time", "TrackID", "ID"}
@@ -459,3 +459,7 @@ def _trackmate_table(path, df, population, features):
     out["population"] = population if population is not None else "all"
     out["session"] = _session_label(path)
     return out.sort_values(["frame", "id"], kind="stable").reset_index(drop=True)
+
+
+# the whole-well reader builds on the two above (licchie.well imports them late)
+from .well import read_well  # noqa: E402

@@ -15,6 +15,9 @@ import numpy as np
 import xarray as xr
 
 from . import fit as F
+from ._spaces_labels import (_space_attributes, check_spaces,  # noqa: F401
+                             population_interactions, population_motifs,
+                             population_predict)
 
 __all__ = ["format_prediction", "time_labels", "pair_coords", "fingerprint", "r2",
            "no_pairs_message", "fitted_attributes", "group_weights_for",
@@ -93,9 +96,22 @@ def fingerprint(obs):
 
 def r2(y, yhat):
     """Coefficient of determination of ``yhat`` for ``y`` (both (n, d)), pooled
-    over features; NaN when ``y`` is constant."""
-    ss = float(np.sum((y - y.mean(axis=0)) ** 2))
-    return 1.0 - float(np.sum((y - yhat) ** 2)) / ss if ss > 0 else float("nan")
+    over features; NaN when ``y`` is constant.
+
+    Only the finite entries of ``y`` count (features a target's population
+    lacks are NaN), each feature centred on its mean over the targets that
+    have it.
+    """
+    fin = np.isfinite(y)
+    if fin.all():
+        ss = float(np.sum((y - y.mean(axis=0)) ** 2))
+        return 1.0 - float(np.sum((y - yhat) ** 2)) / ss if ss > 0 else float("nan")
+    if not fin.any():
+        return float("nan")
+    mean = np.nanmean(np.where(fin, y, np.nan), axis=0)
+    ss = float(np.sum(np.where(fin, y - mean, 0.0) ** 2))
+    res = float(np.sum(np.where(fin, y - yhat, 0.0) ** 2))
+    return 1.0 - res / ss if ss > 0 else float("nan")
 
 
 def no_pairs_message(obs, radius):
@@ -111,7 +127,7 @@ def no_pairs_message(obs, radius):
             "positions and radius use the same units.")
 
 
-def fitted_attributes(obs, pairs, n_edges, results, best):
+def fitted_attributes(obs, pairs, n_edges, results, best, spaces=None):
     """The fitted attributes of :class:`licchie.LICCHIE` from its starts.
 
     Parameters
@@ -125,6 +141,9 @@ def fitted_attributes(obs, pairs, n_edges, results, best):
         Every start (the best one after class restarts).
     best : int
         Index of the best start.
+    spaces : Spaces or None
+        Population feature spaces for ``pairs`` (:mod:`licchie.fit.spaces`);
+        the effects are then labeled per population (:func:`_space_attributes`).
 
     Returns
     -------
@@ -133,10 +152,17 @@ def fitted_attributes(obs, pairs, n_edges, results, best):
         set on the estimator all at once.
     """
     res = results[best]
-    J = res.C.shape[1]
+    J = res.W.shape[1]
     comp = np.arange(J)
     feat = list(obs.feature_names)
-    stab_runs = F.stability(results, best)
+    if spaces is not None:
+        from .fit.spaces import motif_agreement as agreement
+        others = [r for k, r in enumerate(results) if k != best]
+        stab_runs = np.zeros((J, len(others)))
+        for k, r in enumerate(others):
+            stab_runs[:, k] = agreement(res.C, res.R, r.C, r.R)[0]
+    else:
+        stab_runs = F.stability(results, best)
     stab = stab_runs.mean(axis=1) if stab_runs.shape[1] else np.full(J, np.nan)
     out = {}
     out["stability_"] = xr.DataArray(stab, dims="component", coords={"component": comp},
@@ -145,21 +171,26 @@ def fitted_attributes(obs, pairs, n_edges, results, best):
                                             "n_starts": len(results)})
     out["stability_runs_"] = xr.DataArray(stab_runs, dims=("component", "other_start"),
                                           coords={"component": comp})
-    pred = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain,
-                               res.W, res.C, res.R)
-    y = obs.features[pairs.tgt_obs]
-    # the low-rank model's residual (not the A_e's, which can fit the noise):
-    # noise plus misfit, so the excitation it implies errs on the low side
-    noise_var = float(np.mean((y - pred) ** 2)) if y.size else 0.0
-    exc = F.source_excitation(pairs.gain[:, None] * obs.features[pairs.src], res.W, res.R,
-                              noise_var, EXCITATION_SNR)
+    if spaces is not None:
+        pred, y, noise_var, exc, effects = _space_attributes(obs, pairs, res, spaces)
+    else:
+        pred = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain,
+                                   res.W, res.C, res.R)
+        y = obs.features[pairs.tgt_obs]
+        # the low-rank model's residual (not the A_e's, which can fit the noise):
+        # noise plus misfit, so the excitation it implies errs on the low side
+        noise_var = float(np.mean((y - pred) ** 2)) if y.size else 0.0
+        exc = F.source_excitation(pairs.gain[:, None] * obs.features[pairs.src], res.W,
+                                  res.R, noise_var, EXCITATION_SNR)
+        effects = {"target_effect": (("component", "feature"), res.C.T.copy()),
+                   "source_effect": (("component", "feature"), res.R.T.copy())}
     out["components_"] = xr.Dataset(
-        {"target_effect": (("component", "feature"), res.C.T.copy()),
-         "source_effect": (("component", "feature"), res.R.T.copy()),
+        {**effects,
          "stability": ("component", stab),
          "source_excitation": ("component", exc,
                                {"snr": EXCITATION_SNR, "noise_sd": np.sqrt(noise_var)})},
-        coords={"component": comp, "feature": feat})
+        coords={"component": comp, "feature": feat,
+                **({} if spaces is None else {"population": list(obs.population_names)})})
     out["weights_"] = xr.DataArray(res.W, dims=("pair", "component"),
                                    coords={**pair_coords(obs, pairs), "component": comp,
                                            "target_gain": ("pair", res.pair_gain)},
@@ -196,67 +227,120 @@ def group_weights_for(model, pairs, obs):
     With ``pooling_groups="class_time"`` the window of a pair is looked up on
     the training data's time axis by (session, time label) of its target, so
     a recording that starts later than the training data (a held-out
-    stretch) gets the windows its frames had in training; a frame the
-    training data never had gets its class's mean profile over the training
-    windows.
+    stretch) gets the windows its frames had in training.  A pair without a
+    fitted profile of its own (a frame the training data never had, e.g. a
+    forecast after the training frames, or a window in which its class had
+    no pair) gets its class's profile in the **nearest window in time** of
+    its session (ties: the earlier): for frames after the training data,
+    the last window (docs/model-choices.md, "Pooling groups").  Without
+    numeric time labels it gets the class's mean profile over the windows.
     """
-    gw = {g: model.group_weights_.values[k]
+    gw = {str(g): model.group_weights_.values[k]
           for k, g in enumerate(model.group_weights_["group"].values)}
     W = np.zeros((pairs.n_pairs, model.group_weights_.shape[1]))
-    class_time = model.pooling_groups == "class_time"
-    if class_time and pairs.n_pairs:
-        names = _training_windows(model.weights_, obs, pairs)
-    else:
+    if model.pooling_groups != "class_time" or not pairs.n_pairs:
         names = np.asarray(pairs.group_names, dtype=object)[pairs.group]
+        unknown = 0
+        for g in np.unique(names):
+            sel = names == g
+            if g in gw:
+                W[sel] = gw[g]
+            else:
+                unknown += int(sel.sum())
+        _warn_unknown(unknown)
+        return W
+    cls, window, own = _training_windows(model.weights_, obs, pairs)
+    by_class = {}
+    for g, v in gw.items():
+        c, start = g.rsplit("@", 1)
+        by_class.setdefault(c, []).append((int(start), v))
     unknown = outside = 0
-    if class_time:
-        # a window the model never saw (frames after the training data)
-        # gets its class's mean profile over the training windows
-        by_class = {}
-        for g, v in gw.items():
-            by_class.setdefault(str(g).rsplit("@", 1)[0], []).append(v)
-        for cls, vs in by_class.items():
-            gw.setdefault(f"{cls}@?", np.mean(vs, axis=0))
-    for g in np.unique(names):
-        sel = names == g
-        if g in gw:
-            W[sel] = gw[g]
-            outside += int(sel.sum()) if str(g).endswith("@?") else 0
-        else:
+    for c, w, o in set(zip(cls.tolist(), window.tolist(), own.tolist())):
+        sel = (cls == c) & (window == w) & (own == o)
+        cand = by_class.get(c)
+        if not cand:
             unknown += int(sel.sum())
+            continue
+        if w >= 0 and f"{c}@{w}" in gw:
+            W[sel] = gw[f"{c}@{w}"]
+            outside += 0 if o else int(sel.sum())
+            continue
+        outside += int(sel.sum())
+        if w == _NO_WINDOW:
+            W[sel] = np.mean([v for _, v in cand], axis=0)
+        else:
+            # nearest window start, ties to the earlier one
+            W[sel] = min(cand, key=lambda sv: (abs(sv[0] - w), sv[0]))[1]
     if outside:
-        warnings.warn(f"{outside} pairs fall in frames outside the training data's time "
-                      "windows; they use their class's mean profile over the training "
-                      "windows.", UserWarning, stacklevel=3)
-    if unknown:
-        warnings.warn(f"{unknown} pairs belong to groups the model never saw (new "
-                      "populations or time windows?); they predict zero.", UserWarning,
+        warnings.warn(f"{outside} pairs fall in frames or windows without a fitted profile "
+                      "of their class (outside the training data's time windows); they use "
+                      "their class's profile in the nearest training window.", UserWarning,
                       stacklevel=3)
+    _warn_unknown(unknown)
     return W
 
 
+def _warn_unknown(unknown):
+    if unknown:
+        warnings.warn(f"{unknown} pairs belong to groups the model never saw (new "
+                      "populations or time windows?); they predict zero.", UserWarning,
+                      stacklevel=4)
+
+
+_NO_WINDOW = -1   # no numeric time to place a frame among the training windows
+
+
 def _training_windows(wt, obs, pairs):
-    """Each pair's ``class@window`` name with the window its target's
-    (session, time label) had in the training data (``class@?`` when the
-    training data had no pair at that time); ``wt`` is the fitted
-    ``weights_``."""
+    """Each pair's class and the start of the training window of its
+    target's (session, time label): the window that time had in the
+    training data, else the window of the session's nearest training time
+    (ties: the earlier), else ``_NO_WINDOW`` (a session without training
+    pairs, or time labels that are not numbers); ``wt`` is the fitted
+    ``weights_``.
+
+    Returns
+    -------
+    cls : ndarray (n_pairs,), object
+    window : ndarray (n_pairs,), int64
+    own : ndarray (n_pairs,), bool
+        The target's time was in the training data (its window is its own).
+    """
     import pandas as pd
 
     train = pd.DataFrame({
         "session": wt["session"].values.astype(str),
         "time": wt["time"].values,
         "window": pd.Series(wt["pooling_group"].values.astype(str))
-                    .str.rsplit("@", n=1).str[1].values,
+                    .str.rsplit("@", n=1).str[1].astype(np.int64).values,
     }).drop_duplicates(["session", "time"])
     new = pd.DataFrame({
         "session": np.asarray(obs.session_names, dtype=object)[obs.session[pairs.tgt]]
                      .astype(str),
         "time": time_labels(obs, pairs.tgt),
     })
-    window = new.merge(train, on=["session", "time"], how="left")["window"].fillna("?")
+    window = new.merge(train, on=["session", "time"], how="left")["window"]
+    window = window.fillna(_NO_WINDOW).astype(np.int64).to_numpy().copy()
+    missing = window == _NO_WINDOW
+    own = ~missing
+    if missing.any():
+        for sess in np.unique(new["session"].to_numpy()[missing]):
+            rows = missing & (new["session"].to_numpy() == sess)
+            tr = train[train["session"] == sess].sort_values("time")
+            try:
+                tt = np.asarray(tr["time"].to_numpy(), dtype=float)
+                t = np.asarray(new["time"].to_numpy()[rows], dtype=float)
+            except (TypeError, ValueError):
+                continue
+            if tt.size == 0:
+                continue
+            k = np.clip(np.searchsorted(tt, t), 1, max(tt.size - 1, 1))
+            lo = np.minimum(k - 1, tt.size - 1)
+            hi = np.minimum(k, tt.size - 1)
+            pick = np.where(np.abs(t - tt[lo]) <= np.abs(tt[hi] - t), lo, hi)
+            window[rows] = tr["window"].to_numpy()[pick]
     cls = pd.Series(np.asarray(pairs.group_names, dtype=object)).str.rsplit(
         "@", n=1).str[0].values[pairs.group]
-    return (cls + "@" + window.values).astype(object)
+    return cls.astype(object), window, own
 
 
 def add_verdict(out, res, info, init, lambdas):
@@ -276,7 +360,7 @@ def add_verdict(out, res, info, init, lambdas):
     """
     from .fit import global_start as FG
 
-    J = res.C.shape[1]
+    J = res.W.shape[1]
     stab = out["stability_"]
     if info is not None:
         score, verdict, reason = FG.final_verdict(res.C, res.R, info)
@@ -300,8 +384,11 @@ def add_verdict(out, res, info, init, lambdas):
                       "source effects"] * J
         else:
             verdict = ["medium" if v >= 0.9 else "low" for v in values]
-            reason = [f"agreement of {init!r} starts only ({v:.2f}); not checked by the "
-                      f"global search (init='search')" for v in values]
+            unchecked = ("no basin-hopping verdict for populations with different "
+                         "feature sets yet" if "population" in out["components_"].dims
+                         else "not checked by the global search (init='search')")
+            reason = [f"agreement of {init!r} starts only ({v:.2f}); {unchecked}"
+                      for v in values]
         stab.attrs["method"] = f"agreement across {init!r} starts"
     out["components_"]["verdict"] = ("component", np.array(verdict, dtype=object))
     out["components_"]["verdict_reason"] = ("component", np.array(reason, dtype=object))

@@ -20,6 +20,7 @@ from . import fit as F
 from .fit import global_start as FG
 from . import labels as L
 from . import modelfile
+from . import scaling as S
 from ._summary import STABILITY_HIGH, STABILITY_LOW, summary_text
 from .data import as_recording
 from ._setup import Prepared, _progress, _warn_self_only
@@ -56,11 +57,18 @@ class LICCHIE(BaseEstimator):
         is the pull of each pair's weights toward its group's profile: 0 is
         the paper's model; > 0 makes motifs identifiable (docs,
         "Identifiability").
-    pooling_groups : {"class", "class_time"}, default "class"
+    pooling_groups : {"class", "class_session", "class_time"}, default "class_time"
         Groups for pooling: interaction class (target population, source
-        population; the self pair its own class), or class x time window.
-    pooling_window : int, optional
-        Window length in frames for ``"class_time"``.
+        population; the self pair its own class), class x session, or class
+        x session x time window.  With few cells per frame (tens), one
+        profile per class and frame rests on a handful of pairs and can
+        predict held-out frames very badly; ``"class"`` is then the better
+        choice (docs/evaluation.md, "Pooling default"; choose with
+        :func:`licchie.select.grid_search`).
+    pooling_window : int, default 1
+        Window length in frames for ``"class_time"``.  Frames without a
+        fitted window (held-out frames) use their class's nearest training
+        window.
     target_gain : bool, default False
         With pooling > 0, pool each pair's weights toward ``gamma_t *
         Wbar[g(e)]`` instead of ``Wbar[g(e)]``: every target observation has
@@ -156,6 +164,18 @@ class LICCHIE(BaseEstimator):
     verbose : int, default 0
         0 is silent; >= 1 shows a progress bar (on stderr).  The plain-text
         report is :meth:`summary`.
+    standardize : {None, "population", "population_session"}, default None
+        Standardise each feature inside the model by the mean and standard
+        deviation of the target's population (and session) over the training
+        data (:mod:`licchie.scaling`); kept in ``scaling_`` and the model
+        file, applied by ``predict`` and ``transform``.  Motifs and weights
+        are then in model (z) units; ``motifs(units="original")`` and
+        ``interaction_matrices(units="original")`` convert.  None fits the
+        features as given (docs/model-choices.md, "Standardisation").
+    backend : {"local", "dask"}, default "local"
+        ``"dask"`` fits on a Dask cluster, one partition per session
+        (:mod:`licchie.distributed`, docs/distributed.md): the client given to
+        :meth:`fit` or the current default ``distributed.Client``.
 
     Attributes
     ----------
@@ -194,6 +214,9 @@ class LICCHIE(BaseEstimator):
         With ``solver_options["class_restarts"] > 0``: one row per trial
         (``class``, ``draw``, ``motifs``, ``objective``, ``accepted``); the first row is the best
         start's continuation.  Not saved in model files.
+    scaling_ : xarray.Dataset or None
+        With ``standardize``: ``mean`` and ``scale`` (population[, session],
+        feature) learned in ``fit``.
     n_iter_, converged_, best_start_, n_pairs_, n_edges_
     """
 
@@ -219,6 +242,8 @@ class LICCHIE(BaseEstimator):
         "random_state": ["random_state"],
         "n_jobs": [None, Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "verbose": ["verbose"],
+        "standardize": [None, StrOptions(set(S.STANDARDIZE))],
+        "backend": [StrOptions({"local", "dask"})],
     }
 
     def __init__(self, n_components=8, radius=10.0, *, lambdas=tuple(Lambdas()),
@@ -226,7 +251,7 @@ class LICCHIE(BaseEstimator):
                  pair_weight="none", bandwidth=None, include_self=True, n_neighbors=10,
                  sigma=0.3, init="auto", n_init=3, max_iter=100, tol=1e-6,
                  dtype="float64", solver_options=None, random_state=None, n_jobs=None,
-                 verbose=0):
+                 verbose=0, standardize=None, backend="local"):
         self.n_components = n_components
         self.radius = radius
         self.lambdas = lambdas
@@ -247,6 +272,8 @@ class LICCHIE(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.standardize = standardize
+        self.backend = backend
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self):
@@ -269,7 +296,10 @@ class LICCHIE(BaseEstimator):
         d = rec.n_features
         if pairs.n_pairs == 0:
             raise ValueError(L.no_pairs_message(rec.obs, self.radius))
-        if self.n_components > d * d:
+        spaces = F.feature_spaces(rec.obs)  # None: one feature set
+        if spaces is not None:
+            L.check_spaces(self, rec.obs, spaces.for_pairs(rec.obs, pairs))
+        elif self.n_components > d * d:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the data can support: "
                 f"with {d} features there are at most d*d = {d * d} independent d x d "
@@ -278,10 +308,7 @@ class LICCHIE(BaseEstimator):
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of pairs "
                 f"({pairs.n_pairs}); use fewer components or a larger radius.")
-        if not np.all(np.isfinite(rec.obs.features)):
-            raise NotImplementedError(
-                "Some observations have NaN features (populations with different "
-                "feature sets, MODEL.md 'Populations'); this is not supported yet.")
+        return spaces
 
     # --------------------------------------------------------------------- fit
     def _prepare(self, X):
@@ -301,15 +328,17 @@ class LICCHIE(BaseEstimator):
         obs = rec.obs
         pairs = F.build_pairs(obs, self.radius, self.include_self, self.pair_weight,
                               self.bandwidth, self.pooling_groups, self.pooling_window)
-        self._check_problem(rec, pairs)
+        spaces = self._check_problem(rec, pairs)
         _warn_self_only(rec, pairs, self.radius)
-        Xf = obs.features
+        Xf = obs.features if spaces is None else F.zero_filled(obs.features)
         if pairs.n_pairs - 1 < self.n_neighbors:
             warnings.warn(f"n_neighbors={self.n_neighbors} but only {pairs.n_pairs} pairs: "
                           f"using {pairs.n_pairs - 1}.", UserWarning, stacklevel=3)
         with F.numba_threads(self.n_jobs):
             graph = (F.build_graph(Xf, pairs, self.n_neighbors, self.sigma)
                      if lam.smoothness > 0 else F.empty_graph(pairs.n_pairs))
+            if spaces is not None:
+                graph = F.within_classes(graph, spaces.for_pairs(obs, pairs).pair_class)
             ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
             # the fit works with graph neighbours close in memory; its results
             # are mapped back to the pairs' order
@@ -319,10 +348,11 @@ class LICCHIE(BaseEstimator):
                 fpairs, fgraph, perm = F.reorder(pairs, graph, order)
             problem = F.Problem(Xf, fpairs, fgraph, tuple(lam), ridge, _DTYPES[self.dtype],
                                 target_order=order,
-                                target_gain=bool(self.target_gain) and lam.pooling > 0)
+                                target_gain=bool(self.target_gain) and lam.pooling > 0,
+                                spaces=None if spaces is None else spaces.for_pairs(obs, fpairs))
         return Prepared(rec, pairs, graph, problem, fpairs, fgraph, order, perm)
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, client=None):
         """Fit motifs and weights to a recording.
 
         Parameters
@@ -331,15 +361,23 @@ class LICCHIE(BaseEstimator):
             Dataset in the schema of MODEL.md ("Data"); a list is several
             sessions.
         y : ignored
+        client : distributed.Client, optional
+            Fit on this Dask cluster (implies ``backend="dask"``).
 
         Returns
         -------
         self
         """
         self._validate_params()
+        if self.backend == "dask" or client is not None:
+            from .distributed import fit_dask
+            for name, value in fit_dask(self, X, client).items():
+                setattr(self, name, value)
+            return self
         opts = resolve_solver_options(self.solver_options)
         seq = seed_sequence(self.random_state)
         seeds = seq.generate_state(self.n_init)
+        X, scaling = S.fit_scaled_recording(X, self.standardize)  # model units
         with F.numba_threads(self.n_jobs):
             prep = self._prepare(X)
             obs, problem, fpairs = prep.recording.obs, prep.problem, prep.fit_pairs
@@ -347,7 +385,12 @@ class LICCHIE(BaseEstimator):
             progress = _progress(self.verbose, self.n_init * self.max_iter)
             info = None
             try:
-                if init == "search":
+                if init == "search" and problem.spaces is not None:
+                    # population feature spaces: multi-start reduced search
+                    results = F.spaces_search_starts(
+                        problem, obs, self.n_components, seq, self.n_init, self.max_iter,
+                        self.tol, opts, progress)
+                elif init == "search":
                     results, info = FG.search_starts(
                         problem, obs, self.n_components, seq,
                         self.n_init, self.max_iter, self.tol, opts, progress,
@@ -371,11 +414,14 @@ class LICCHIE(BaseEstimator):
                 r.W = np.ascontiguousarray(r.W[inv])
                 r.pair_gain = r.pair_gain[inv]
         pairs, n_edges = prep.pairs, prep.graph.n_edges
+        spaces = (None if problem.spaces is None  # for the pairs in the caller's order
+                  else problem.spaces.for_pairs(obs, pairs))
         del prep, problem, fpairs
         best = int(np.argmin([r.objective for r in results]))
-        fitted = L.fitted_attributes(obs, pairs, n_edges, results, best)
+        fitted = L.fitted_attributes(obs, pairs, n_edges, results, best, spaces)
         L.add_verdict(fitted, results[best], info, init, resolve_lambdas(self.lambdas))
         fitted["class_restarts_"] = trials
+        fitted["scaling_"] = scaling
         self._warn_fit(results, fitted, init)
         for name, value in fitted.items():
             setattr(self, name, value)
@@ -454,6 +500,8 @@ class LICCHIE(BaseEstimator):
 
     @property
     def target_effect_(self):
+        """(component, feature); with population feature sets (population,
+        component, feature), NaN where a population lacks the feature."""
         self._check_fitted()
         return self.components_["target_effect"]
 
@@ -462,16 +510,33 @@ class LICCHIE(BaseEstimator):
         self._check_fitted()
         return self.components_["source_effect"]
 
-    def motifs(self, component=None):
+    def motifs(self, component=None, units="model"):
         """Motif maps ``M_j = c_j r_j^T``.
+
+        Parameters
+        ----------
+        component : int or list of int, optional
+        units : {"model", "original"}, default "model"
+            ``"original"`` (with ``standardize``) gives ``(s_p * c_j)(r_j /
+            s_q)^T`` per target population p and source population q (and
+            session): the map that acts on source features in their own
+            units (:mod:`licchie.scaling`).  Without ``standardize`` both are
+            the same.
 
         Returns
         -------
         xarray.DataArray (component, target_feature, source_feature)
             With the motif's stability and source excitation as coordinates:
-            never read a motif without them.
+            never read a motif without them.  In original units with
+            ``standardize``: (component, target_population,
+            source_population[, session], target_feature, source_feature).
         """
         self._check_fitted()
+        if "population" in self.components_.dims:
+            da = L.population_motifs(self)
+            if self._original_units(units):
+                da = S.motifs_in_units(da, self.scaling_)
+            return da if component is None else da.sel(component=component)
         C = self.components_["target_effect"].values
         R = self.components_["source_effect"].values
         M = np.einsum("ji,jm->jim", C, R)
@@ -484,9 +549,16 @@ class LICCHIE(BaseEstimator):
                                       "component",
                                       self.components_["source_excitation"].values)},
                           name="motif")
+        if self._original_units(units):
+            da = S.motifs_in_units(da, self.scaling_)
         return da if component is None else da.sel(component=component)
 
-    def interaction_matrices(self, pairs=None):
+    def _original_units(self, units):
+        if units not in ("model", "original"):
+            raise ValueError(f"units must be 'model' or 'original'; got {units!r}.")
+        return units == "original" and getattr(self, "scaling_", None) is not None
+
+    def interaction_matrices(self, pairs=None, units="model"):
         """``A_e = sum_j W[e, j] c_j r_j^T`` for a subset of pairs.
 
         Parameters
@@ -494,6 +566,10 @@ class LICCHIE(BaseEstimator):
         pairs : array of int, boolean mask or slice, optional
             Positions along ``weights_.pair``.  Default: every pair (dense
             n_pairs x d x d: ask for a subset on large problems).
+        units : {"model", "original"}, default "model"
+            ``"original"`` (with ``standardize``):
+            ``diag(s_target) A_e diag(1 / s_source)``, the matrix acting on
+            the source's centred features in their own units.
 
         Returns
         -------
@@ -501,9 +577,14 @@ class LICCHIE(BaseEstimator):
         """
         self._check_fitted()
         Wsel = self.weights_ if pairs is None else self.weights_.isel(pair=pairs)
+        if "population" in self.components_.dims:
+            return L.population_interactions(self, Wsel)
         C = np.ascontiguousarray(self.components_["target_effect"].values.T)
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)
         B = F.K.lowrank_reconstruct(np.ascontiguousarray(Wsel.values), C, R)
+        if self._original_units(units):
+            st, ss = S.pair_scales(self.scaling_, Wsel)
+            B = B * st[:, :, None] / ss[:, None, :]
         feat = list(self.components_["feature"].values)
         coords = {k: v for k, v in Wsel.coords.items() if "pair" in v.dims}
         return xr.DataArray(B, dims=("pair", "target_feature", "source_feature"),
@@ -533,8 +614,8 @@ class LICCHIE(BaseEstimator):
         self._check_fitted()
         if weights not in ("auto", "fitted", "group"):
             raise ValueError(f"weights must be 'auto', 'fitted' or 'group'; got {weights!r}.")
-        rec = as_recording(X)
-        obs = rec.obs
+        raw = as_recording(X)
+        obs = S.scaled_recording(self, raw).obs  # model units (as is without standardize)
         feat = list(self.components_["feature"].values)
         if list(obs.feature_names) != feat:
             raise ValueError(f"The data's features {list(obs.feature_names)} differ from "
@@ -551,11 +632,44 @@ class LICCHIE(BaseEstimator):
             W = np.ascontiguousarray(self.weights_.values)
         else:
             W = L.group_weights_for(self, pairs, obs)
+        if "population" in self.components_.dims:
+            yhat = L.population_predict(self, obs, pairs, W)
+            yhat = S.to_original_targets(self, raw.obs, pairs.tgt_obs, yhat)
+            return L.format_prediction(X, obs, pairs, yhat, feat)
         C = np.ascontiguousarray(self.components_["target_effect"].values.T)
         R = np.ascontiguousarray(self.components_["source_effect"].values.T)
         yhat = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain, W,
                                    C, R)
+        yhat = S.to_original_targets(self, raw.obs, pairs.tgt_obs, yhat)
         return L.format_prediction(X, obs, pairs, yhat, feat)
+
+    def transform(self, X, profiles="refit", max_iter=None, tol=None):
+        """Weights of (new) data with the fitted motifs frozen (transfer).
+
+        Minimises the objective over ``A_e``, ``W`` and the pooling profiles
+        with ``C``, ``R`` (and ``scaling_``) fixed; on the training data it
+        returns ``weights_`` to the fit's convergence.  ``profiles="frozen"``
+        holds the pooling profiles at the training ones.  Details and the
+        objective: :func:`licchie.transfer.transform`.
+
+        Parameters
+        ----------
+        X : xarray.Dataset, Recording, DataFrame or list
+            New (or the training) data, with the fitted features, in
+            original units.
+        profiles : {"refit", "frozen"}, default "refit"
+        max_iter : int, optional
+            Default ``10 * max_iter``.
+        tol : float, optional
+            Default ``tol``.
+
+        Returns
+        -------
+        xarray.DataArray (pair, component), labelled like ``weights_``
+            attrs ``objective``, ``n_iter``, ``converged``, ``profiles``.
+        """
+        from .transfer import transform
+        return transform(self, X, profiles=profiles, max_iter=max_iter, tol=tol)
 
     def summary(self):
         """A plain-text report: objective, iterations, stability per motif."""

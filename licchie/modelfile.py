@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .labels import EXCITATION_SNR
+from .scaling import scaling_from_file, scaling_to_file
 
 __all__ = ["save", "load", "to_dataset", "atomic_to_netcdf"]
 
@@ -44,7 +45,9 @@ def to_dataset(model):
          "start_objective": ("start", model.start_objectives_),
          "verdict": ("component", model.components_["verdict"].values.astype(str)),
          "verdict_reason": ("component",
-                            model.components_["verdict_reason"].values.astype(str))},
+                            model.components_["verdict_reason"].values.astype(str)),
+         # per-population standardisation (standardize=...), when fitted with it
+         **scaling_to_file(getattr(model, "scaling_", None))},
         attrs={"licchie_model": 1,
                "licchie_version": _version(),
                "params": json.dumps(params),
@@ -137,6 +140,7 @@ def load(path):
     fitted["n_features_in_"] = len(feat)
     fitted["space_names_"] = tuple(json.loads(ds.attrs["space"]))
     fitted["class_restarts_"] = None  # the trials are not saved
+    fitted["scaling_"] = scaling_from_file(ds)  # None for files without standardize
     for k, v in fitted.items():
         setattr(model, k, v)
     return model

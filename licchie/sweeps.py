@@ -31,7 +31,46 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["weight_sweep", "weight_sweep_states"]
+__all__ = ["weight_sweep", "weight_sweep_states", "motif_effects"]
+
+
+def motif_effects(model, target_population=None, source_population=None):
+    """The motifs' effects between two populations, in the model's units.
+
+    The one place that reads ``c_j`` and ``r_j`` for a population pair: with
+    population feature spaces (paper A.2) ``components_`` holds effects per
+    population, NaN on the features a population lacks.
+
+    Parameters
+    ----------
+    model : fitted LICCHIE
+    target_population, source_population : str, optional
+        Required when the populations have their own feature sets.
+
+    Returns
+    -------
+    C, R : float64 (J, d)
+        Target and source effects (0 on the features the population lacks).
+    target_features, source_features : bool (d,)
+        The features of the target (source) population.
+    """
+    comps = model.components_
+    C = comps["target_effect"]
+    R = comps["source_effect"]
+    if "population" not in C.dims:
+        C, R = C.values, R.values
+        every = np.ones(C.shape[1], dtype=bool)
+        return C, R, every, every
+    pops = [str(p) for p in comps["population"].values]
+    for what, p in (("target_population", target_population),
+                    ("source_population", source_population)):
+        if p is None or str(p) not in pops:
+            raise ValueError(f"{what} must name one of the populations {pops}: their "
+                             f"features differ, so each has its own motif effects; got {p!r}.")
+    C = C.sel(population=str(target_population)).transpose("component", "feature").values
+    R = R.sel(population=str(source_population)).transpose("component", "feature").values
+    tf, sf = np.isfinite(C).all(axis=0), np.isfinite(R).all(axis=0)
+    return np.nan_to_num(C), np.nan_to_num(R), tf, sf
 
 
 def _population_mask(ds, population, argument):
@@ -49,7 +88,13 @@ def _population_mask(ds, population, argument):
     return pops == str(population)
 
 
-def _labelled_states(ds, labels, population=None):
+def _seen(X, finite):
+    """Observed states: every feature finite, or (``finite=False``, populations
+    with their own feature sets) any feature finite."""
+    return np.all(np.isfinite(X), axis=-1) if finite else np.any(np.isfinite(X), axis=-1)
+
+
+def _labelled_states(ds, labels, population=None, finite=True):
     """Observed feature vectors with a label: ``(X (n, d), y (n,) str)``."""
     if not isinstance(ds, xr.Dataset) or "features" not in ds:
         raise TypeError("weight_sweep needs the recording as an xarray.Dataset with a "
@@ -71,7 +116,7 @@ def _labelled_states(ds, labels, population=None):
         lab = lab.broadcast_like(F.isel(feature=0, drop=True))
     lab = lab.transpose("cell", "time").values
     X = F.values
-    seen = np.all(np.isfinite(X), axis=-1)
+    seen = _seen(X, finite)
     known = np.array([v is not None and v == v and str(v) != "" for v in lab.ravel()],
                      dtype=bool).reshape(lab.shape)
     keep = seen & known
@@ -83,10 +128,10 @@ def _labelled_states(ds, labels, population=None):
     return X[keep], lab[keep].astype(str)
 
 
-def _source_states(ds, population):
+def _source_states(ds, population, finite=True):
     F = ds["features"].transpose("cell", "time", "feature")
     X = F.values
-    seen = np.all(np.isfinite(X), axis=-1)
+    seen = _seen(X, finite)
     seen &= _population_mask(ds, population, "source_population")[:, None]
     S = X[seen]
     if S.shape[0] == 0:
@@ -173,23 +218,32 @@ def weight_sweep(model, ds, labels, *, components=None, weights=None, n_neighbor
             raise ValueError(f"The recording's features {have} differ from the fitted "
                              f"features {feat}; pass data with the same features in the "
                              "same order.")
-    ref, ref_lab = _labelled_states(ds, labels, target_population)
-    src = _source_states(ds, source_population)
+    if getattr(model, "scaling_", None) is not None:
+        # the motifs act on states in the model's units (standardize=...)
+        from .scaling import scaled_recording
+        ds = scaled_recording(model, ds).to_dataset()
+    shared = "population" not in model.components_.dims
+    ref, ref_lab = _labelled_states(ds, labels, target_population, finite=shared)
+    src = _source_states(ds, source_population, finite=shared)
     return weight_sweep_states(model, src, ref, ref_lab, components=components,
                                weights=weights, n_neighbors=n_neighbors, baseline=baseline,
-                               max_sources=max_sources, random_state=random_state)
+                               max_sources=max_sources, random_state=random_state,
+                               target_population=target_population,
+                               source_population=source_population)
 
 
 def weight_sweep_states(model, sources, reference, reference_labels, *, components=None,
                         weights=None, n_neighbors=150, baseline="mean", max_sources=500,
-                        random_state=0):
+                        random_state=0, target_population=None, source_population=None):
     """:func:`weight_sweep` on plain arrays of states.
 
     Parameters
     ----------
     model : fitted LICCHIE
     sources : float (n_sources, n_features)
-        Source states the motif is applied to (finite).
+        Source states the motif is applied to (finite), in the model's
+        units (standardised by ``model.scaling_`` when the model has
+        ``standardize``; :func:`weight_sweep` does that itself).
     reference : float (n_reference, n_features)
         Labelled target states the classifier is trained on (finite).
     reference_labels : (n_reference,)
@@ -197,18 +251,27 @@ def weight_sweep_states(model, sources, reference, reference_labels, *, componen
     components, weights, n_neighbors, baseline, max_sources, random_state
         As in :func:`weight_sweep`; ``baseline="mean"`` is the mean of
         ``reference``.
+    target_population, source_population : str, optional
+        Whose effects to use (:func:`motif_effects`); required when the
+        populations have their own feature sets.  Then only the target
+        population's features are predicted and scored (the reference may
+        be NaN elsewhere), and a source feature the source population lacks
+        is ignored (it may be NaN).
 
     Returns
     -------
     xarray.DataArray (component, weight, phenotype), as :func:`weight_sweep`.
     """
     model._check_fitted()
-    C = model.components_["target_effect"].values  # (J, d)
-    R = model.components_["source_effect"].values
+    C, R, tf, sf = motif_effects(model, target_population, source_population)  # (J, d)
     J, d = C.shape
     src = np.asarray(sources, dtype=float)
     ref = np.asarray(reference, dtype=float)
     ref_lab = np.asarray(reference_labels).astype(str)
+    if src.ndim == 2 and src.shape[1] == d:
+        src = np.where(sf, src, 0.0)  # features the source population lacks: unused
+    if ref.ndim == 2 and ref.shape[1] == d:
+        ref = np.where(tf, ref, 0.0)  # constant, so no part of the kNN distance
     for name, arr in (("sources", src), ("reference", ref)):
         if arr.ndim != 2 or arr.shape[1] != d:
             raise ValueError(f"{name} must have shape (n, {d}) (the model's features); got "

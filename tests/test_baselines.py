@@ -307,3 +307,69 @@ def test_per_cell_warns_on_short_tracks():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         PerCellLinear(radius=10.0).fit(full)  # long tracks: no warning
+
+
+# ------------------------------------------------------------------ population feature spaces
+def _brute_space_design(ds, radius):
+    """Aggregated sources (NaN features as 0) and targets (NaN kept), by brute force."""
+    pos = ds["position"].values
+    X = ds["features"].values
+    seen = np.isfinite(pos).all(-1) & np.isfinite(X).any(-1)
+    Z, Y, P = [], [], []
+    for t in range(1, ds.sizes["time"]):
+        for n in np.flatnonzero(seen[:, t]):
+            z, k_any = np.zeros(X.shape[-1]), False
+            for k in np.flatnonzero(seen[:, t - 1]):
+                if k == n or np.sqrt(((pos[n, t] - pos[k, t - 1]) ** 2).sum()) <= radius:
+                    z += np.nan_to_num(X[k, t - 1])
+                    k_any = True
+            if k_any:
+                Z.append(z)
+                Y.append(X[n, t])
+                P.append(persist := np.where(seen[n, t - 1], X[n, t - 1], np.nan))
+    return np.array(Z), np.array(Y), np.array(P)
+
+
+def test_baselines_with_population_feature_spaces_match_numpy():
+    """Populations with different features: global linear fits each target
+    feature on the targets that have it (sources zero-filled), predictions are
+    NaN exactly where the target's population lacks the feature, persistence
+    repeats the previous state, and heldout_table scores them."""
+    from licchie.baselines import Persistence
+    from licchie.evaluate import heldout_table
+    from licchie.synthetic.spaces import make_space_recording
+    ds, _ = make_space_recording(1, n_cells=(10, 10), n_times=12, noise_sd=0.05)
+    assert np.isnan(ds["features"].values).any()
+    r = 1.5
+    Z, Y, P = _brute_space_design(ds, r)
+    A = np.full((Y.shape[1], Y.shape[1]), np.nan)
+    for a in range(Y.shape[1]):
+        rows = np.isfinite(Y[:, a])
+        A[a] = np.linalg.lstsq(Z[rows], Y[rows, a], rcond=None)[0]
+    g = GlobalLinear(radius=r).fit(ds)
+    np.testing.assert_allclose(g.global_matrix_.values, A, rtol=1e-8, atol=1e-10)
+    pred = g.predict(ds).transpose("cell", "time", "feature").values[:, 1:]
+    X = ds["features"].values[:, 1:]
+    done = np.isfinite(pred).any(-1)
+    assert done.sum() == len(Y)
+    np.testing.assert_array_equal(np.isnan(pred[done]), np.isnan(X[done]))
+    fin = np.isfinite(Y)
+    yhat = Z @ np.nan_to_num(A).T
+    assert g.in_sample_r2_ == pytest.approx(
+        1 - np.sum((Y - yhat)[fin] ** 2)
+        / np.sum((np.where(fin, Y, 0) - np.nanmean(Y, axis=0))[fin] ** 2), rel=1e-8)
+    per = PerCellLinear(radius=r).fit(ds)
+    assert np.isfinite(per.in_sample_r2_)
+    pers = Persistence(radius=r).fit(ds)
+    has = np.isfinite(P).any(1)
+    got = pers.predict(ds).transpose("cell", "time", "feature").values[:, 1:]
+    Pm = np.where(np.isfinite(Y), P, np.nan)[has]
+    gm = got[np.isfinite(got).any(-1)]
+    assert np.isfinite(pers.in_sample_r2_)
+    assert set(np.round(Pm[np.isfinite(Pm)], 10)) <= set(np.round(gm[np.isfinite(gm)], 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = heldout_table(None, ds, baselines={"global": GlobalLinear(radius=r),
+                                               "per-cell": PerCellLinear(radius=r),
+                                               "persistence": Persistence(radius=r)})
+    assert np.isfinite(t["r2"]).all() and np.isfinite(t["mse"]).all()

@@ -30,8 +30,8 @@ def naive_from_dataset(ds):
     """Expected observations of a MODEL.md Dataset, by plain loops.
 
     Sessions in sorted order, every session with a frame per time label,
-    observations of a frame by cell position in the Dataset.  Returns None
-    when the populations have different feature sets.
+    observations of a frame by cell position in the Dataset.  Populations
+    may have different feature sets (a row needs only its population's).
     """
     F = ds["features"].transpose("cell", "time", "feature").values.astype(float)
     s = ds.sizes["space"]
@@ -46,9 +46,6 @@ def naive_from_dataset(ds):
         feature_set[p] = {j for j in range(d) for n in range(N)
                           if pops[n] == p and any(np.isfinite(F[n, t, j]) for t in range(T))}
     kept = sorted(set().union(*feature_set.values()))
-    nonempty = [fs for fs in feature_set.values() if fs]
-    if any(fs != nonempty[0] for fs in nonempty):
-        return None
 
     out = dict(features=[], positions=[], cell=[], frame=[], prev_frame=[], frame_session=[],
                frame_ptr=[0], observed=np.zeros((N, T), bool), partial=0, kept=kept)
@@ -206,10 +203,6 @@ def test_from_dataset_matches_naive(seed, n_cells, n_times, d, s, n_sessions, n_
     ref = naive_from_dataset(ds)
     if transpose:  # any dim order (and space order) is accepted
         ds = ds.transpose("feature", "space", "time", "cell").isel(space=slice(None, None, -1))
-    if ref is None:
-        with pytest.raises(NotImplementedError, match="different feature sets.*MODEL.md 'Populations'"):
-            quiet(Recording.from_dataset, ds)
-        return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rec = Recording.from_dataset(ds)
@@ -410,14 +403,19 @@ def test_error_session(ds):
         Recording.from_dataset(bad)
 
 
-def test_error_population_feature_sets(ds):
+def test_population_feature_sets(ds):
+    """Populations with different feature sets load (MODEL.md 'Populations'):
+    a population's observations need only its own features, the others NaN."""
     F = ds["features"].values.copy()
     pops = np.array(["a", "b"] * 3)
     F[pops == "b", :, 2] = np.nan  # population b never has feature f2
-    bad = ds.assign(features=(ds["features"].dims, F), population=("cell", pops))
-    with pytest.raises(NotImplementedError, match=r"different feature sets \(MODEL.md 'Populations'\) "
-                                                  r"are not supported yet.*common|fit each population"):
-        quiet(Recording.from_dataset, bad)
+    two = ds.assign(features=(ds["features"].dims, F), population=("cell", pops))
+    obs = quiet(Recording.from_dataset, two).obs
+    is_b = np.asarray(obs.population_names)[obs.population] == "b"
+    assert is_b.any() and (~is_b).any()
+    assert np.isnan(obs.features[is_b, 2]).all()
+    assert np.isfinite(obs.features[is_b, :2]).all()
+    assert np.isfinite(obs.features[~is_b]).all()
 
 
 def test_never_finite_feature_dropped(ds):

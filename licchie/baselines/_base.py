@@ -4,6 +4,13 @@ prediction, and the formatting of matrices and motifs.
 Each baseline (:mod:`.linear`, :mod:`.persistence`) subclasses
 :class:`_LinearBaseline` and provides ``fit``, ``_predict_targets`` and
 ``_pair_matrices``.
+
+Populations with different feature sets (MODEL.md "Populations"): a
+feature a source's population lacks counts as 0 in the aggregated sources
+(as in LICCHIE's kernels), a target is fitted and scored only on the
+features its population has (the least-squares rows use only the targets
+that have that feature, :func:`licchie.baselines.linear.lstsq_matrix`), and
+predictions are NaN on the features a target's population lacks.
 """
 from __future__ import annotations
 
@@ -67,16 +74,11 @@ class _LinearBaseline(BaseEstimator):
                 raise ValueError(f"The data's features {list(obs.feature_names)} differ "
                                  f"from the fitted features {feat}; pass data with the "
                                  "same features in the same order.")
-        if not np.all(np.isfinite(obs.features)):
-            raise NotImplementedError(
-                "Some observations have NaN features (populations with different "
-                "feature sets, MODEL.md 'Populations'); this is not supported yet.")
         pairs = self._pairs(obs)
         if pairs.n_pairs == 0:
             raise ValueError(no_pairs_message(obs, self.radius))
-        Xf = obs.features
-        Z = aggregate_sources(Xf, pairs)
-        Y = Xf[pairs.tgt_obs]
+        Z = aggregate_sources(F.zero_filled(obs.features), pairs)
+        Y = obs.features[pairs.tgt_obs]  # NaN on features a target's population lacks
         return rec, obs, pairs, Z, Y
 
     def _check_fitted(self):
@@ -92,7 +94,13 @@ class _LinearBaseline(BaseEstimator):
         self.n_targets_ = int(pairs.tgt_obs.shape[0])
         self._train_pairs = pairs
         self._train_obs = obs
-        self.in_sample_r2_ = _r2(Y, self._predict_targets(obs, pairs, Z))
+        self.in_sample_r2_ = _r2(Y, self._masked_targets(obs, pairs, Z))
+
+    def _masked_targets(self, obs, pairs, Z):
+        """Predictions, NaN on the features the target's population lacks."""
+        yhat = np.array(self._predict_targets(obs, pairs, Z), dtype=float)
+        yhat[~population_features(obs)[obs.population[pairs.tgt_obs]]] = np.nan
+        return yhat
 
     def predict(self, X):
         """One-step prediction of every target observation.
@@ -110,7 +118,7 @@ class _LinearBaseline(BaseEstimator):
         """
         self._check_fitted()
         _, obs, pairs, Z, _ = self._design(X, fitting=False)
-        yhat = self._predict_targets(obs, pairs, Z)
+        yhat = self._masked_targets(obs, pairs, Z)
         return format_prediction(X, obs, pairs, yhat, list(self.feature_names_in_))
 
     def interaction_matrices(self, pairs=None):
@@ -137,6 +145,14 @@ class _LinearBaseline(BaseEstimator):
                           coords={**pair_coords(obs, p), "target_feature": feat,
                                   "source_feature": feat}, name="interaction")
         return da if pairs is None else da.isel(pair=pairs)
+
+
+def population_features(obs):
+    """bool (n_populations, d): the features of each population (those ever
+    finite for it, MODEL.md "Populations")."""
+    has = np.zeros((len(obs.population_names), obs.n_features), dtype=bool)
+    np.logical_or.at(has, obs.population, np.isfinite(obs.features))
+    return has
 
 
 def aggregate_sources(X, pairs):

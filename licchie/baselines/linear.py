@@ -213,9 +213,26 @@ class PerCellLinear(_LinearBaseline):
 
 
 def lstsq_matrix(Z, Y):
-    """``argmin_A sum_i ||Y[i] - A Z[i]||^2`` (minimum norm), as a d x d matrix."""
-    sol, *_ = np.linalg.lstsq(Z, Y, rcond=None)
-    return np.ascontiguousarray(sol.T)
+    """``argmin_A sum_i ||Y[i] - A Z[i]||^2`` (minimum norm), as a d x d matrix.
+
+    Entries of ``Y`` that are NaN (a feature the target's population lacks)
+    are left out: row ``a`` of ``A`` is fitted on the targets with a finite
+    ``Y[:, a]`` (NaN when no target has it).
+    """
+    fin = np.isfinite(Y)
+    if fin.all():
+        sol, *_ = np.linalg.lstsq(Z, Y, rcond=None)
+        return np.ascontiguousarray(sol.T)
+    A = np.full((Y.shape[1], Z.shape[1]), np.nan)
+    # one solve per set of targets: features present together share it
+    patterns, which = np.unique(fin.T, axis=0, return_inverse=True)
+    for k, rows in enumerate(patterns):
+        if not rows.any():
+            continue
+        a = np.flatnonzero(which.ravel() == k)
+        sol, *_ = np.linalg.lstsq(Z[rows], Y[np.ix_(rows, a)], rcond=None)
+        A[a] = sol.T
+    return np.ascontiguousarray(A)
 
 
 def ridge_matrix(Z, Y, A0, ridge):
@@ -233,7 +250,10 @@ def ridge_matrix(Z, Y, A0, ridge):
     """
     d = Z.shape[1]
     Za = np.vstack([Z, np.sqrt(ridge) * np.eye(d)])
-    Ra = np.vstack([Y - Z @ A0.T, np.zeros((d, Y.shape[1]))])
+    # a feature the target lacks (NaN) or a row A0 could not fit (NaN, no
+    # target had the feature) adds no residual: that row stays A0's
+    R0 = np.nan_to_num(Y - Z @ np.nan_to_num(A0).T)
+    Ra = np.vstack([R0, np.zeros((d, Y.shape[1]))])
     sol, *_ = np.linalg.lstsq(Za, Ra, rcond=None)
     return np.ascontiguousarray(A0 + sol.T)
 

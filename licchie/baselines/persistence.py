@@ -60,7 +60,9 @@ class Persistence(_LinearBaseline):
         w = _persistence_weights(pairs)
         if w.size == 0:
             return np.zeros((0, obs.n_features))
-        return np.add.reduceat(w[:, None] * obs.features[pairs.src], pairs.tgt_ptr[:-1], axis=0)
+        # a feature a source's population lacks counts as 0 (module _base)
+        X0 = np.nan_to_num(obs.features[pairs.src], nan=0.0)
+        return np.add.reduceat(w[:, None] * X0, pairs.tgt_ptr[:-1], axis=0)
 
     def _pair_matrices(self, obs, pairs):
         # A_e = c_e I with sum_e g_e A_e x_e the prediction (c_e = w_e / g_e;

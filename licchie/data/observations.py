@@ -141,11 +141,8 @@ def _select_observed(features, positions, row_population, n_populations,
         has = has[:, keep]
         finite = finite[:, keep]
 
-    _check_uniform_feature_sets(has, [n for n, k in zip(feature_names, keep) if k])
-
-    # Written for population-specific feature sets (each row needs only its
-    # own population's features), so supporting them later only means
-    # removing the check above.
+    # Population-specific feature sets (MODEL.md "Populations"): each row
+    # needs only its own population's features; the others stay NaN.
     needed = has[row_population]
     features_ok = (finite | ~needed).all(axis=1)
     positions_finite = np.isfinite(positions)
@@ -159,23 +156,6 @@ def _select_observed(features, positions, row_population, n_populations,
               "treated as not observed (dropped).  Impute or remove the missing "
               "values first if these observations matter.", stacklevel=5)
     return observed, keep, has
-
-
-def _check_uniform_feature_sets(has, feature_names):
-    """Raise unless all populations with observations share one feature set.
-
-    A population whose cells are never finite has no feature set at all and
-    takes part in no pair, so it is left out of the comparison.
-    """
-    nonempty = has[has.any(axis=1)]
-    if len(nonempty) and not (nonempty == nonempty[0]).all():
-        sets = "; ".join(
-            f"population {p}: {_fmt([feature_names[j] for j in np.flatnonzero(row)], 8)}"
-            for p, row in enumerate(has) if row.any())
-        raise NotImplementedError(
-            "Populations with different feature sets (MODEL.md 'Populations') "
-            "are not supported yet; " + sets + ".  Keep only the features that "
-            "every population has, or fit each population separately.")
 
 
 def _assemble(row_session, row_time, row_cell, features, positions, rows,

@@ -188,8 +188,9 @@ class Recording:
         ------
         TypeError, ValueError
             For a malformed Dataset; the message says how to fix it.
-        NotImplementedError
-            When populations have different feature sets.
+
+        Populations may have different feature sets (MODEL.md "Populations"):
+        a feature a population lacks stays NaN for its cells.
         """
         obs, labels = dataset_observations(ds, session)
         return cls(obs, **labels)
@@ -197,7 +198,7 @@ class Recording:
     @classmethod
     def from_table(cls, df, *, cell="cell", frame="frame", position=None,
                    features=None, population="population", session=None,
-                   time_values=None):
+                   time_values=None, untracked=None, cell_per_population=False):
         """Build a Recording from a long table, one row per observation.
 
         This is the layout trackers export (TrackMate spot tables, Imaris,
@@ -237,6 +238,17 @@ class Recording:
             (must be constant within a session's frame; frames without rows
             get NaN).  A mapping (dict, Series) frame -> label, or a callable
             taking an int64 array of frame numbers and returning labels.
+        untracked : str or sequence of str, optional
+            Populations without track identity (e.g. Imaris organoids, whose
+            export has no ``TrackID``): each of their rows is its own cell
+            (id ``"<population>-obs<row>"``, ``row`` its position in
+            ``df``), a neighbour of other cells but never a self pair; their
+            ``cell`` entries may be missing.  Other populations stay tracked.
+        cell_per_population : bool, default False
+            Prefix every track id with its population (``"CD8-5"``), so that
+            populations that number their tracks separately (Imaris,
+            TrackMate files of different populations) never share a cell.
+            Without it, one id in two populations is an error.
 
         Returns
         -------
@@ -248,7 +260,8 @@ class Recording:
         """
         obs, labels = table_observations(
             df, cell=cell, frame=frame, position=position, features=features,
-            population=population, session=session, time_values=time_values)
+            population=population, session=session, time_values=time_values,
+            untracked=untracked, cell_per_population=cell_per_population)
         return cls(obs, **labels)
 
     @classmethod

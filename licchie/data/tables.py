@@ -27,13 +27,14 @@ _MAX_FRAMES_FREE = 1_000_000
 
 
 def table_observations(df, *, cell, frame, position, features, population, session,
-                       time_values):
+                       time_values, untracked=None, cell_per_population=False):
     """Observations and Recording labels of a long table.
 
     Parameters
     ----------
     df : pandas.DataFrame, shape (n_rows, ...)
-    cell, frame, position, features, population, session, time_values
+    cell, frame, position, features, population, session, time_values, untracked,
+    cell_per_population
         As in :meth:`Recording.from_table`.
 
     Returns
@@ -84,8 +85,12 @@ def table_observations(df, *, cell, frame, position, features, population, sessi
             ".astype(int) - 1, and pass the timestamps as time_values.")
     row_time = frames - first[sess_codes]
 
+    untracked_rows = _untracked_rows(untracked, pop_codes, pop_labels, population)
     if cell is not None:
-        row_cell, cell_ids, cell_session = _table_cells(df, cell, sess_codes, n_sessions)
+        values = _cell_values(df, cell, pop_codes, pop_labels, untracked_rows,
+                              cell_per_population and population is not None)
+        row_cell, cell_ids, cell_session = _table_cells(df, cell, sess_codes, n_sessions,
+                                                        values)
         # Duplicates first: a placeholder id such as TrackMate's 'None'
         # also mixes populations, and the duplicate message names it.
         _table_no_duplicates(row_cell, frames, cell_ids, cell_session,
@@ -272,16 +277,73 @@ def _table_labels(df, column, what, n_rows):
     return codes, uniques
 
 
-def _table_cells(df, cell, sess_codes, n_sessions):
-    """Cell index per row: one cell per (session, track id), session-major."""
+def _untracked_rows(untracked, pop_codes, pop_labels, population):
+    """Rows of the ``untracked`` populations, bool (n_rows,), or None."""
+    if untracked is None:
+        return None
+    names = [untracked] if isinstance(untracked, str) else list(untracked)
+    if population is None:
+        raise ValueError(
+            f"untracked={untracked!r} names populations but population=None; pass "
+            "population= naming the population column, or cell=None if no row is tracked.")
+    have = [str(p) for p in pop_labels]
+    unknown = [n for n in names if str(n) not in have]
+    if unknown:
+        close = {n: difflib.get_close_matches(str(n), have, n=2, cutoff=0.5) for n in unknown}
+        raise ValueError(
+            f"untracked={_fmt(unknown)} names no population of column {population!r} "
+            f"(populations: {_fmt(have, 10)}; close matches: {close}).  Name populations "
+            "by their labels in that column.")
+    wanted = np.isin(np.asarray(have, dtype=object), [str(n) for n in names])
+    return wanted[pop_codes]
+
+
+def _id_strings(values):
+    """Track ids as strings: integral floats (5.0, what pandas makes of ids next
+    to missing ones) print as ints; missing stays missing."""
+    s = pd.Series(values, dtype=object)
+    num = pd.to_numeric(s, errors="coerce")
+    integral = num.notna() & (num == num.round())
+    out = s.astype(str)
+    out[integral] = num[integral].astype(np.int64).astype(str)
+    out[s.isna().to_numpy()] = None
+    return out.to_numpy(dtype=object)
+
+
+def _cell_values(df, cell, pop_codes, pop_labels, untracked_rows, namespace):
+    """Track id of every row, made unique per population and with one id per
+    observation in untracked populations.
+
+    Untracked rows get ``"<population>-obs<row>"`` (``row`` the row's position
+    in ``df``), so each observation is its own cell: a neighbour, never a self
+    pair.  ``namespace`` prefixes tracked ids with their population
+    (``"CD8-5"``): trackers number each population's tracks on their own.
+    """
     values = df[cell].to_numpy()
+    if not namespace and untracked_rows is None:
+        return values
+    values = _id_strings(values) if namespace else values.astype(object)
+    pops = np.asarray([str(p) for p in pop_labels], dtype=object)[pop_codes]
+    if namespace:
+        ok = ~pd.isna(values)
+        values[ok] = pops[ok] + "-" + values[ok]
+    if untracked_rows is not None and untracked_rows.any():
+        rows = np.flatnonzero(untracked_rows)
+        values[rows] = pops[rows] + "-obs" + rows.astype(str).astype(object)
+    return values
+
+
+def _table_cells(df, cell, sess_codes, n_sessions, values=None):
+    """Cell index per row: one cell per (session, track id), session-major."""
+    values = df[cell].to_numpy() if values is None else values
     n_missing, row = _missing(df, values)
     if n_missing:
         raise ValueError(
             f"Cell column {cell!r} has {n_missing} missing value(s) (e.g. row "
             f"{row!r}), e.g. spots that are in no track.  Drop "
-            f"them (df.dropna(subset=[{cell!r}])), or pass cell=None if the table has no "
-            "track identity at all.")
+            f"them (df.dropna(subset=[{cell!r}])), pass untracked=[...] naming the populations "
+            "that have no tracks (each of their rows becomes its own cell), or cell=None if "
+            "the table has no track identity at all.")
     label_codes, labels = _factorize(values)
     key = sess_codes * max(len(labels), 1) + label_codes
     unique_keys, row_cell = np.unique(key, return_inverse=True)
@@ -298,8 +360,8 @@ def _per_population_ids(cell, population):
     "duplicates" would delete one of them.
     """
     return (f"If the populations number their tracks separately (Imaris does), make the ids "
-            f"unique per population, e.g. df[{cell!r}] = df[{population!r}].astype(str) + '-' "
-            f"+ df[{cell!r}].astype(str).")
+            f"unique per population: pass cell_per_population=True, or e.g. "
+            f"df[{cell!r}] = df[{population!r}].astype(str) + '-' + df[{cell!r}].astype(str).")
 
 
 def _table_cell_population(row_cell, pop_codes, n_cells, cell_ids, cell, pop_labels,
@@ -341,12 +403,14 @@ def _table_no_duplicates(row_cell, frames, cell_ids, cell_session, session_label
     hint = (f"  Ids such as {sorted(missing_like)} usually mark spots in no track (TrackMate "
             "writes 'None'); drop those rows or read the file with na_values=['None'] and then "
             "drop the missing ids." if missing_like else "")
-    if across.any() and not missing_like:
+    if across.any():
+        # never drop_duplicates here, even next to placeholder ids: rows of two
+        # populations are two cells
         raise ValueError(
             f"{int(across.sum())} row(s) repeat a (session, cell, frame) combination in "
             f"another population, e.g. {', '.join(examples)}; the populations use the same "
             f"cell ids.  These rows are different cells: do not drop them.  "
-            + _per_population_ids(cell, population))
+            + _per_population_ids(cell, population) + hint)
     raise ValueError(
         f"{int(dup.sum())} row(s) repeat a (session, cell, frame) combination, e.g. "
         f"{', '.join(examples)}; each cell may be seen once per frame.{hint}  Remove the "

@@ -8,60 +8,49 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-
-from .. import fit as F
-
+import xarray as xr
 
 
 def group_profile_prediction(model, X):
     """LICCHIE's one-step prediction with every pair at its group's profile.
 
     The held-out predictor of MODEL.md ("Evaluation"):
-    ``A_e = sum_j Wbar[g(e), j] M_j``.  For ``pooling_groups="class"`` this
-    is exactly ``model.predict(X, weights="group")``.  For ``"class_time"``
-    the groups are time windows: a pair whose window was never seen in the
-    fit (held-out frames after the training frames) uses its class's profile
-    in the nearest earlier window seen (the latest, for a forecast), or the
-    nearest later one when there is no earlier one; a pair of a class never
-    seen predicts zero, as in ``predict``.  ``X`` must be a Dataset (or
-    anything :func:`licchie.data.as_recording` takes) whose time axis starts
-    where the training data's did, because the windows count time steps from
-    the first frame.
+    ``A_e = sum_j Wbar[g(e), j] M_j``; it is ``model.predict(X,
+    weights="group")``, so a standardised model (``LICCHIE(standardize=...)``)
+    predicts in the data's original units through its ``scaling_``, as
+    ``predict`` does.
 
-    Returns the same types as ``LICCHIE.predict``.
+    With ``pooling_groups="class_time"`` a pair takes the window its
+    target's (session, time label) had in the training data.  Held-out
+    frames (after the training frames, or any frame the fit never saw) have
+    no fitted window: their pairs use **their class's profile in the nearest
+    training window in time** of their session, for a forecast the last one
+    (:func:`licchie.labels.group_weights_for`; docs/model-choices.md,
+    "Pooling groups", for why the nearest window and not the class mean).
+    That is expected here, so ``predict``'s warning about it is not
+    repeated.  A pair of a class the model never saw predicts zero (with
+    ``predict``'s warning).
+
+    Parameters
+    ----------
+    model : LICCHIE, fitted
+    X : xarray.Dataset, Recording, DataFrame or list
+        In the data's original units (as for ``predict``).
+
+    Returns
+    -------
+    xarray.DataArray (cell, time, feature) for a Dataset, else a
+    pandas.DataFrame with one row per predicted observation (as
+    ``LICCHIE.predict``).
     """
-    from ..labels import format_prediction
-    from ..data import as_recording
-    if model.pooling_groups != "class_time":
+    with warnings.catch_warnings():
+        # held-out frames lie outside the training windows by construction
+        warnings.filterwarnings("ignore", message=r".*outside the training data's time "
+                                r"windows", category=UserWarning)
         return model.predict(X, weights="group")
-    obs = as_recording(X).obs
-    feat = list(model.components_["feature"].values)
-    if list(obs.feature_names) != feat:
-        raise ValueError(f"The data's features {list(obs.feature_names)} differ from the "
-                         f"fitted features {feat}.")
-    pairs = F.build_pairs(obs, model.radius, model.include_self, model.pair_weight,
-                          model.bandwidth, model.pooling_groups, model.pooling_window)
-    gw = model.group_weights_
-    known = {}
-    for k, g in enumerate(gw["group"].values.tolist()):
-        cls, start = str(g).rsplit("@", 1)
-        known.setdefault(cls, []).append((int(start), k))
-    J = gw.sizes["component"]
-    W = np.zeros((pairs.n_pairs, J))
-    for k, g in enumerate(pairs.group_names):
-        cls, start = g.rsplit("@", 1)
-        start = int(start)
-        cand = known.get(cls)
-        if not cand:
-            continue
-        earlier = [c for c in cand if c[0] <= start]
-        pick = max(earlier) if earlier else min(cand)
-        W[pairs.group == k] = gw.values[pick[1]]
-    C = np.ascontiguousarray(model.components_["target_effect"].values.T)
-    R = np.ascontiguousarray(model.components_["source_effect"].values.T)
-    yhat = F.K.predict_lowrank(obs.features, pairs.tgt_ptr, pairs.src, pairs.gain, W, C, R)
-    return format_prediction(X, obs, pairs, yhat, feat)
 
 
 def prediction_scores(prediction, ds, times=None):
@@ -102,13 +91,18 @@ def heldout_prediction(estimator, ds, t_split, fitted=None):
     Parameters
     ----------
     estimator : LICCHIE, GlobalLinear or PerCellLinear
-    ds : xarray.Dataset
-        A recording in the MODEL.md schema.
+    ds : xarray.Dataset, Recording, DataFrame or list of these
+        A recording in the MODEL.md schema, or anything
+        :func:`licchie.as_recording` takes; then every session is split at
+        its own time index ``t_split`` (frames with time index >= t_split
+        held out; :func:`licchie.evaluate.heldout_table` splits each
+        session at its own fraction instead).
     t_split : int
-        Number of training frames, ``2 <= t_split < ds.sizes["time"]``.
+        Number of training frames, ``2 <= t_split < ds.sizes["time"]`` (for
+        a Recording: below its longest session's number of frames).
     fitted : estimator, optional
         An estimator already fitted on ``ds.isel(time=slice(0, t_split))``
-        (skips the fit).
+        (skips the fit; for a Recording, on its frames before ``t_split``).
 
     Returns
     -------
@@ -120,6 +114,8 @@ def heldout_prediction(estimator, ds, t_split, fitted=None):
     from sklearn.base import clone
 
     from ..model import LICCHIE
+    if not isinstance(ds, xr.Dataset):
+        return _heldout_prediction_recording(estimator, ds, t_split, fitted)
     T = ds.sizes["time"]
     if not (2 <= int(t_split) < T):
         raise ValueError(f"t_split must be in [2, {T - 1}] (number of training frames); "
@@ -135,3 +131,25 @@ def heldout_prediction(estimator, ds, t_split, fitted=None):
     out["in_sample_r2"] = float(fitted.in_sample_r2_)
     out["estimator"] = fitted
     return out
+
+
+def _heldout_prediction_recording(estimator, X, t_split, fitted):
+    """:func:`heldout_prediction` for a Recording (or anything as_recording takes)."""
+    from sklearn.base import clone
+
+    from ..data import as_recording
+    from .heldout import keep_observations, observation_predictions, score_frames
+    rec = as_recording(X)
+    o = rec.obs
+    T = int(o.frame_time_index.max()) + 1 if o.n_frames else 0
+    if not (2 <= int(t_split) < T):
+        raise ValueError(f"t_split must be in [2, {T - 1}] (number of training frames of "
+                         f"each session); got {t_split}.")
+    held = o.frame_time_index >= int(t_split)
+    train = keep_observations(rec, ~held[o.frame])
+    if fitted is None:
+        fitted = clone(estimator).fit(train)
+    idx, yhat = observation_predictions(fitted, rec, heldout=True)
+    r = score_frames(o, idx, yhat, held, by_population=False)[0]
+    return {"mse": r["mse"], "r2": r["r2"], "n_targets": r["n_observations"],
+            "in_sample_r2": float(fitted.in_sample_r2_), "estimator": fitted}

@@ -31,7 +31,9 @@ from .classes import class_start
 from .diagnostics import motif_agreement, source_excitation, stability
 from .pairs import (PAIR_WEIGHTS, Graph, Pairs, build_graph, build_pairs, find_pairs,
                     init_classes, init_groups, inverse_permutation, locality_order,
-                    pair_groups, reorder, POOLING_GROUPS, empty_graph)
+                    pair_groups, reorder, POOLING_GROUPS, empty_graph, within_classes)
+from .spaces import Spaces, feature_spaces, zero_filled
+from .spaces_search import search_starts as spaces_search_starts
 from .lstsq import ridge_solve, safe_ratio
 from .pooling import (fitted_gains, gain_components, normalise_gains, normalise_median,
                       pooled_profiles, unit_columns)
@@ -60,4 +62,5 @@ __all__ = [
     "normalise_median", "numba_threads", "pair_groups", "empty_graph", "parafac_init", "pooled_profiles",
     "reduced_init", "reduced_inputs", "reorder", "ridge_solve", "run_start", "safe_ratio",
     "source_excitation", "stability", "unit_columns",
+    "Spaces", "feature_spaces", "spaces_search_starts", "zero_filled", "within_classes",
 ]

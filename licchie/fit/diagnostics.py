@@ -57,10 +57,15 @@ def motif_agreement(C1, R1, C2, R2):
     match : int64 (J1,)
         Index of the matched motif in the second set, or -1.
     """
-    cos = np.abs((C1.T @ C2) * (R1.T @ R2))
+    return matched_cosines(np.abs((C1.T @ C2) * (R1.T @ R2)))
+
+
+def matched_cosines(cos):
+    """Hungarian matching on a (J1, J2) |cosine| matrix: ``(sim, match)`` as
+    :func:`motif_agreement` returns them (0 and -1 for unmatched motifs)."""
     rows, cols = linear_sum_assignment(-cos)
-    sim = np.zeros(C1.shape[1])
-    match = np.full(C1.shape[1], -1, np.int64)
+    sim = np.zeros(cos.shape[0])
+    match = np.full(cos.shape[0], -1, np.int64)
     sim[rows] = cos[rows, cols]
     match[rows] = cols
     return sim, match

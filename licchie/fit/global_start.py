@@ -93,27 +93,9 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     info : GlobalStart
     """
     data, move = reduced_data(problem, obs)
-    s_search, s_diag, s_polish = seed.spawn(3)
-    # with target gains: searches at fixed gains alternated with the gains
-    # (licchie.fit.gains); the verdict judges at the last round's gains
-    kw = dict(n_searches=int(opts["n_searches"]), time_budget=float(opts["search_time"]),
-              seed=s_search, move_groups=move, progress=bool(show_search),
-              patience=int(opts["search_patience"]), eval_budget=int(opts["search_evals"]))
-    gamma = None
-    if problem.target_gain:
-        res, gamma = gain_search(data, n_components, problem.gain_components, **kw)
-        data = with_gains(data, gamma)
-    else:
-        res = search(data, n_components, **kw)
-    if res.time >= float(opts["search_time"]) and res.n_trials > 0:
-        warnings.warn(
-            f"The pooled search stopped at its time limit (solver_options['search_time']="
-            f"{float(opts['search_time']):g} s) before its evaluation budget: the result "
-            "depends on this machine's speed. Raise search_time for a reproducible fit.",
-            UserWarning, stacklevel=4)
-    diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
-    cands = res.candidates[:max(1, int(n_polish))]
-    seeds = s_polish.generate_state(len(cands))
+    res, diag, cands, seeds, data, gamma = searched_candidates(
+        data, move, n_components, opts, seed, show_search, n_polish,
+        gain_components=problem.gain_components if problem.target_gain else None)
     results = []
     for k, c in enumerate(cands):
         W, C, R = pair_start(c.Wbar, c.C, c.R, problem.pairs.group)
@@ -152,3 +134,43 @@ def final_verdict(C, R, info: GlobalStart):
         verdict.append(v)
         reason.append(why)
     return score, verdict, reason
+
+
+def searched_candidates(data, move, n_components, opts, seed, show_search, n_polish,
+                        gain_components=None):
+    """The global search of the reduced problem, its diagnosis, and the minima to polish.
+
+    The one place that runs the search with ``solver_options`` (the local fit
+    and :mod:`licchie.distributed` share it), warning when the time limit
+    rather than the evaluation budget ended it.
+
+    Returns
+    -------
+    res : the search's result
+    diag : its diagnosis (:func:`diagnose`)
+    cands : list, the best ``n_polish`` distinct minima (at least one)
+    seeds : ndarray of uint32, one polish seed per candidate
+    data : the reduced data the verdict judged (gain-weighted with target gains)
+    gamma : ndarray (n_targets,) or None, the last round's per-target gains
+    """
+    s_search, s_diag, s_polish = seed.spawn(3)
+    kw = dict(n_searches=int(opts["n_searches"]), time_budget=float(opts["search_time"]),
+              seed=s_search, move_groups=move, progress=bool(show_search),
+              patience=int(opts["search_patience"]), eval_budget=int(opts["search_evals"]))
+    gamma = None
+    if gain_components is not None:
+        # searches at fixed gains alternated with the gains (licchie.fit.gains);
+        # the verdict judges at the last round's gains
+        res, gamma = gain_search(data, n_components, gain_components, **kw)
+        data = with_gains(data, gamma)
+    else:
+        res = search(data, n_components, **kw)
+    if res.time >= float(opts["search_time"]) and res.n_trials > 0:
+        warnings.warn(
+            f"The pooled search stopped at its time limit (solver_options['search_time']="
+            f"{float(opts['search_time']):g} s) before its evaluation budget: the result "
+            "depends on this machine's speed. Raise search_time for a reproducible fit.",
+            UserWarning, stacklevel=5)
+    diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
+    cands = res.candidates[:max(1, int(n_polish))]
+    return res, diag, cands, s_polish.generate_state(len(cands)), data, gamma

@@ -268,6 +268,23 @@ def reorder(pairs: Pairs, graph: Graph, order):
     return new_pairs, Graph(nbr_ptr, idx[srt], graph.nbr_w[take][srt]), perm
 
 
+def within_classes(graph: Graph, pair_class) -> Graph:
+    """``graph`` without the edges between pairs of different classes.
+
+    With population feature spaces every ``A_e`` is zero outside its
+    class's block; smoothing toward a pair of another class would pull
+    entries outside the block away from zero (kernels/spaces.py).
+    """
+    if graph.nbr_idx.shape[0] == 0:
+        return graph
+    row = np.repeat(np.arange(graph.nbr_ptr.shape[0] - 1), np.diff(graph.nbr_ptr))
+    keep = pair_class[row] == pair_class[graph.nbr_idx]
+    nbr_ptr = np.zeros_like(graph.nbr_ptr)
+    np.cumsum(np.bincount(row[keep], minlength=graph.nbr_ptr.shape[0] - 1), out=nbr_ptr[1:])
+    return Graph(nbr_ptr, np.ascontiguousarray(graph.nbr_idx[keep]),
+                 np.ascontiguousarray(graph.nbr_w[keep]))
+
+
 def inverse_permutation(perm):
     """``inv`` with ``inv[perm[i]] = i``."""
     inv = np.empty_like(perm)

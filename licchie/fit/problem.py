@@ -3,7 +3,8 @@
 A :class:`Problem` holds the features, pairs, graph and hyper-parameters; its
 methods are the objective and the block updates of MODEL.md (A-step,
 component step, weight step, pooling profiles), each a call into the
-kernels on plain arrays.
+kernels on plain arrays.  Populations with different feature sets
+(``spaces``) take the per-space steps of :mod:`licchie.fit.spaces`.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from .. import kernels as K
 from .pairs import Graph, Pairs
-from .pooling import gain_components, pooled_profiles
+from .pooling import gain_components, pooled_profiles, unit_columns
 
 TERMS = ("fidelity", "low_rank", "smoothness", "l1_A", "l1_W", "pooling")
 # A pair with no low-rank term and no graph neighbours gets this ridge,
@@ -42,6 +43,10 @@ class Problem:
     # pooling toward gain[t(e)] * Wbar[g(e)], one gain per target (see
     # :func:`pooled_profiles`) instead of toward Wbar[g(e)] (MODEL.md)
     target_gain: bool = False
+    # population feature spaces (:class:`~.spaces.Spaces`, for these pairs),
+    # or None: one feature space, the model of MODEL.md.  With spaces, C and
+    # R are (n_spaces, d, J) and X is zero-filled (union layout).
+    spaces: object = None
 
     @cached_property
     def pair_target(self):
@@ -72,12 +77,31 @@ class Problem:
         return pooled_profiles(W, self.pairs.group, self.pairs.n_groups, self.pair_target,
                                gamma, comps=self.gain_components)
 
+    def _classes(self, C):
+        """The kernels' ``pair_class, class_space`` for factors ``C``."""
+        if self.spaces is None or C.ndim == 2:
+            return None, None
+        return self.spaces.pair_class, self.spaces.class_space
+
+    def lowrank(self, W, C, R):
+        """``B_e = sum_j W[e, j] M_j`` of every pair (its class's motifs)."""
+        if self.spaces is None:
+            return K.lowrank_reconstruct(W, C, R, self.dtype)
+        return self.spaces.lowrank(W, C, R, self.dtype)
+
+    def unit_factors(self, W, C, R):
+        """Unit effects with their scale in W (None for a dead column)."""
+        if self.spaces is None:
+            unit = unit_columns(W, C, R)
+            return None if unit is None else unit[:3]
+        return self.spaces.unit(W, C, R)
+
     def objective(self, A, W, C, R, Wbar, gamma=None):
         prior, index = self.pooling_prior(Wbar, gamma)
         t = K.objective_terms(A, self.X, self.pairs.tgt_obs, self.pairs.tgt_ptr,
                               self.pairs.src, self.pairs.gain, self.graph.nbr_ptr,
                               self.graph.nbr_idx, self.graph.nbr_w, W, C, R, prior,
-                              index)
+                              index, *self._classes(C))
         lam1, lam2, lam3, lam4, lam5 = self.lambdas
         weighted = np.array([t[0], lam1 * t[1], lam2 * t[2], lam3 * t[3], lam4 * t[4],
                              lam5 * t[5]])
@@ -92,11 +116,13 @@ class Problem:
         n_bad = K.a_step(A_old, self.X, self.pairs.tgt_obs, self.pairs.tgt_ptr,
                          self.pairs.src, self.pairs.gain, self.graph.nbr_ptr,
                          self.graph.nbr_idx, self.graph.nbr_w, W, C, R, lam1, lam2, lam3,
-                         self.ridge, cd_max_iter, cd_tol, A_new)
+                         self.ridge, cd_max_iter, cd_tol, A_new, *self._classes(C))
         return A_new, int(n_bad)
 
     def component_step(self, A, W, C, R):
         """Exact unit-sphere updates of every c_j, then every r_j."""
+        if self.spaces is not None:
+            return self.spaces.component_step(A, W, C, R)
         G = W.T @ W
         # sum_e W[e,j] A_e r_j = S_j r_j and sum_e W[e,j] A_e^T c_j = S_j^T c_j
         # with S_j = sum_e W[e,j] A_e, which depends on neither C nor R: one
@@ -108,9 +134,14 @@ class Problem:
 
     def weight_step(self, A, W, C, R, Wbar, gamma=None, max_iter=1000, tol=1e-10):
         lam1, _, _, lam4, lam5 = self.lambdas
+        prior, index = self.pooling_prior(Wbar, gamma)
+        if self.spaces is not None:
+            W_new, n_bad = self.spaces.weight_step(A, W, C, R, prior, index, lam1, lam4,
+                                                   lam5, max_iter, tol)
+            Wbar_new, gamma_new = self.profiles(W_new, gamma)
+            return W_new, Wbar_new, gamma_new, int(n_bad)
         b = K.bilinear_cr(A, C, R)
         G = (C.T @ C) * (R.T @ R)
-        prior, index = self.pooling_prior(Wbar, gamma)
         W_new, n_bad = K.weight_lasso(b, prior, index, G, lam1, lam4, lam5, W,
                                       max_iter, tol)
         Wbar_new, gamma_new = self.profiles(W_new, gamma)

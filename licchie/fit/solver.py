@@ -15,9 +15,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .. import kernels as K
 from .classes import class_start
-from .pooling import unit_columns
 from .problem import TERMS, Problem
 from .starts import group_init, parafac_init
 
@@ -87,10 +85,10 @@ def extrapolation(problem, cur, prev, alpha, out=None, gamma=None):
     W = W1 + alpha * (W1 - W0)
     C = C1 + alpha * (C1 - C0)
     R = R1 + alpha * (R1 - R0)
-    unit = unit_columns(W, C, R)
+    unit = problem.unit_factors(W, C, R)
     if unit is None:
         return None
-    W, C, R, _ = unit
+    W, C, R = unit
     Wbar, gamma = problem.profiles(W, gamma)
     return A, W, C, R, Wbar, gamma
 
@@ -140,6 +138,8 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
 
     if init == "parafac":
         W, C, R = parafac_init(A_init, J, seed, n_iter_max=parafac_iter)
+        if problem.spaces is not None:  # per population feature space
+            W, C, R = problem.spaces.split(W, C, R, seed)
         A = A_init
     else:
         if init == "given":
@@ -150,7 +150,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
             W, C, R, _ = group_init(problem, init_group[0], init_group[1], J, seed, bootstrap)
         # the A_e that go with these factors: one exact A-step from A = B
         # (L at A = B is finite and the step can only lower it)
-        B = K.lowrank_reconstruct(W, C, R, problem.dtype)
+        B = problem.lowrank(W, C, R)
         A, nbad = problem.a_step(B, W, C, R, cd_max_iter=cd_max_iter, cd_tol=cd_tol)
         del B
     Wbar, gamma = problem.profiles(W)
@@ -186,7 +186,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
             cand = extrapolation(problem, (A, W, C, R), before, alpha, out=buf, gamma=gamma)
             if cand is not None:
                 t_c = problem.objective(*cand)
-                if np.all(np.isfinite(t_c)) and float(t_c.sum()) < cur:
+                if improves(t_c, cur):
                     release(A)
                     A, W, C, R, Wbar, gamma = cand
                     terms = t_c
@@ -200,12 +200,7 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
                 release(buf)
         release(before[0])
         before = None
-        res.n_iter = it
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix_str(f"{start_label} L={cur:.6g}")
-        if prev - cur <= tol * max(abs(prev), np.finfo(float).tiny):
-            res.converged = True
+        if end_iteration(res, it, prev, cur, tol, progress, start_label):
             break
         prev = cur
     if progress is not None and res.n_iter < max_iter:
@@ -214,6 +209,23 @@ def run_start(problem: Problem, A_init, J, seed, max_iter, tol, progress=None,
     res.W, res.C, res.R, res.Wbar, res.gamma = W, C, R, Wbar, gamma
     res.A = A if keep_A else None
     return res
+
+
+def improves(terms, cur):
+    """Whether a candidate's objective ``terms`` are finite and their sum below ``cur``."""
+    return bool(np.all(np.isfinite(terms))) and float(terms.sum()) < cur
+
+
+def end_iteration(res, it, prev, cur, tol, progress, label):
+    """Close iteration ``it`` of an alternating loop (the local, frozen-motif and
+    distributed fits share it): count it, report progress, and say whether the
+    relative decrease of the objective fell below ``tol`` (``res.converged``)."""
+    res.n_iter = it
+    if progress is not None:
+        progress.update(1)
+        progress.set_postfix_str(f"{label} L={cur:.6g}")
+    res.converged = prev - cur <= tol * max(abs(prev), np.finfo(float).tiny)
+    return res.converged
 
 
 @contextlib.contextmanager

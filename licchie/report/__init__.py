@@ -8,11 +8,15 @@ comparison (both in :mod:`.comparison`); :func:`write_report`
 matplotlib, the ``report`` extra: without it the figures are skipped and the
 summary says so).
 
+:func:`write_real_report` (:mod:`.real`) is ``licchie report model.nc``:
+the figures of paper §5.2-5.3 for a fit on real data.
+
 Motifs are never shown without their stability number (MODEL.md,
 "Identifiability"): a motif that the starts do not agree on is not
 determined by the data.
 """
 from .comparison import METHODS, format_table, run_comparison
 from .figures import write_report
+from .real import write_real_report
 
-__all__ = ["run_comparison", "format_table", "write_report", "METHODS"]
+__all__ = ["run_comparison", "format_table", "write_report", "write_real_report", "METHODS"]

@@ -1,0 +1,295 @@
+"""Distributed fits on Dask (``LICCHIE(backend="dask")`` or ``fit(X, client=...)``).
+
+Every session (or netCDF file, when ``X`` is a list of paths) is a
+partition that lives on one worker for the whole fit: the worker reads its
+file, or receives the session's observations scattered once, builds the
+pairs, graph and interaction tensors and keeps them (:mod:`._partition`).  The client holds the observations, the reduced
+statistics and, at the end, the fitted weights (n_pairs x J); never a
+pairs x d x d tensor.  Each iteration is map-reduce (:mod:`._driver`):
+A-step and weight step on the partitions; the component step from the
+summed ``W^T W`` and ``S_j = sum_e W[e, j] A_e``, the pooled profiles from
+summed group sums, and the objective as a sum of partition terms, on the
+client.  The global search of the pooled reduced problem runs on the client
+on the partitions' summed statistics.
+
+Restrictions of this first version (a clear error otherwise): the pooled
+fit's start (``init="auto"`` or ``"search"`` with ``pooling > 0``), no
+``target_gain``, no ``class_restarts``.  With ``smoothness > 0`` the graph
+links pairs within each session only (a warning when there are several
+sessions; the local fit's graph also links pairs of different sessions).
+
+Fault behaviour: a worker lost mid-fit fails the fit with
+:class:`PartitionLostError`; the estimator is left as it was (its fitted
+attributes are set only at the very end) and the other workers forget the
+fit's partitions.  See ``docs/distributed.md``.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import fit as F
+from .. import labels as L
+from .._setup import _progress, _warn_self_only
+from ..data import Recording, as_recording
+from ..fit import global_start as FG
+from ..params import resolve_lambdas, resolve_solver_options, seed_sequence
+from ._driver import Cluster, Reducer, merge_aggregates, pooled_data, run_start
+from ._partition import PartitionLostError, session_slice
+
+__all__ = ["fit_dask", "setup", "reduced_data", "run_start", "PartitionLostError", "Cluster",
+           "merge_aggregates", "session_slice", "resolve_client"]
+
+
+def resolve_client(client):
+    """``client``, or the current default :class:`distributed.Client`."""
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("backend='dask' needs dask.distributed: pip install "
+                          "'licchie[dask]'.") from exc
+    if client is not None:
+        return client
+    try:
+        return distributed.get_client()
+    except ValueError as exc:
+        raise ValueError("backend='dask' needs a distributed.Client: create one first "
+                         "(e.g. Client(LocalCluster(...)) or Client('tcp://scheduler:8786')) "
+                         "or pass fit(X, client=client).") from exc
+
+
+def _check_supported(est, lam, opts):
+    init = est._init_method()
+    if init != "search":
+        raise NotImplementedError(
+            f"backend='dask' supports the pooled fit's start only (init='auto' or "
+            f"'search' with lambdas pooling > 0); got init={est.init!r} with pooling="
+            f"{lam.pooling}. Use backend='local' for this fit.")
+    if est.target_gain:
+        raise NotImplementedError("backend='dask' does not support target_gain=True yet; "
+                                  "use backend='local'.")
+    if opts["class_restarts"] > 0:
+        raise NotImplementedError("backend='dask' does not support solver_options"
+                                  "['class_restarts'] > 0 yet; use backend='local'.")
+    if est.standardize is not None:
+        raise NotImplementedError(
+            f"backend='dask' does not support standardize={est.standardize!r} yet; "
+            "standardise the features before the fit, or use backend='local'.")
+
+
+def _check_one_space(obs):
+    """The distributed fit knows one feature set: refuse population feature spaces."""
+    if not np.all(np.isfinite(obs.features)):
+        raise NotImplementedError(
+            "backend='dask' does not support populations with different feature sets "
+            "yet (NaN features); use backend='local', or give every population the "
+            "same features.")
+
+
+@dataclass
+class Setup:
+    """A distributed fit's partitions, built and set up (see :func:`setup`)."""
+
+    cluster: Cluster
+    reducer: Reducer
+    recording: object
+    pairs: object          # the whole recording's pairs (labels only; no tensors)
+    group_index: dict      # partition -> int64 global id of each of its groups
+    lambdas: object
+    opts: dict
+    n_edges: int
+
+
+def setup(est, X, client=None):
+    """Check ``est``'s parameters, build the partitions on the workers and set
+    them up (pairs, groups, fit order, Problem).  The caller closes
+    ``out.cluster`` (also after a failure).
+
+    Returns
+    -------
+    Setup
+    """
+    est._validate_params()
+    lam = resolve_lambdas(est.lambdas)
+    opts = resolve_solver_options(est.solver_options)
+    _check_supported(est, lam, opts)
+    rec, blocks = _read(X)
+    obs = rec.obs
+    _check_one_space(obs)
+    client = resolve_client(client)
+    pairs = F.build_pairs(obs, est.radius, est.include_self, est.pair_weight, est.bandwidth,
+                          est.pooling_groups, est.pooling_window)
+    est._check_problem(rec, pairs)
+    _warn_self_only(rec, pairs, est.radius)
+    if lam.smoothness > 0 and rec.n_sessions > 1:
+        warnings.warn(
+            "backend='dask' with lambdas smoothness > 0: the smoothness graph links the "
+            "nearest pairs within each session only, whereas the local fit's graph also "
+            "links pairs of different sessions; the two fits minimise different objectives "
+            "(docs/distributed.md).", UserWarning, stacklevel=4)
+    params = dict(radius=est.radius, include_self=est.include_self,
+                  pair_weight=est.pair_weight, bandwidth=est.bandwidth,
+                  pooling_groups=est.pooling_groups, pooling_window=est.pooling_window,
+                  lambdas=tuple(lam), dtype=_dtype(est.dtype), n_neighbors=est.n_neighbors,
+                  sigma=est.sigma)
+    Xf = obs.features
+    ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
+    cl = Cluster(client, obs, params, blocks)
+    try:
+        info = cl.map("describe", lambda k: ())
+        index = {name: g for g, name in enumerate(pairs.group_names)}
+        gi = {k: np.array([index[n] for n in d["group_names"]], dtype=np.int64)
+              for k, d in zip(cl.parts, info)}
+        n_sess = np.bincount(obs.session[pairs.tgt], minlength=rec.n_sessions)
+        got = np.array([d["n_pairs"] for d in info])
+        want = np.array([n_sess[cl.blocks[b][0]:cl.blocks[b][1]].sum() for b in cl.parts])
+        if not np.array_equal(got, want):  # pragma: no cover - a bug
+            raise RuntimeError("The partitions' pairs differ from the recording's.")
+        orders = _block_orders(obs, pairs, rec.n_sessions, cl.blocks)
+        out = cl.map("setup", lambda k: (ridge, orders[k]))
+        counts = np.zeros(pairs.n_groups)
+        for k, (c, _) in zip(cl.parts, out):
+            counts[gi[k]] += c
+    except BaseException:
+        cl.close()
+        raise
+    return Setup(cl, Reducer(cl, gi, counts, lam), rec, pairs, gi, lam, opts,
+                 sum(e for _, e in out))
+
+
+def fit_dask(est, X, client=None):
+    """The fitted attributes of ``est`` on ``X``, fitted on a Dask cluster.
+
+    Parameters
+    ----------
+    est : LICCHIE
+        Its parameters are read; nothing is set on it.
+    X : as for :meth:`LICCHIE.fit`
+    client : distributed.Client or None
+        None: the current default client.
+
+    Returns
+    -------
+    dict
+        Attribute name -> value, as the local fit sets them; plus
+        ``dask_stats_`` (partitions, payload bytes and calls of the
+        map-reduce, worker addresses).
+
+    Raises
+    ------
+    PartitionLostError
+        A worker was lost during the fit.
+    """
+    su = None
+    try:
+        su = setup(est, X, client)
+        cl = su.cluster
+        with F.numba_threads(est.n_jobs):  # as the local fit's search (BLAS 1 thread)
+            results, ginfo = _search_starts(est, su, seed_sequence(est.random_state))
+        best = int(np.argmin([r.objective for r in results]))
+        W = np.concatenate(cl.map("weights", lambda k: (f"start{best}",)))
+        stats = dict(n_partitions=len(cl.parts), bytes=cl.bytes, calls=cl.calls,
+                     workers=sorted(set(cl.address.values())))
+    except Exception as exc:
+        if _lost_worker(exc):
+            raise PartitionLostError(
+                "A Dask worker was lost during the distributed fit, and with it the "
+                "interaction tensors of its sessions; the fit was abandoned and the "
+                "estimator left unchanged. Fit again (the partitions are rebuilt from the "
+                f"data): {exc}") from exc
+        raise
+    finally:
+        if su is not None:
+            su.cluster.close()
+    obs, pairs = su.recording.obs, su.pairs
+    ones = np.ones(pairs.n_pairs)
+    for r in results:
+        r.pair_gain = ones
+    results[best].W = W
+    fitted = L.fitted_attributes(obs, pairs, su.n_edges, results, best)
+    L.add_verdict(fitted, results[best], ginfo, "search", su.lambdas)
+    fitted["class_restarts_"] = None
+    est._warn_fit(results, fitted, "search")
+    fitted["dask_stats_"] = stats
+    return fitted
+
+
+def _read(X):
+    """The recording, and its partitions: ``(s0, s1, path)`` per netCDF file when
+    ``X`` is a list of paths (the workers read them), else None (one
+    partition per session, scattered)."""
+    import os
+    if isinstance(X, (list, tuple)) and X and all(isinstance(x, (str, os.PathLike))
+                                                  for x in X):
+        recs = [as_recording(x) for x in X]
+        rec = recs[0] if len(recs) == 1 else Recording.concat(recs)  # as as_recording
+        ends = np.cumsum([0] + [r.n_sessions for r in recs])
+        return rec, [(int(a), int(b), os.fspath(x)) for a, b, x in zip(ends, ends[1:], X)]
+    return as_recording(X), None
+
+
+def _block_orders(obs, pairs, n_sessions, blocks):
+    """Each partition's targets in the local fit's order (None: the data's order).
+
+    The order of :func:`licchie.fit.pairs.locality_order` over all targets,
+    restricted to each partition's sessions (whose targets are a contiguous
+    range of them): int64 arrays of the partition's target indices.
+    """
+    if not F.REORDER_PAIRS:
+        return [None] * len(blocks)
+    order = F.locality_order(obs.features, pairs)
+    sess = obs.session[pairs.tgt_obs]
+    start = np.searchsorted(sess, np.arange(n_sessions + 1))
+    by = sess[order]
+    return [order[(by >= s0) & (by < s1)] - start[s0] for s0, s1, _ in blocks]
+
+
+def _dtype(name):
+    return {"float64": np.float64, "float32": np.float32}[name]
+
+
+def _lost_worker(exc):
+    if isinstance(exc, PartitionLostError):
+        return True
+    try:
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (KilledWorker, CommClosedError))
+
+
+def reduced_data(su):
+    """:func:`licchie.fit.global_start.reduced_data` from the partitions'
+    statistics: ``(PooledData, move_groups)``."""
+    obs, pairs = su.recording.obs, su.pairs
+    data = pooled_data(su.cluster, su.group_index, pairs.n_groups, obs.n_frames)
+    cls, _ = F.pair_groups(obs, pairs.tgt, pairs.src, pairs.is_self, "class")
+    move = np.zeros(pairs.n_groups, np.int64)
+    move[pairs.group] = cls
+    return data, move
+
+
+def _search_starts(est, su, seq):
+    """:func:`licchie.fit.global_start.search_starts` on the partitions: the
+    search and verdict on the summed statistics, the polishes distributed."""
+    cl, red, opts = su.cluster, su.reducer, su.opts
+    data, move = reduced_data(su)
+    res, diag, cands, seeds, data, _ = FG.searched_candidates(
+        data, move, est.n_components, opts, seq, est.verbose > 0, est.n_init)
+    progress = _progress(est.verbose, est.n_init * est.max_iter)
+    results = []
+    try:
+        for k, c in enumerate(cands):
+            results.append(run_start(
+                cl, red, f"start{k}", c.Wbar, np.ascontiguousarray(c.C),
+                np.ascontiguousarray(c.R), int(seeds[k]), est.max_iter, est.tol,
+                extrapolate=bool(opts["extrapolate"]),
+                record_steps=bool(opts["record_steps"]), progress=progress,
+                start_label=f"polish {k + 1}"))
+    finally:
+        if progress is not None:
+            progress.close()
+    return results, FG.GlobalStart(res, diag, data)

@@ -1,0 +1,140 @@
+"""Weights with frozen motifs (``LICCHIE.transform``, issue 15.5).
+
+With the target and source effects ``C``, ``R`` held fixed, the objective of
+MODEL.md is minimised over the interaction matrices ``A_e``, the weights
+``W`` and the pooling profiles ``W̄`` only, by alternating the fit's own
+exact block steps (:meth:`Problem.a_step`, :meth:`Problem.weight_step`).
+For fixed ``C``, ``R`` and without target gains every term is jointly
+convex in ``(A, W, W̄)`` (each is a convex function of expressions linear in
+them), so the alternation approaches the same minimum from any start, and on
+the training data it returns the fit's weights up to the fit's own
+convergence.
+
+``profiles="refit"`` leaves ``W̄`` free (the group means of the new weights,
+as in the fit); ``"frozen"`` holds it at given values (the training
+profiles), so the pooling term pulls the new weights toward what the
+classes did in training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import kernels as K
+from .problem import Problem
+from .solver import _check_finite, end_iteration, improves
+
+
+@dataclass
+class FrozenResult:
+    """Weights of one frozen-motif solve.
+
+    Attributes
+    ----------
+    W : float64 (n_pairs, J)
+    Wbar : float64 (n_groups, J)
+    gamma : float64 (n_targets,) or None
+    objective : float
+        The weighted objective (MODEL.md) at the result.
+    history : list of (iteration, step, float64 (6,) weighted terms)
+    n_iter : int
+    converged : bool
+    n_cd_not_converged : int
+    """
+
+    W: np.ndarray
+    Wbar: np.ndarray
+    gamma: np.ndarray = None
+    objective: float = np.nan
+    history: list = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+    n_cd_not_converged: int = 0
+
+
+def frozen_weights(problem: Problem, C, R, W0, max_iter, tol, Wbar_fixed=None,
+                   extrapolate=True, progress=None):
+    """Minimise the objective over ``(A, W, W̄)`` with ``C``, ``R`` fixed.
+
+    Parameters
+    ----------
+    problem : Problem
+    C, R : float64 (d, J)
+        Frozen effects (unit columns).
+    W0 : float64 (n_pairs, J)
+        Starting weights (e.g. each pair's training group profile).
+    max_iter : int
+    tol : float
+        Stop when the relative decrease of the objective over an iteration
+        is below ``tol``.
+    Wbar_fixed : float64 (n_groups, J), optional
+        Hold the pooling profiles at these values (``profiles="frozen"``);
+        not with target gains.
+    extrapolate : bool
+        End every iteration with a trial step along the change of ``(A,
+        W)``, kept only when it lowers the objective (as in the fit).
+
+    Returns
+    -------
+    FrozenResult
+    """
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    R = np.ascontiguousarray(R, dtype=np.float64)
+    W = np.ascontiguousarray(W0, dtype=np.float64)
+    fixed = Wbar_fixed is not None
+    if fixed and problem.target_gain:
+        raise NotImplementedError("Frozen pooling profiles with target gains are not "
+                                  "supported; use profiles='refit'.")
+
+    def profiles(W_, gamma_):
+        if fixed:
+            return np.ascontiguousarray(Wbar_fixed, dtype=np.float64), None
+        return problem.profiles(W_, gamma_)
+
+    Wbar, gamma = profiles(W, None)
+    # the A_e that go with the starting weights: one exact A-step from A = B
+    B = K.lowrank_reconstruct(W, C, R, problem.dtype)
+    A, nbad = problem.a_step(B, W, C, R)
+    del B
+    res = FrozenResult(W, Wbar, gamma, n_cd_not_converged=nbad)
+    terms = problem.objective(A, W, C, R, Wbar, gamma)
+    _check_finite(terms, 0, "init")
+    res.history.append((0, "init", terms))
+    prev = float(terms.sum())
+    alpha = 1.0
+    spare = None
+    for it in range(1, max_iter + 1):
+        A0, W0_ = A, W
+        A, nbad = problem.a_step(A, W, C, R, out=spare)
+        res.n_cd_not_converged += nbad
+        W, Wbar_new, gamma_new, nbad = problem.weight_step(A, W, C, R, Wbar, gamma)
+        res.n_cd_not_converged += nbad
+        if not fixed:
+            Wbar, gamma = Wbar_new, gamma_new
+        terms = problem.objective(A, W, C, R, Wbar, gamma)
+        _check_finite(terms, it, "weights")
+        res.history.append((it, "weights", terms))
+        cur = float(terms.sum())
+        spare = A0
+        if extrapolate and it > 1:
+            # A + alpha (A - A0) into A0's buffer (A0 is not needed any more)
+            Ac = np.subtract(A, A0, out=A0)
+            Ac *= alpha
+            Ac += A
+            Wc = W + alpha * (W - W0_)
+            Wbar_c, gamma_c = profiles(Wc, gamma)
+            t_c = problem.objective(Ac, Wc, C, R, Wbar_c, gamma_c)
+            if improves(t_c, cur):
+                spare = A
+                A, W, Wbar, gamma, terms, cur = Ac, Wc, Wbar_c, gamma_c, t_c, float(t_c.sum())
+                res.history.append((it, "extrapolate", terms))
+                alpha *= 1.5
+            else:
+                spare = Ac
+                alpha = 1.0
+        if end_iteration(res, it, prev, cur, tol, progress, "transform"):
+            break
+        prev = cur
+    res.W, res.Wbar, res.gamma, res.objective = W, Wbar, gamma, float(terms.sum())
+    return res

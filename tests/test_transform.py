@@ -1,0 +1,172 @@
+"""Transfer: LICCHIE.transform fits weights with frozen motifs (licchie.transfer)."""
+import warnings
+
+import numpy as np
+import pytest
+
+from licchie import LICCHIE
+from licchie.fit.frozen import frozen_weights
+from licchie.synthetic import make_recording, make_suite_recording
+
+SMALL = dict(n_cells=(6, 4), n_frames=10, n_features=3, n_components=2)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_recording(**SMALL, seed=3)[0]
+
+
+def _fit(ds, **kw):
+    p = dict(n_components=2, radius=10.0, n_neighbors=4, n_init=2, random_state=0)
+    p.update(kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LICCHIE(**p).fit(ds)
+
+
+def _transform(m, ds, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return m.transform(ds, **kw)
+
+
+def _relerr(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def _fit_objective(m):
+    return float(m.objective_history_.sel(term="total").values[-1])
+
+
+@pytest.fixture(scope="module")
+def paper_fit(small):
+    # pooling = 0, run to convergence: its weights are the minimiser for its motifs
+    return _fit(small, lambdas=(1.0, 0.1, 0.0, 0.01, 0.0), init="parafac", max_iter=3000,
+                tol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def pooled_fit(small):
+    return _fit(small)  # the defaults: pooled, class x frame groups
+
+
+def test_reproduces_the_weights_of_a_converged_fit(small, paper_fit):
+    m = paper_fit
+    W = _transform(m, small, tol=1e-13, max_iter=5000)
+    assert W.dims == ("pair", "component")
+    # labelled like weights_: same pairs in the same order, same coords
+    for c in m.weights_.coords:
+        np.testing.assert_array_equal(W[c].values, m.weights_[c].values)
+    assert _relerr(W.values, m.weights_.values) < 1e-3
+    assert W.attrs["objective"] <= _fit_objective(m) * (1 + 1e-9)
+
+
+def test_pooled_transform_is_no_worse_than_the_fit(small, pooled_fit):
+    """The default fit stops before its weights reach the minimum for its own
+    motifs (the A/W alternation is slow along the L1 of W); transform on the
+    training data never does worse than the fit's weights."""
+    m = pooled_fit
+    W = _transform(m, small)
+    assert W.attrs["objective"] <= _fit_objective(m) * (1 + 1e-9)
+    # the same problem from the fit's own weights: a start that is already
+    # close moves little and ends no higher
+    prep = m._prepare(small)
+    C = np.ascontiguousarray(m.components_["target_effect"].values.T)
+    R = np.ascontiguousarray(m.components_["source_effect"].values.T)
+    Wfit = np.ascontiguousarray(m.weights_.values if prep.perm is None
+                                else m.weights_.values[prep.perm])
+    res = frozen_weights(prep.problem, C, R, Wfit, 50, 0.0)
+    totals = [float(h[2].sum()) for h in res.history]
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(totals, totals[1:]))  # monotone
+    assert totals[0] == pytest.approx(_fit_objective(m), rel=1e-3)
+
+
+def test_reproduces_the_weights_of_a_converged_pooled_fit():
+    ds, _ = make_suite_recording("heldout6", seed=0, n_cells=(12, 6), n_frames=30,
+                                 n_features=5, n_components=3)
+    m = _fit(ds, n_components=3, radius=ds.attrs["radius"], pooling_groups="class",
+             max_iter=1500, tol=1e-10)
+    W = _transform(m, ds, tol=1e-10, max_iter=5000)
+    assert W.attrs["converged"] == 1
+    assert _relerr(W.values, m.weights_.values) < 0.02
+    assert W.attrs["objective"] <= _fit_objective(m) * (1 + 1e-9)
+
+
+def test_heldout_frames(small, pooled_fit):
+    m = pooled_fit
+    test = small.isel(time=slice(7, 10))
+    for prof in ("refit", "frozen"):
+        W = _transform(m, test, profiles=prof)
+        assert W.sizes["component"] == 2 and W.sizes["pair"] > 0
+        assert np.all(np.isfinite(W.values))
+        assert set(np.unique(W["time"].values)) <= set(test["time"].values[1:].tolist())
+        assert W.attrs["profiles"] == prof
+    # with frozen profiles the groups decouple and the alternation converges fast
+    assert _transform(m, test, profiles="frozen").attrs["converged"] == 1
+    # frozen profiles pull toward the training profiles: closer to them than refit
+    Wr = _transform(m, test, profiles="refit")
+    Wf = _transform(m, test, profiles="frozen")
+    assert not np.allclose(Wr.values, Wf.values)
+
+
+def test_standardized_model(small):
+    ds = small.assign(features=small["features"] * 50.0 + 3.0)
+    m = _fit(ds, lambdas=(1.0, 0.1, 0.0, 0.01, 0.0), init="parafac", max_iter=3000,
+             tol=1e-12, standardize="population")
+    W = _transform(m, ds, tol=1e-13, max_iter=5000)
+    assert _relerr(W.values, m.weights_.values) < 1e-3
+
+
+def test_bad_inputs(small, pooled_fit):
+    with pytest.raises(ValueError, match="profiles"):
+        pooled_fit.transform(small, profiles="train")
+    bad = small.assign_coords(feature=["a", "b", "c"])
+    with pytest.raises(ValueError, match="features"):
+        pooled_fit.transform(bad)
+    with pytest.raises(Exception, match="not fitted"):
+        LICCHIE().transform(small)
+    gain = _fit(small, target_gain=True, max_iter=5)
+    with pytest.raises(NotImplementedError, match="refit"):
+        gain.transform(small, profiles="frozen")
+
+
+def _shared_data():
+    """$LICCHIE_SHARED_DATA, else ../shared/data next to the clone."""
+    import os
+    from pathlib import Path
+    env = os.environ.get("LICCHIE_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def test_behav3d_transfer_end_to_end():
+    """Fit on BEHAV3D frames 1-10, transform 10-14, CD8 dead/alive from the weights."""
+    import importlib.util
+    from pathlib import Path
+    well = _shared_data() / "behav3d_coculture_well0"
+    if not well.is_dir():
+        pytest.skip(f"shared BEHAV3D data not found at {well} (set LICCHIE_SHARED_DATA)")
+    import licchie
+    from licchie.evaluate import phenotype_prediction
+    path = Path(__file__).resolve().parents[1] / "studies" / "behav3d_transfer.py"
+    spec = importlib.util.spec_from_file_location("behav3d_transfer", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    t, feats = mod.load(str(well), with_dye=False)
+    t = t[t["frame"] <= 14]
+    kw = dict(cell="cell", frame="frame", position=("x", "y", "z"), features=feats,
+              time_values="time_s")
+    train = licchie.Recording.from_table(t[t["frame"] <= 10], **kw)
+    test = licchie.Recording.from_table(t[t["frame"] >= 10], **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = LICCHIE(n_components=3, radius=30.0, init="parafac", n_init=1, max_iter=10,
+                    random_state=0, standardize="population").fit(train)
+        W = m.transform(test)
+    assert W.sizes["component"] == 3 and np.all(np.isfinite(W.values))
+    assert set(np.unique(W["target_population"].values)) == {"CD4", "CD8", "organoid"}
+    labels = t.set_index(["cell", "time_s"])["dead"]
+    res = phenotype_prediction(W, labels[~labels.index.duplicated()],
+                               target_population="CD8")
+    assert res.loc["majority", "balanced_accuracy"] == pytest.approx(0.5)
+    assert 0 <= res.loc["logistic", "balanced_accuracy"] <= 1
+    assert res["n_samples"].iloc[0] == int((W["target_population"] == "CD8").sum())
