@@ -195,10 +195,11 @@ def fitted_attributes(obs, pairs, n_edges, results, best, spaces=None):
                                    coords={**pair_coords(obs, pairs), "component": comp,
                                            "target_gain": ("pair", res.pair_gain)},
                                    name="weights")
-    out["group_weights_"] = xr.DataArray(res.Wbar, dims=("group", "component"),
-                                         coords={"group": list(pairs.group_names),
-                                                 "component": comp},
-                                         name="group_weights")
+    out["group_weights_"] = xr.DataArray(
+        res.Wbar, dims=("group", "component"),
+        coords={"group": list(pairs.group_names), "component": comp,
+                "cancellation": ("group", _cancellation(pairs, res, spaces))},
+        name="group_weights")
     hist = np.array([np.append(h[2], h[2].sum()) for h in res.history])
     out["objective_history_"] = xr.DataArray(
         hist, dims=("step", "term"),
@@ -218,6 +219,16 @@ def fitted_attributes(obs, pairs, n_edges, results, best, spaces=None):
     out["data_fingerprint_"] = fingerprint(obs)
     out["in_sample_r2_"] = r2(y, pred)
     return out
+
+
+def _cancellation(pairs, res, spaces):
+    """:func:`licchie.fit.profile_cancellation` of every group profile."""
+    if spaces is None:
+        return F.profile_cancellation(res.Wbar, res.C, res.R)
+    first = np.full(res.Wbar.shape[0], -1, np.int64)
+    first[pairs.group[::-1]] = np.arange(pairs.n_pairs)[::-1]  # a pair of each group
+    gs = spaces.class_space[spaces.pair_class[np.maximum(first, 0)]]
+    return F.profile_cancellation(res.Wbar, res.C, res.R, gs)
 
 
 def group_weights_for(model, pairs, obs):

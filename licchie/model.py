@@ -457,6 +457,9 @@ class LICCHIE(BaseEstimator):
             warnings.warn(f"The best start did not reach tol={self.tol} in max_iter="
                           f"{self.max_iter} iterations; increase max_iter.",
                           UserWarning, stacklevel=3)
+        if resolve_lambdas(self.lambdas).pooling > 0:
+            F.warn_cancelling_profiles(fitted["group_weights_"]["cancellation"].values,
+                                       stacklevel=3)
         if self.n_init == 1 and init != "search":
             warnings.warn("n_init=1: the stability diagnostic needs at least 2 starts and "
                           "is NaN. Motifs cannot be judged reproducible; use n_init >= 3.",

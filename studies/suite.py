@@ -13,7 +13,9 @@ so an API change is a one-line change), fitted, and scored against the truth:
   motifs), mean stability, per-pair MSE of ``A_e`` for LICCHIE, the global
   and per-cell linear baselines (:mod:`licchie.baselines`) and ``A = 0``,
   in-sample R^2, held-out R^2 (``--heldout``: a second fit on 80% of the
-  frames), fit seconds and the final objective.
+  frames), fit seconds, the final objective, and how many pooling profiles
+  cancel (share above :data:`licchie.fit.CANCELLATION_LIMIT` and the 90th
+  percentile of :func:`licchie.fit.profile_cancellation`).
 
 Rows are appended to ``<out>.partial`` as each fit finishes (a crash loses at
 most the running fit; ``--resume`` skips the fits already there); the CSV
@@ -45,6 +47,7 @@ import pandas as pd
 import licchie
 from licchie import evaluate as E
 from licchie.baselines import GlobalLinear, PerCellLinear
+from licchie.fit import CANCELLATION_LIMIT
 from licchie.synthetic import SUITE, make_suite_recording
 
 try:  # the estimator's "high" threshold, wherever the diagnostic defines it
@@ -57,7 +60,8 @@ COLUMNS = ["regime", "seed", "kind", "component", "used", "similarity", "match",
            "stability", "excitation", "verdict", "mean_similarity",
            "mean_similarity_used", "n_used", "mean_stability", "mse_licchie",
            "mse_global", "mse_percell", "mse_zero", "in_sample_r2", "heldout_r2",
-           "fit_seconds", "objective", "n_pairs", "fit_params", "error"]
+           "fit_seconds", "objective", "n_pairs", "cancel_share", "cancel_q90", "fit_params",
+           "error"]
 
 
 def make_model(seed, ds, truth, **overrides):
@@ -160,6 +164,8 @@ def fit_one(regime, seed, overrides, heldout=False):
             heldout_r2 = float(E.heldout_prediction(make_model(seed, ds, truth, **overrides),
                                                     ds, t_split)["r2"])
     stab = np.asarray(model.stability_.values, float)
+    kappa = model.group_weights_["cancellation"].values
+    kappa = kappa[~np.isnan(kappa)]
     rows.append(dict(base, kind="fit", mean_similarity=float(sim.mean()),
                      mean_similarity_used=float(sim[used].mean()) if used.any()
                      else float("nan"),
@@ -169,6 +175,9 @@ def fit_one(regime, seed, overrides, heldout=False):
                      mse_zero=float(np.mean(A ** 2)),
                      in_sample_r2=float(getattr(model, "in_sample_r2_", np.nan)),
                      heldout_r2=heldout_r2, fit_seconds=seconds,
+                     cancel_share=float(np.mean(kappa > CANCELLATION_LIMIT)) if kappa.size
+                     else float("nan"),
+                     cancel_q90=float(np.quantile(kappa, 0.9)) if kappa.size else float("nan"),
                      objective=_objective(model),
                      n_pairs=int(getattr(model, "n_pairs_", truth.sizes["pair"]))))
     return rows

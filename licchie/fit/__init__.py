@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from .. import kernels as K  # noqa: F401  (F.K: the kernels the fit calls)
 from .classes import class_start
-from .diagnostics import motif_agreement, source_excitation, stability
+from .diagnostics import (CANCELLATION_LIMIT, motif_agreement, profile_cancellation,
+                          source_excitation, stability, warn_cancelling_profiles)
 from .pairs import (PAIR_WEIGHTS, Graph, Pairs, build_graph, build_pairs, find_pairs,
                     init_classes, init_groups, inverse_permutation, locality_order,
                     pair_groups, reorder, POOLING_GROUPS, empty_graph, within_classes)

@@ -1,6 +1,8 @@
 """Diagnostics of a fit: source excitation and the agreement of starts."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -84,3 +86,76 @@ def stability(results, best):
     for k, r in enumerate(others):
         out[:, k], _ = motif_agreement(ref.C, ref.R, r.C, r.R)
     return out
+
+
+#: profiles whose weights' absolute sum exceeds this multiple of the
+#: interaction they add up to are called cancelling (see profile_cancellation)
+CANCELLATION_LIMIT = 10.0
+
+
+def profile_cancellation(Wbar, C, R, group_spaces=None):
+    """How much each pooling profile's motifs cancel one another.
+
+    ``kappa_g = sum_j |Wbar[g, j]| / ||sum_j Wbar[g, j] M_j||_F`` with the
+    unit motifs ``M_j = c_j r_j^T`` (with feature spaces, the block of the
+    group's class, scaled by its effects' norms): 1 when one motif carries
+    the profile, large when big opposite contributions of near-dependent
+    motifs add up to a small interaction.  Such a profile fits its own
+    training pairs but predicts other pairs (a frame outside training, a new
+    cell) unstably: the cancellation does not carry over.  The norm uses the
+    Gram ``(C^T C) o (R^T R)``, so no d x d matrix is formed.
+
+    Parameters
+    ----------
+    Wbar : float64 (n_groups, J)
+    C, R : float64 (d, J), or (n_spaces, d, J) with feature spaces
+    group_spaces : int64 (n_groups, 2), optional
+        (target space, source space) of each group, with feature spaces.
+
+    Returns
+    -------
+    float64 (n_groups,)
+        ``kappa_g >= 1`` (up to rounding); NaN for an all-zero profile.
+    """
+    Wbar = np.asarray(Wbar, dtype=np.float64)
+    out = np.full(Wbar.shape[0], np.nan)
+    if group_spaces is None:
+        grams = {None: (C.T @ C) * (R.T @ R)}
+        keys = [None] * Wbar.shape[0]
+    else:
+        keys = [tuple(int(v) for v in pq) for pq in group_spaces]
+        grams = {pq: (C[pq[0]].T @ C[pq[0]]) * (R[pq[1]].T @ R[pq[1]]) for pq in set(keys)}
+    for g, key in enumerate(keys):
+        G = grams[key]
+        w = Wbar[g]
+        num = float(np.abs(w) @ np.sqrt(np.maximum(np.diag(G), 0.0)))
+        if not num > 0:
+            continue
+        den = float(np.sqrt(max(w @ G @ w, 0.0)))
+        out[g] = num / den if den > 0 else np.inf
+    return out
+
+
+def warn_cancelling_profiles(kappa, stacklevel=2):
+    """Warn when over a tenth of the pooling profiles cancel (``kappa`` above
+    :data:`CANCELLATION_LIMIT`; ``kappa`` from :func:`profile_cancellation`).
+
+    Measured (docs/evaluation.md, "Cancelling profiles"): no fit of the
+    synthetic suite comes near it; on the sparse mammary movies with class x
+    frame pooling, where held-out R^2 explodes, it fires.
+    """
+    kappa = np.asarray(kappa, dtype=np.float64)
+    kappa = kappa[~np.isnan(kappa)]
+    if kappa.size == 0:
+        return
+    share = float(np.mean(kappa > CANCELLATION_LIMIT))
+    if share > 0.1:
+        warnings.warn(
+            f"{share:.0%} of the pooling profiles cancel: their weights' absolute sum is over "
+            f"{CANCELLATION_LIMIT:g} times the interaction they add up to (median "
+            f"{np.median(kappa):.1f}, max {np.max(kappa):.3g}; "
+            "group_weights_['cancellation']). Such profiles fit their own frames by large "
+            "opposite contributions and predict other frames and cells unstably. This "
+            "happens when pooling groups have few pairs (sparse recordings): fit "
+            "pooling_groups='class' (or 'class_session') and compare on held-out time "
+            "blocks (licchie.select.grid_search).", UserWarning, stacklevel=stacklevel + 1)
