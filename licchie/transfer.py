@@ -46,6 +46,25 @@ __all__ = ["transform", "PROFILES"]
 PROFILES = ("refit", "frozen")
 
 
+def _frozen_effects(model, problem, obs):
+    """The fitted ``C, R`` in the layout of ``problem``: (d, J), or (n_spaces,
+    d, J) with population feature spaces (zero on a space's missing features;
+    each space's effects are those of any of its populations)."""
+    comps = model.components_
+    if problem.spaces is None:
+        return tuple(np.ascontiguousarray(comps[k].values.T, dtype=np.float64)
+                     for k in ("target_effect", "source_effect"))
+    space = problem.spaces.population_space
+    out = []
+    for k in ("target_effect", "source_effect"):
+        blocks = []
+        for s_ in range(problem.spaces.n_spaces):
+            name = obs.population_names[int(np.flatnonzero(space == s_)[0])]
+            blocks.append(np.nan_to_num(comps[k].sel(population=name).values.T))
+        out.append(np.ascontiguousarray(np.stack(blocks), dtype=np.float64))
+    return tuple(out)
+
+
 def transform(model, X, profiles="refit", max_iter=None, tol=None):
     """Weights of new data under a fitted model's frozen motifs.
 
@@ -87,11 +106,10 @@ def transform(model, X, profiles="refit", max_iter=None, tol=None):
                          f"the fitted features {feat}; pass data with the same features "
                          "in the same order.")
     opts = resolve_solver_options(model.solver_options)
-    C = np.ascontiguousarray(model.components_["target_effect"].values.T, dtype=np.float64)
-    R = np.ascontiguousarray(model.components_["source_effect"].values.T, dtype=np.float64)
     with F.numba_threads(model.n_jobs):
         prep = model._prepare(rec)
         obs, pairs, problem = prep.recording.obs, prep.pairs, prep.problem
+        C, R = _frozen_effects(model, problem, obs)
         if profiles == "frozen" and problem.target_gain:
             raise NotImplementedError("profiles='frozen' is not available with "
                                       "target_gain=True; use profiles='refit'.")
@@ -108,10 +126,18 @@ def transform(model, X, profiles="refit", max_iter=None, tol=None):
             fixed = np.zeros((n_g, W0f.shape[1]))
             np.add.at(fixed, g, W0f)
             fixed /= np.maximum(np.bincount(g, minlength=n_g), 1)[:, None]
-        # start: the exact minimiser of the A-eliminated objective for these
-        # C, R (the fit's reduced start with no sweeps; it ignores the L1 of W
-        # and the smoothness pull, which the alternation then adds)
-        W0f = F.reduced_init(problem, C.shape[1], 0, max_sweeps=0, C0=C, R0=R)[0]
+        if problem.spaces is None:
+            # start: the exact minimiser of the A-eliminated objective for
+            # these C, R (the fit's reduced start with no sweeps; it ignores
+            # the L1 of W and the smoothness pull, which the alternation adds)
+            W0f = F.reduced_init(problem, C.shape[1], 0, max_sweeps=0, C0=C, R0=R)[0]
+        else:
+            # no reduced start per space: each pair's training profile (the
+            # problem is convex in the weights, so the start sets only the pace)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                W0 = L.group_weights_for(model, pairs, obs)
+            W0f = np.ascontiguousarray(W0 if perm is None else W0[perm], dtype=np.float64)
         res = frozen_weights(problem, C, R, W0f, max_iter, tol, Wbar_fixed=fixed,
                              extrapolate=bool(opts["extrapolate"]))
     W = res.W

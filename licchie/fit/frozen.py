@@ -60,7 +60,7 @@ def frozen_weights(problem: Problem, C, R, W0, max_iter, tol, Wbar_fixed=None,
     Parameters
     ----------
     problem : Problem
-    C, R : float64 (d, J)
+    C, R : float64 (d, J), or (n_spaces, d, J) with population feature spaces
         Frozen effects (unit columns).
     W0 : float64 (n_pairs, J)
         Starting weights (e.g. each pair's training group profile).
@@ -94,7 +94,7 @@ def frozen_weights(problem: Problem, C, R, W0, max_iter, tol, Wbar_fixed=None,
 
     Wbar, gamma = profiles(W, None)
     # the A_e that go with the starting weights: one exact A-step from A = B
-    B = K.lowrank_reconstruct(W, C, R, problem.dtype)
+    B = problem.lowrank(W, C, R)
     A, nbad = problem.a_step(B, W, C, R)
     del B
     res = FrozenResult(W, Wbar, gamma, n_cd_not_converged=nbad)
