@@ -211,7 +211,9 @@ def cmd_simulate(a):
 # The demo's fits, per size and regime: the fit whose motifs and weights are
 # scored, and the fit that forecasts the held-out frames (None: a copy of the
 # first).  Time-resolved pooling (the default) has no profiles for frames after
-# the training data, so the pooled demos forecast with class pooling.  The
+# the training data (predict then uses each class's last training window,
+# docs/evaluation.md); the demos forecast with class pooling, whose one profile
+# per class needs no such rule.  The
 # default ("quick") demo is the package defaults on the "shared" regime
 # (motifs shared across interaction classes, no per-target gains); "full"
 # (``licchie demo --full``) keeps the 0.1 study's presets for its regimes.
