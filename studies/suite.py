@@ -249,7 +249,8 @@ def plot_verdicts(df, path):
                            label=f"{label}" + ("" if used else " (motif unused)"))
     ax.axvspan(0, RECOVERED, ymin=STABILITY_HIGH / 1.05, ymax=1, color="red", alpha=0.08,
                lw=0)
-    ax.text(0.02, 1.035, "confident and wrong", color="red", fontsize=8, va="top")
+    ax.text(0.02, 1.035, "confident and wrong, if the verdict is high", color="red",
+            fontsize=8, va="top")
     ax.axvline(RECOVERED, color="0.5", lw=0.8, ls="--")
     ax.axhline(STABILITY_HIGH, color="0.5", lw=0.8, ls=":")
     ax.set_ylim(0, 1.05)
@@ -257,7 +258,11 @@ def plot_verdicts(df, path):
     # ylim is (0, 1.05): the span above starts at STABILITY_HIGH
     ax.set_ylabel("stability of the matched inferred motif")
     ax.set_xlim(0, 1.02)
-    ax.set_title("Suite: diagnostic vs recovery (one point per motif and fit)")
+    n_high = int(_text(m["verdict"]).str.startswith("high").sum()) if by == "verdict" else 0
+    n_wrong = int(_confident_wrong(m).sum())
+    ax.set_title("Suite: diagnostic vs recovery (one point per motif and fit)\n"
+                 f"{len(m)} motifs, {n_high} high, {n_wrong} of them with |cos| < {RECOVERED}",
+                 fontsize=10)
     ax.legend(fontsize=7, title=by, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
