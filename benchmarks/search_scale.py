@@ -3,7 +3,8 @@
 Random data with class x frame groups (``bench_search._random_problem``:
 5 classes, 50 frames, 5 pairs per target, d = 19, J = 10) at the given
 numbers of pairs: the aggregation (once per fit) and the default search
-(``solver_options`` defaults: 12,000 evaluations over 3 searches), timed in
+(``solver_options`` defaults: ``search_evals`` evaluations over
+``n_searches`` searches), timed in
 this process; the ratio against the full fit's iteration budget:
 ``--iteration-seconds`` per million pairs (one iteration of the full fit,
 docs/performance.md: about 4 s at 1 M pairs on 2 cores; an iteration is

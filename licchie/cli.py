@@ -227,8 +227,7 @@ _PAPER = dict(lambdas=(1.0, 0.1, 0.0, 0.01, 0.0), init="parafac", n_init=3)
 DEMO_REGIMES = ("shared", "pooled", "paper")
 DEMO_FITS = {
     "full": {
-        "shared": (dict(_DEFAULTS, max_iter=300, solver_options={"search_evals": 36000}),
-                   dict(_FORECAST)),
+        "shared": (dict(_DEFAULTS, max_iter=300), dict(_FORECAST)),
         "pooled": (dict(_POOLED, max_iter=300, solver_options={"class_restarts": 4}),
                    dict(_POOLED_FORECAST, max_iter=100)),
         "paper": (dict(_PAPER, max_iter=100), None),

@@ -156,6 +156,14 @@ class LICCHIE(BaseEstimator):
             max_iter`` iterations; the trials are in ``class_restarts_``.
             Only the best start is restarted, so the stability compares its
             final motifs with the other starts' (README, "Class restarts").
+        ``search_evals`` (int, default 36000), ``search_time`` (float, default 300)
+            Budget of the global search of pooled fits (``init="auto"``):
+            reduced-loss evaluations for all ``n_searches`` (default 3)
+            searches together, so a seed reproduces the fit on any machine;
+            ``search_time`` seconds cap it with a warning.  A search also
+            stops after ``search_patience`` (default 20) moves without
+            progress.  Measured trade-off of the budget: docs/global-search.md,
+            "Search budget".
     random_state : int, RandomState instance or None, default None
         Seeds the starts: an int always gives the same fit; a RandomState
         is drawn from (once per fit).
