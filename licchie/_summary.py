@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fit as F
+from .fit.frozen import FINAL_STAGE
 from .params import resolve_lambdas
 
 __all__ = ["summary_text", "stability_word", "STABILITY_HIGH", "STABILITY_LOW",
@@ -42,7 +43,7 @@ def summary_text(model):
         f"({'converged' if model.converged_ else 'NOT converged'}; best of "
         f"{len(model.start_objectives_)} "
         f"{'polished minima' if model.stability_.attrs.get('method') == 'global search' else 'starts'})"
-        f"   in-sample R^2 {model.in_sample_r2_:.3f}",
+        + _settled(model) + f"   in-sample R^2 {model.in_sample_r2_:.3f}",
         "  terms: " + ", ".join(f"{t} {float(h.sel(term=t)):.4g}" for t in F.TERMS)
         + ("  (pooling with target gains)" if model.target_gain and pooling > 0 else "")
     ]
@@ -78,6 +79,16 @@ def summary_text(model):
                      "reflects the regularisers, not the cells. Use pooling > 0 "
                      "before reading a source effect biologically.")
     return "\n".join(lines)
+
+
+def _settled(model):
+    """", then N iterations of the weights at the fitted motifs" when the fit
+    ended with :func:`licchie.fit.settle_weights`."""
+    h = model.objective_history_
+    if str(h["stage"].values[-1]) != FINAL_STAGE:
+        return ""
+    n = int(h["iteration"].values[-1]) - int(model.n_iter_)
+    return f", then {n} iterations of the weights at the fitted motifs"
 
 
 def _has_graph(model):

@@ -164,6 +164,18 @@ class LICCHIE(BaseEstimator):
             stops after ``search_patience`` (default 20) moves without
             progress.  Measured trade-off of the budget: docs/global-search.md,
             "Search budget".
+        ``polish_screen`` (int, default 10)
+            Distinct minima of the search (best reduced loss first) that are
+            each polished 20 iterations on the full objective; the
+            ``n_init`` lowest are then polished fully (0: the ``n_init``
+            lowest reduced losses, as before 0.3).
+        ``settle_weights`` (bool, default True)
+            End a pooled fit with the weights that minimise the objective at
+            the best start's motifs (:meth:`transform`'s computation, up to
+            ``10 * max_iter`` iterations), kept when the objective falls; the
+            iterations are in ``objective_history_`` with stage
+            ``"weights at fitted motifs"``.  Not with population feature
+            spaces nor on Dask.
     random_state : int, RandomState instance or None, default None
         Seeds the starts: an int always gives the same fit; a RandomState
         is drawn from (once per fit).
@@ -412,6 +424,13 @@ class LICCHIE(BaseEstimator):
             trials = None
             if opts["class_restarts"] > 0:
                 results, trials = self._restart_classes(prep, results, seeds, opts)
+            if (opts["settle_weights"] and resolve_lambdas(self.lambdas).pooling > 0
+                    and problem.spaces is None):
+                # the weights that minimise the objective at the best start's
+                # motifs (the computation transform repeats on these data)
+                F.settle_weights(results[int(np.argmin([r.objective for r in results]))],
+                                 problem, 10 * self.max_iter, self.tol,
+                                 bool(opts["extrapolate"]))
         # each pair's target gain (1 without target_gain), in the fit's order
         for r in results:
             r.pair_gain = (np.ones(fpairs.n_pairs) if r.gamma is None

@@ -35,14 +35,17 @@ class Lambdas(NamedTuple):
 # search_time caps it (a warning then says the fit depends on the machine).
 SOLVER_OPTIONS = {"extrapolate": True, "record_steps": False, "init_max_iter": 100,
                   "class_restarts": 0, "search_evals": 36000, "search_time": 300.0,
-                  "n_searches": 3, "search_patience": 20}
+                  "n_searches": 3, "search_patience": 20, "polish_screen": 10,
+                  "settle_weights": True}
 _SOLVER_CONSTRAINTS = {"extrapolate": ["boolean"], "record_steps": ["boolean"],
+                       "settle_weights": ["boolean"],
                        "init_max_iter": [Interval(Integral, 1, None, closed="left")],
                        "class_restarts": [Interval(Integral, 0, None, closed="left")],
                        "search_evals": [Interval(Integral, 1, None, closed="left")],
                        "search_time": [Interval(Real, 0, None, closed="neither")],
                        "n_searches": [Interval(Integral, 1, None, closed="left")],
-                       "search_patience": [Interval(Integral, 1, None, closed="left")]}
+                       "search_patience": [Interval(Integral, 1, None, closed="left")],
+                       "polish_screen": [Interval(Integral, 0, None, closed="left")]}
 
 
 def resolve_lambdas(lambdas):
@@ -94,7 +97,7 @@ def resolve_solver_options(options):
     validate_parameter_constraints(_SOLVER_CONSTRAINTS, options,
                                    caller_name="LICCHIE (solver_options)")
     reject_bool_counts(options, ("init_max_iter", "class_restarts", "n_searches",
-                                 "search_patience", "search_evals"),
+                                 "search_patience", "search_evals", "polish_screen"),
                        "LICCHIE (solver_options)")
     return {**SOLVER_OPTIONS, **options}
 

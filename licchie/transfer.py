@@ -13,8 +13,9 @@ Pooling profiles (``profiles``):
 
 * ``"refit"`` (default): the profiles are free, the group means of the new
   weights, exactly as in the fit.  On the training data this is the fit's
-  objective with ``C``, ``R`` fixed, so it returns the fit's weights (to the
-  fit's convergence).
+  objective with ``C``, ``R`` fixed, and a pooled fit ends with this very
+  computation (:func:`licchie.fit.frozen.settle_weights`), so ``transform``
+  returns the fit's weights.
 * ``"frozen"``: every group's profile is held at the training profile of its
   interaction class (and window: a frame the training data had keeps its
   window's profile; a frame it did not have takes the class's profile in the
@@ -38,7 +39,7 @@ import xarray as xr
 from . import fit as F
 from . import labels as L
 from . import scaling as S
-from .fit.frozen import frozen_weights
+from .fit.frozen import weights_at_motifs
 from .params import resolve_solver_options
 
 __all__ = ["transform", "PROFILES"]
@@ -126,20 +127,16 @@ def transform(model, X, profiles="refit", max_iter=None, tol=None):
             fixed = np.zeros((n_g, W0f.shape[1]))
             np.add.at(fixed, g, W0f)
             fixed /= np.maximum(np.bincount(g, minlength=n_g), 1)[:, None]
-        if problem.spaces is None:
-            # start: the exact minimiser of the A-eliminated objective for
-            # these C, R (the fit's reduced start with no sweeps; it ignores
-            # the L1 of W and the smoothness pull, which the alternation adds)
-            W0f = F.reduced_init(problem, C.shape[1], 0, max_sweeps=0, C0=C, R0=R)[0]
-        else:
+        W0f = None   # the exact minimiser of the A-eliminated objective (weights_at_motifs)
+        if problem.spaces is not None:
             # no reduced start per space: each pair's training profile (the
             # problem is convex in the weights, so the start sets only the pace)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 W0 = L.group_weights_for(model, pairs, obs)
             W0f = np.ascontiguousarray(W0 if perm is None else W0[perm], dtype=np.float64)
-        res = frozen_weights(problem, C, R, W0f, max_iter, tol, Wbar_fixed=fixed,
-                             extrapolate=bool(opts["extrapolate"]))
+        res = weights_at_motifs(problem, C, R, max_iter, tol, bool(opts["extrapolate"]),
+                                W0=W0f, Wbar_fixed=fixed)
     W = res.W
     gain = (np.ones(W.shape[0]) if res.gamma is None else res.gamma[problem.pair_target])
     if perm is not None:

@@ -108,6 +108,14 @@ def test_unknown_solver_option_names_the_allowed_keys(small):
     assert _fitted_names(m) == []
 
 
+@pytest.mark.parametrize("value", [True, -1, 2.5])
+def test_polish_screen_must_be_a_count(small, value):
+    m = LICCHIE(**dict(BASE, solver_options={"polish_screen": value}))
+    with pytest.raises(ValueError, match="polish_screen"):
+        m.fit(small)
+    assert _fitted_names(m) == []
+
+
 def test_solver_options_reach_the_solver(small):
     """Each option changes the fit the way it says: no extrapolation rows
     without extrapolation, one record per step with record_steps, and class

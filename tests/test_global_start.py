@@ -136,3 +136,56 @@ def test_no_graph_when_smoothness_is_zero(heldout):
     Wbar = rng.normal(size=(p0.pairs.n_groups, 3))
     np.testing.assert_array_equal(p0.objective(A, W, C, R, Wbar), p1.objective(A, W, C, R, Wbar))
     np.testing.assert_array_equal(p0.a_step(A, W, C, R)[0], p1.a_step(A, W, C, R)[0])
+
+
+def test_screened_keeps_the_lowest_short_objectives_in_order():
+    cands = [object() for _ in range(6)]
+    short = {id(c): v for c, v in zip(cands, [5.0, 1.0, 4.0, 0.5, 3.0, 1.0])}
+    calls = []
+
+    def objective(c, s_):
+        calls.append(s_)
+        return short[id(c)]
+
+    kept, seeds = FG.screened(cands, list(range(10, 16)), 3, objective)
+    assert kept == [cands[3], cands[1], cands[5]]   # 0.5, then the tie in order
+    assert seeds == [13, 11, 15]
+    assert calls == list(range(10, 16))
+
+
+def test_screened_skips_the_screen_when_nothing_to_choose():
+    cands = [object(), object()]
+
+    def objective(c, s_):
+        raise AssertionError("no screen needed")
+
+    kept, seeds = FG.screened(cands, [1, 2], 3, objective)
+    assert kept == cands and seeds == [1, 2]
+
+
+def test_fit_polishes_the_candidate_the_full_objective_prefers(heldout, monkeypatch):
+    """With screening, the polished starts are the search's minima with the
+    lowest full objective after SCREEN_ITER iterations, not the lowest
+    reduced losses; without it (polish_screen=0) the reduced order."""
+    ds, _ = heldout
+    seen = {}
+    real = FG.screened
+
+    def spy(cands, seeds, n_polish, short_objective):
+        seen["short"] = [short_objective(c, s_) for c, s_ in zip(cands, seeds)]
+        seen["losses"] = [c.loss for c in cands]
+        out = real(cands, seeds, n_polish, short_objective)
+        seen["kept"] = [c.loss for c in out[0]]
+        return out
+
+    monkeypatch.setattr(FG, "screened", spy)
+    kw = dict(n_components=3, radius=float(ds.attrs["radius"]), random_state=0, n_init=2,
+              max_iter=30, solver_options={"search_evals": 3000})
+    m = _fit(ds, **kw)
+    if len(seen["short"]) > 2:
+        order = np.argsort(seen["short"], kind="stable")[:2]
+        assert seen["kept"] == [seen["losses"][k] for k in order]
+    assert len(m.start_objectives_) == min(2, len(seen["losses"]))
+    m0 = _fit(ds, **{**kw, "solver_options": {"search_evals": 3000, "polish_screen": 0}})
+    assert len(seen["losses"]) <= 2   # the spy saw only n_init candidates
+    assert np.all(np.isfinite(m0.start_objectives_))

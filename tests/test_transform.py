@@ -81,6 +81,30 @@ def test_pooled_transform_is_no_worse_than_the_fit(small, pooled_fit):
     assert totals[0] == pytest.approx(_fit_objective(m), rel=1e-3)
 
 
+def test_reproduces_the_weights_of_a_default_pooled_fit():
+    """A default pooled fit stops (max_iter) long before its alternation has
+    settled the weights; it ends with transform's own computation at its
+    motifs, so transform on the training data returns its weights."""
+    ds, _ = make_suite_recording("heldout6", seed=1, n_cells=(12, 6), n_frames=20,
+                                 n_features=5, n_components=3)
+    kw = dict(n_components=3, radius=ds.attrs["radius"], n_neighbors=10, max_iter=20,
+              solver_options={"search_evals": 2000})
+    m = _fit(ds, **kw)
+    W = _transform(m, ds)
+    assert _relerr(W.values, m.weights_.values) < 1e-6
+    assert W.attrs["objective"] == pytest.approx(_fit_objective(m), rel=1e-9)
+    # the settled weights are below the alternation's, at the same motifs
+    raw = _fit(ds, **{**kw, "solver_options": {"search_evals": 2000,
+                                               "settle_weights": False}})
+    for k in ("target_effect", "source_effect"):
+        np.testing.assert_array_equal(raw.components_[k].values, m.components_[k].values)
+    assert _fit_objective(m) < _fit_objective(raw)
+    stages = m.objective_history_["stage"].values
+    assert stages[-1] == "weights at fitted motifs" and "weights at fitted motifs" not in \
+        raw.objective_history_["stage"].values
+    assert _relerr(_transform(raw, ds).values, raw.weights_.values) > 1e-3
+
+
 def test_reproduces_the_weights_of_a_converged_pooled_fit():
     ds, _ = make_suite_recording("heldout6", seed=0, n_cells=(12, 6), n_frames=30,
                                  n_features=5, n_components=3)

@@ -279,16 +279,28 @@ def _search_starts(est, su, seq):
     data, move = reduced_data(su)
     res, diag, cands, seeds, data, _ = FG.searched_candidates(
         data, move, est.n_components, opts, seq, est.verbose > 0, est.n_init)
+
+    def polish(key, c, seed_, n_iter, bar, label):
+        return run_start(cl, red, key, c.Wbar, np.ascontiguousarray(c.C),
+                         np.ascontiguousarray(c.R), int(seed_), n_iter, est.tol,
+                         extrapolate=bool(opts["extrapolate"]),
+                         record_steps=bool(opts["record_steps"]), progress=bar,
+                         start_label=label)
+
+    ids = {id(c): k for k, c in enumerate(cands)}
+
+    def short_objective(c, s_):
+        r = polish(f"screen{ids[id(c)]}", c, s_, FG.SCREEN_ITER, None, "screen")
+        cl.map("forget", lambda k: (f"screen{ids[id(c)]}",))
+        return r.objective
+
+    cands, seeds = FG.screened(cands, seeds, est.n_init, short_objective)
     progress = _progress(est.verbose, est.n_init * est.max_iter)
     results = []
     try:
         for k, c in enumerate(cands):
-            results.append(run_start(
-                cl, red, f"start{k}", c.Wbar, np.ascontiguousarray(c.C),
-                np.ascontiguousarray(c.R), int(seeds[k]), est.max_iter, est.tol,
-                extrapolate=bool(opts["extrapolate"]),
-                record_steps=bool(opts["record_steps"]), progress=progress,
-                start_label=f"polish {k + 1}"))
+            results.append(polish(f"start{k}", c, seeds[k], est.max_iter, progress,
+                                  f"polish {k + 1}"))
     finally:
         if progress is not None:
             progress.close()

@@ -246,6 +246,11 @@ class Partition:
         s["spare"].clear()
         return None
 
+    def forget(self, key):
+        """Drop start ``key`` (a screened candidate that is not polished)."""
+        self.starts.pop(key, None)
+        return None
+
     def weights(self, key):
         """W of start ``key`` in this partition's data order (n_pairs, J)."""
         W = self.starts[key]["W"]

@@ -40,6 +40,7 @@ from .pooling import (fitted_gains, gain_components, normalise_gains, normalise_
                       pooled_profiles, unit_columns)
 from .problem import RIDGE_REL, TERMS, Problem
 from .reduced_start import reduced_init, reduced_inputs
+from .frozen import settle_weights
 from .restarts import class_restarts
 from .solver import StartResult, extrapolation, numba_threads, run_start
 from .starts import (bootstrap_counts, group_init, group_matrices, initial_interactions,
@@ -61,7 +62,8 @@ __all__ = [
     "group_matrices", "init_classes", "init_groups", "initial_interactions",
     "inverse_permutation", "locality_order", "motif_agreement", "normalise_gains",
     "normalise_median", "numba_threads", "pair_groups", "empty_graph", "parafac_init", "pooled_profiles",
-    "reduced_init", "reduced_inputs", "reorder", "ridge_solve", "run_start", "safe_ratio",
+    "reduced_init", "reduced_inputs", "settle_weights",
+    "reorder", "ridge_solve", "run_start", "safe_ratio",
     "source_excitation", "stability", "unit_columns",
     "Spaces", "feature_spaces", "spaces_search_starts", "zero_filled", "within_classes",
 ]

@@ -23,7 +23,10 @@ import numpy as np
 
 from .. import kernels as K
 from .problem import Problem
+from .reduced_start import reduced_init
 from .solver import _check_finite, end_iteration, improves
+
+FINAL_STAGE = "weights at fitted motifs"   # objective_history_ stage of settle_weights
 
 
 @dataclass
@@ -137,4 +140,59 @@ def frozen_weights(problem: Problem, C, R, W0, max_iter, tol, Wbar_fixed=None,
             break
         prev = cur
     res.W, res.Wbar, res.gamma, res.objective = W, Wbar, gamma, float(terms.sum())
+    return res
+
+
+def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W0=None,
+                      Wbar_fixed=None, progress=None):
+    """The weights for fixed ``C``, ``R``: :func:`frozen_weights` from the exact
+    minimiser of the A-eliminated objective.
+
+    The start is the fit's reduced start with no sweeps over ``C``, ``R``
+    (:func:`licchie.fit.reduced_init`), which leaves out only the L1 term of
+    ``W`` and the smoothness pull; the alternation adds them.  ``LICCHIE.transform``
+    and the end of every pooled fit (:func:`settle_weights`) call this one
+    function, so on the training data ``transform`` repeats the fit's last step.
+
+    Parameters
+    ----------
+    problem : Problem
+    C, R : float64 (d, J)
+    max_iter, tol, extrapolate : as :func:`frozen_weights`
+    W0 : float64 (n_pairs, J), optional
+        Another start (population feature spaces have no reduced start).
+    Wbar_fixed : float64 (n_groups, J), optional
+        As :func:`frozen_weights`.
+
+    Returns
+    -------
+    FrozenResult
+    """
+    if W0 is None:
+        W0 = reduced_init(problem, C.shape[1], 0, max_sweeps=0, C0=C, R0=R)[0]
+    return frozen_weights(problem, C, R, W0, max_iter, tol, Wbar_fixed=Wbar_fixed,
+                          extrapolate=extrapolate, progress=progress)
+
+
+def settle_weights(result, problem: Problem, max_iter, tol, extrapolate=True):
+    """End a pooled fit with the weights that minimise the objective at its motifs.
+
+    The alternation of a pooled fit stops (``max_iter``) long before its
+    weights are the minimiser for its own ``C``, ``R``: the A-step and the
+    weight step crawl when many small pooling groups share the weights
+    (docs/model-choices.md, "Transfer").  :func:`weights_at_motifs` at the
+    fit's motifs is kept when it lowers the objective (it starts at the
+    exact minimiser of the A-eliminated objective without the L1 term, so it
+    nearly always does); its iterations are appended to the history with
+    stage :data:`FINAL_STAGE`.  ``result`` is changed in place.
+
+    Returns
+    -------
+    FrozenResult
+    """
+    res = weights_at_motifs(problem, result.C, result.R, max_iter, tol, extrapolate)
+    if res.objective < result.objective:
+        result.W, result.Wbar, result.gamma = res.W, res.Wbar, res.gamma
+        result.history.extend((result.n_iter + it, FINAL_STAGE, terms)
+                              for it, _, terms in res.history)
     return res
