@@ -428,8 +428,9 @@ class LICCHIE(BaseEstimator):
                     and problem.spaces is None):
                 # the weights that minimise the objective at the best start's
                 # motifs (the computation transform repeats on these data)
-                F.settle_weights(results[int(np.argmin([r.objective for r in results]))],
-                                 problem, 10 * self.max_iter, self.tol,
+                best = int(np.argmin([r.objective for r in results]))
+                F.settle_weights(results[best], problem,
+                                 F.frozen.ITER_PER_FIT_ITER * self.max_iter, self.tol,
                                  bool(opts["extrapolate"]))
         # each pair's target gain (1 without target_gain), in the fit's order
         for r in results:

@@ -39,7 +39,7 @@ import xarray as xr
 from . import fit as F
 from . import labels as L
 from . import scaling as S
-from .fit.frozen import weights_at_motifs
+from .fit.frozen import ITER_PER_FIT_ITER, weights_at_motifs
 from .params import resolve_solver_options
 
 __all__ = ["transform", "PROFILES"]
@@ -96,7 +96,8 @@ def transform(model, X, profiles="refit", max_iter=None, tol=None):
     model._check_fitted()
     if profiles not in PROFILES:
         raise ValueError(f"profiles must be 'refit' or 'frozen'; got {profiles!r}.")
-    max_iter = 10 * int(model.max_iter) if max_iter is None else int(max_iter)
+    max_iter = (ITER_PER_FIT_ITER * int(model.max_iter) if max_iter is None
+                else int(max_iter))
     tol = float(model.tol) if tol is None else float(tol)
     if max_iter < 1 or not tol >= 0:
         raise ValueError(f"max_iter must be >= 1 and tol >= 0; got {max_iter}, {tol}.")

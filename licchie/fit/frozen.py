@@ -27,6 +27,10 @@ from .reduced_start import reduced_init
 from .solver import _check_finite, end_iteration, improves
 
 FINAL_STAGE = "weights at fitted motifs"   # objective_history_ stage of settle_weights
+# iterations of a frozen-motif solve per iteration of the fit's max_iter: the
+# fit's settle step and transform's default share it, so that transform on
+# the training data repeats the fit's last step exactly
+ITER_PER_FIT_ITER = 10
 
 
 @dataclass
