@@ -154,6 +154,8 @@ class LICCHIE(BaseEstimator):
             ``max_iter`` more iterations, so every comparison is between
             equally long runs).  Costs ``(1 + n_classes * class_restarts) *
             max_iter`` iterations; the trials are in ``class_restarts_``.
+            The comparisons come before ``settle_weights``, which can lower
+            the objective by more than a restart did.
             Only the best start is restarted, so the stability compares its
             final motifs with the other starts' (README, "Class restarts").
         ``search_evals`` (int, default 36000), ``search_time`` (float, default 300)
@@ -226,10 +228,13 @@ class LICCHIE(BaseEstimator):
         after every iteration of the best start (the ``weights`` stage ends an
         iteration; an accepted extrapolation adds an ``extrapolate`` row; with
         ``record_steps`` also after the ``A`` and ``components`` steps); coords
-        ``iteration`` and ``stage`` (init, A, components, weights, extrapolate).
+        ``iteration`` and ``stage`` (init, A, components, weights, extrapolate,
+        and for ``settle_weights`` a last block ``"weights at fitted motifs"``
+        from the iteration ``n_iter_`` on, kept from its first row below the
+        alternation's last objective, so the total never rises).
     start_objectives_ : ndarray (n_init,)
         Final objective of every start (of the best one after
-        ``class_restarts``).
+        ``class_restarts`` and ``settle_weights``).
     class_restarts_ : pandas.DataFrame or None
         With ``solver_options["class_restarts"] > 0``: one row per trial
         (``class``, ``draw``, ``motifs``, ``objective``, ``accepted``); the first row is the best

@@ -164,8 +164,8 @@ def test_verbose_0_prints_nothing(small, capsys):
 
 
 def test_prepare_builds_the_fits_problem(small):
-    """``_prepare`` is the fit's setup: its Problem, started and run as fit
-    runs the first start, gives the fitted model's first start exactly."""
+    """``_prepare`` is the fit's setup: its Problem, started, run and settled
+    as fit does the first start, gives the fitted model's first start exactly."""
     m = LICCHIE(**dict(BASE, lambdas={"pooling": 1.0}, n_init=1, init="parafac"))
     prep = m._prepare(small)
     assert _fitted_names(m) == []
@@ -179,6 +179,8 @@ def test_prepare_builds_the_fits_problem(small):
     seed = int(np.random.SeedSequence(0).generate_state(1)[0])
     res = F.run_start(prep.problem, F.initial_interactions(prep.problem), 2, seed,
                       m.max_iter, m.tol, record_steps=False, keep_A=False)
+    # a pooled fit ends with the weights at its motifs
+    F.settle_weights(res, prep.problem, F.frozen.ITER_PER_FIT_ITER * m.max_iter, m.tol)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m.fit(small)

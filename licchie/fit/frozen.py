@@ -187,16 +187,21 @@ def settle_weights(result, problem: Problem, max_iter, tol, extrapolate=True):
     (docs/model-choices.md, "Transfer").  :func:`weights_at_motifs` at the
     fit's motifs is kept when it lowers the objective (it starts at the
     exact minimiser of the A-eliminated objective without the L1 term, so it
-    nearly always does); its iterations are appended to the history with
-    stage :data:`FINAL_STAGE`.  ``result`` is changed in place.
+    nearly always does).  Its iterations are appended to the history with
+    stage :data:`FINAL_STAGE` from the first one below the fit's last
+    objective, so the history stays monotone; the iteration count
+    ``result.n_iter`` stays the alternation's.  ``result`` is changed in
+    place.
 
     Returns
     -------
     FrozenResult
     """
     res = weights_at_motifs(problem, result.C, result.R, max_iter, tol, extrapolate)
-    if res.objective < result.objective:
+    before = result.objective
+    if res.objective < before:
         result.W, result.Wbar, result.gamma = res.W, res.Wbar, res.gamma
+        # the frozen alternation is monotone, so this keeps a tail of it
         result.history.extend((result.n_iter + it, FINAL_STAGE, terms)
-                              for it, _, terms in res.history)
+                              for it, _, terms in res.history if terms.sum() < before)
     return res
