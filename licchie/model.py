@@ -176,8 +176,7 @@ class LICCHIE(BaseEstimator):
             the best start's motifs (:meth:`transform`'s computation, up to
             ``10 * max_iter`` iterations), kept when the objective falls; the
             iterations are in ``objective_history_`` with stage
-            ``"weights at fitted motifs"``.  Not with population feature
-            spaces nor on Dask.
+            ``"weights at fitted motifs"``.  Not on Dask.
     random_state : int, RandomState instance or None, default None
         Seeds the starts: an int always gives the same fit; a RandomState
         is drawn from (once per fit).
@@ -429,8 +428,7 @@ class LICCHIE(BaseEstimator):
             trials = None
             if opts["class_restarts"] > 0:
                 results, trials = self._restart_classes(prep, results, seeds, opts)
-            if (opts["settle_weights"] and resolve_lambdas(self.lambdas).pooling > 0
-                    and problem.spaces is None):
+            if opts["settle_weights"] and resolve_lambdas(self.lambdas).pooling > 0:
                 # the weights that minimise the objective at the best start's
                 # motifs (the computation transform repeats on these data)
                 best = int(np.argmin([r.objective for r in results]))

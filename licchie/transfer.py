@@ -27,7 +27,9 @@ Either way the alternation starts from the exact minimiser of the
 A-eliminated objective for the frozen ``C``, ``R`` (the fit's reduced start,
 :func:`licchie.fit.reduced_init`, with no sweeps over ``C``, ``R``), which
 leaves out only the L1 term of ``W`` and the smoothness pull; the
-alternation adds them.
+alternation adds them.  With population feature spaces the start is each
+pair's exactly pooled profile at the frozen effects
+(:func:`licchie.fit.spaces_search.profile_start`).
 """
 from __future__ import annotations
 
@@ -128,16 +130,9 @@ def transform(model, X, profiles="refit", max_iter=None, tol=None):
             fixed = np.zeros((n_g, W0f.shape[1]))
             np.add.at(fixed, g, W0f)
             fixed /= np.maximum(np.bincount(g, minlength=n_g), 1)[:, None]
-        W0f = None   # the exact minimiser of the A-eliminated objective (weights_at_motifs)
-        if problem.spaces is not None:
-            # no reduced start per space: each pair's training profile (the
-            # problem is convex in the weights, so the start sets only the pace)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                W0 = L.group_weights_for(model, pairs, obs)
-            W0f = np.ascontiguousarray(W0 if perm is None else W0[perm], dtype=np.float64)
+        # the start depends on C, R and the data only (weights_at_motifs)
         res = weights_at_motifs(problem, C, R, max_iter, tol, bool(opts["extrapolate"]),
-                                W0=W0f, Wbar_fixed=fixed)
+                                Wbar_fixed=fixed)
     W = res.W
     gain = (np.ones(W.shape[0]) if res.gamma is None else res.gamma[problem.pair_target])
     if perm is not None:

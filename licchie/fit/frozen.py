@@ -154,7 +154,9 @@ def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W
 
     The start is the fit's reduced start with no sweeps over ``C``, ``R``
     (:func:`licchie.fit.reduced_init`), which leaves out only the L1 term of
-    ``W`` and the smoothness pull; the alternation adds them.  ``LICCHIE.transform``
+    ``W`` and the smoothness pull; the alternation adds them.  With
+    population feature spaces it is each pair's exactly pooled profile
+    (:func:`licchie.fit.spaces_search.profile_start`).  ``LICCHIE.transform``
     and the end of every pooled fit (:func:`settle_weights`) call this one
     function, so on the training data ``transform`` repeats the fit's last step.
 
@@ -164,7 +166,7 @@ def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W
     C, R : float64 (d, J)
     max_iter, tol, extrapolate : as :func:`frozen_weights`
     W0 : float64 (n_pairs, J), optional
-        Another start (population feature spaces have no reduced start).
+        Another start.
     Wbar_fixed : float64 (n_groups, J), optional
         As :func:`frozen_weights`.
 
@@ -172,7 +174,10 @@ def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W
     -------
     FrozenResult
     """
-    if W0 is None:
+    if W0 is None and problem.spaces is not None:
+        from .spaces_search import profile_start
+        W0 = profile_start(problem, C, R)
+    elif W0 is None:
         W0 = reduced_init(problem, C.shape[1], 0, max_sweeps=0, C0=C, R0=R)[0]
     return frozen_weights(problem, C, R, W0, max_iter, tol, Wbar_fixed=Wbar_fixed,
                           extrapolate=extrapolate, progress=progress)
@@ -187,7 +192,10 @@ def settle_weights(result, problem: Problem, max_iter, tol, extrapolate=True):
     (docs/model-choices.md, "Transfer").  :func:`weights_at_motifs` at the
     fit's motifs is kept when it lowers the objective (it starts at the
     exact minimiser of the A-eliminated objective without the L1 term, so it
-    nearly always does).  Its iterations are appended to the history with
+    usually does: not always when the fit's alternation has nearly settled
+    its weights itself, e.g. with few pooling groups; then the fit keeps its
+    own weights and ``transform`` differs from them by what the budget did
+    not reach).  Its iterations are appended to the history with
     stage :data:`FINAL_STAGE` from the first one below the fit's last
     objective, so the history stays monotone; the iteration count
     ``result.n_iter`` stays the alternation's.  ``result`` is changed in

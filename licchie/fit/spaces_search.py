@@ -84,6 +84,34 @@ class SpacesReduced:
         return Wbar, C, R, F
 
 
+def profile_start(problem, C, R):
+    """Each pair's exactly pooled profile for fixed per-space ``C, R``.
+
+    The spaces' counterpart of :func:`licchie.fit.reduced_init` with no sweeps:
+    the profiles that minimise the reduced loss at these effects, a start
+    that depends on ``C, R`` and the data only (so the fit's last step and
+    ``transform`` begin at the same point).
+
+    Parameters
+    ----------
+    problem : Problem
+        With population feature spaces.
+    C, R : float64 (n_spaces, d, J)
+
+    Returns
+    -------
+    float64 (n_pairs, J)
+    """
+    sp, p = problem.spaces, problem.pairs
+    data = PooledData.from_pairs(problem.X, p.tgt_obs, p.tgt_ptr, p.src, p.gain, p.group,
+                                 p.n_groups)
+    group_class = np.zeros(p.n_groups, np.int64)
+    group_class[p.group] = sp.pair_class
+    red = SpacesReduced(data, group_class, sp.class_space, sp.features)
+    Wbar = red.value_grad(np.ascontiguousarray(C), np.ascontiguousarray(R))[3]
+    return np.ascontiguousarray(Wbar[p.group])
+
+
 def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opts,
                   progress=None):
     """Random starts of the reduced problem with spaces, the best polished.
