@@ -63,15 +63,20 @@ def summary_text(model):
         lines.append("  (a number, not a verdict: the noise it compares against is the "
                      "model's residual, mostly misfit on real data; the verdict above "
                      "already weighs how well the data pin each motif)")
+    fallback = getattr(model, "pooling_fallback_", None)
+    if fallback is not None:
+        lines.append(f"  pooling groups: one profile per interaction class (pooling_groups="
+                     f"'auto': {fallback:.0%} of the class x frame profiles cancelled)")
     kappa = model.group_weights_.coords.get("cancellation")
     if pooling > 0 and kappa is not None and np.any(~np.isnan(kappa.values)):
         k = kappa.values[~np.isnan(kappa.values)]
-        share = float(np.mean(k > F.CANCELLATION_LIMIT))
+        share = F.cancelled_share(k)
         lines.append(
             f"  pooling profiles: {share:.0%} cancel (weights' |sum| over "
             f"{F.CANCELLATION_LIMIT:g}x the interaction; median ratio {np.median(k):.1f})"
             + ("  [HIGH: predictions outside the training frames are unstable; fit "
-               "pooling_groups='class' and compare on held-out blocks]" if share > 0.1
+               "pooling_groups='class' and compare on held-out blocks]"
+               if share > F.CANCELLATION_SHARE
                else ""))
     if not pooling > 0:
         lines.append("  pooling=0: the data do not determine the source effects "

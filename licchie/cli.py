@@ -30,11 +30,13 @@ def _add_fit_options(p):
     p.add_argument("--pooling", type=float, default=lam.pooling,
                    help="lam5, pull of pair weights toward their group profile "
                         f"(default {lam.pooling:g}; 0 = the paper's model)")
-    p.add_argument("--pooling-groups", default="class_time",
-                   choices=("class", "class_session", "class_time"),
-                   help="pooling groups (default class_time: class x frame window)")
+    p.add_argument("--pooling-groups", default="auto",
+                   choices=("auto", "class", "class_session", "class_time"),
+                   help="pooling groups (default auto: class x frame window, class when "
+                        "those profiles cancel)")
     p.add_argument("--pooling-window", type=int, default=1,
-                   help="frames per window with --pooling-groups class_time (default 1)")
+                   help="frames per window with --pooling-groups class_time or auto "
+                        "(default 1)")
     p.add_argument("--target-gain", action="store_true",
                    help="with --pooling > 0: pool toward a per-target gain times the class "
                         "profile (README, 'Target gains')")

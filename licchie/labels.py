@@ -235,7 +235,7 @@ def group_weights_for(model, pairs, obs):
     """Each pair's group profile ``Wbar[g(e)]`` (n_pairs, J) from a fitted
     model (zero for groups it never saw).
 
-    With ``pooling_groups="class_time"`` the window of a pair is looked up on
+    With class x time pooling (``pooling_groups_``) the window of a pair is looked up on
     the training data's time axis by (session, time label) of its target, so
     a recording that starts later than the training data (a held-out
     stretch) gets the windows its frames had in training.  A pair without a
@@ -249,7 +249,7 @@ def group_weights_for(model, pairs, obs):
     gw = {str(g): model.group_weights_.values[k]
           for k, g in enumerate(model.group_weights_["group"].values)}
     W = np.zeros((pairs.n_pairs, model.group_weights_.shape[1]))
-    if model.pooling_groups != "class_time" or not pairs.n_pairs:
+    if model._pooling() != "class_time" or not pairs.n_pairs:
         names = np.asarray(pairs.group_names, dtype=object)[pairs.group]
         unknown = 0
         for g in np.unique(names):

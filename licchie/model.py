@@ -7,6 +7,7 @@ and labelling of its results (:mod:`licchie.labels`); model files are in
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -50,25 +51,28 @@ class LICCHIE(BaseEstimator):
     radius : float, default 10.0
         A source at frame t-1 pairs with a target at frame t when their
         positions are at most ``radius`` apart (position units).
-    lambdas : 5-tuple of float or dict, default (1.0, 0.1, 0.0, 0.01, 0.0)
+    lambdas : 5-tuple of float or dict, default (10.0, 0.0, 0.0, 0.001, 10.0)
         The objective's weights (low_rank lam1 > 0, smoothness lam2, l1_A
         lam3, l1_W lam4, pooling lam5; :class:`Lambdas`), or a dict with
         some of these names (the others keep their defaults).  ``pooling``
         is the pull of each pair's weights toward its group's profile: 0 is
         the paper's model; > 0 makes motifs identifiable (docs,
         "Identifiability").
-    pooling_groups : {"class", "class_session", "class_time"}, default "class_time"
+    pooling_groups : {"auto", "class", "class_session", "class_time"}, default "auto"
         Groups for pooling: interaction class (target population, source
         population; the self pair its own class), class x session, or class
-        x session x time window.  With few cells per frame (tens), one
-        profile per class and frame rests on a handful of pairs and can
-        predict held-out frames very badly; ``"class"`` is then the better
-        choice (docs/evaluation.md, "Pooling default"; choose with
-        :func:`licchie.select.grid_search`).
+        x session x time window.  ``"auto"`` fits ``"class_time"`` and, when
+        more than a tenth of its profiles cancel (``group_weights_
+        ["cancellation"]`` above 10: a profile rests on a handful of pairs
+        and fits them with large opposite contributions, which predicts
+        other frames very badly; sparse recordings), fits again with
+        ``"class"``; ``pooling_groups_`` says which was kept
+        (docs/model-choices.md, "Pooling groups").  Compare settings on
+        held-out time blocks with :func:`licchie.select.grid_search`.
     pooling_window : int, default 1
-        Window length in frames for ``"class_time"``.  Frames without a
-        fitted window (held-out frames) use their class's nearest training
-        window.
+        Window length in frames for ``"class_time"`` (and ``"auto"``).
+        Frames without a fitted window (held-out frames) use their class's
+        nearest training window.
     target_gain : bool, default False
         With pooling > 0, pool each pair's weights toward ``gamma_t *
         Wbar[g(e)]`` instead of ``Wbar[g(e)]``: every target observation has
@@ -94,8 +98,12 @@ class LICCHIE(BaseEstimator):
         M, nearest pairs in stacked-state space linked by the smoothness term.
     sigma : float, default 0.3
         Smoothness edge weight ``exp(-sigma * ||s_e - s_e'||)``.
-    init : {"parafac", "groups", "classes"}, default "parafac"
-        How each start begins.  ``"parafac"`` is MODEL.md's: one A-step with
+    init : {"auto", "search", "parafac", "groups", "classes"}, default "auto"
+        How each start begins.  ``"auto"``: ``"search"`` for pooled fits
+        (pooling > 0), else ``"parafac"``.  ``"search"``: the global search
+        of the exactly pooled reduced problem, whose best distinct minima
+        are polished on the full objective (docs/global-search.md).
+        ``"parafac"`` is MODEL.md's: one A-step with
         lam1 = 0, then PARAFAC of the stacked ``A_e`` (random init from the
         start's seed).  ``"groups"``: a least-squares interaction matrix per
         interaction class and time window, their PARAFAC, then alternating
@@ -112,10 +120,10 @@ class LICCHIE(BaseEstimator):
         among the classes, a reduced-rank regression per class and a CP per
         class (module :mod:`licchie.fit.classes`; README, "Class-structured
         start").  Bootstrap starts as ``"groups"``.
-    n_init : int, default 5
-        Starts; the lowest objective is kept and the agreement between
-        starts is the stability diagnostic.
-    max_iter : int, default 50
+    n_init : int, default 3
+        Starts (with ``"search"``: polished minima of the search); the
+        lowest objective is kept.
+    max_iter : int, default 100
     tol : float, default 1e-6
         Stop when the relative decrease of the objective over an iteration is
         below ``tol``.
@@ -234,6 +242,13 @@ class LICCHIE(BaseEstimator):
     start_objectives_ : ndarray (n_init,)
         Final objective of every start (of the best one after
         ``class_restarts`` and ``settle_weights``).
+    pooling_groups_ : str
+        The pooling groups of the fit (``pooling_groups`` with ``"auto"``
+        resolved to ``"class_time"`` or ``"class"``); ``predict`` and
+        ``transform`` use these.
+    pooling_fallback_ : float or None
+        With ``"auto"``: the share of cancelling class x frame profiles that
+        made the fit fall back to class profiles, else None.
     class_restarts_ : pandas.DataFrame or None
         With ``solver_options["class_restarts"] > 0``: one row per trial
         (``class``, ``draw``, ``motifs``, ``objective``, ``accepted``); the first row is the best
@@ -249,7 +264,7 @@ class LICCHIE(BaseEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "radius": [Interval(Real, 0, None, closed="neither"), Options(Real, {np.inf})],
         "lambdas": [tuple, list, dict],
-        "pooling_groups": [StrOptions(set(F.POOLING_GROUPS))],
+        "pooling_groups": [StrOptions(set(F.POOLING_GROUPS) | {"auto"})],
         "pooling_window": [None, Interval(Integral, 1, None, closed="left")],
         "target_gain": ["boolean"],
         "pair_weight": [StrOptions(set(F.PAIR_WEIGHTS))],
@@ -271,7 +286,7 @@ class LICCHIE(BaseEstimator):
     }
 
     def __init__(self, n_components=8, radius=10.0, *, lambdas=tuple(Lambdas()),
-                 pooling_groups="class_time", pooling_window=1, target_gain=False,
+                 pooling_groups="auto", pooling_window=1, target_gain=False,
                  pair_weight="none", bandwidth=None, include_self=True, n_neighbors=10,
                  sigma=0.3, init="auto", n_init=3, max_iter=100, tol=1e-6,
                  dtype="float64", solver_options=None, random_state=None, n_jobs=None,
@@ -311,10 +326,19 @@ class LICCHIE(BaseEstimator):
                             "max_iter", "n_jobs"), "LICCHIE")
         resolve_lambdas(self.lambdas)
         resolve_solver_options(self.solver_options)
-        if self.pooling_groups == "class_time" and self.pooling_window is None:
+        if self.pooling_groups in ("class_time", "auto") and self.pooling_window is None:
             raise ValueError("The 'pooling_window' parameter of LICCHIE must be an int >= 1 "
-                             "when pooling_groups='class_time' (the window length in "
-                             "frames). Got None instead.")
+                             f"when pooling_groups={self.pooling_groups!r} (the window "
+                             "length in frames). Got None instead.")
+
+    def _pooling(self):
+        """The pooling groups in use: the fitted model's (``pooling_groups_``,
+        ``"auto"`` resolved by ``fit``), before a fit the ones ``fit`` tries
+        first."""
+        used = getattr(self, "pooling_groups_", None)
+        if used is not None:
+            return used
+        return "class_time" if self.pooling_groups == "auto" else self.pooling_groups
 
     def _check_problem(self, rec, pairs):
         d = rec.n_features
@@ -351,7 +375,7 @@ class LICCHIE(BaseEstimator):
         rec = as_recording(X)
         obs = rec.obs
         pairs = F.build_pairs(obs, self.radius, self.include_self, self.pair_weight,
-                              self.bandwidth, self.pooling_groups, self.pooling_window)
+                              self.bandwidth, self._pooling(), self.pooling_window)
         spaces = self._check_problem(rec, pairs)
         _warn_self_only(rec, pairs, self.radius)
         Xf = obs.features if spaces is None else F.zero_filled(obs.features)
@@ -393,11 +417,33 @@ class LICCHIE(BaseEstimator):
         self
         """
         self._validate_params()
+        auto = self.pooling_groups == "auto"
+        # the fit below reads the groups it fits from here (_pooling)
+        self.pooling_groups_ = "class_time" if auto else self.pooling_groups
+        self.pooling_fallback_ = None
+        self._fit_groups(X, client)
+        if auto and resolve_lambdas(self.lambdas).pooling > 0:
+            share = F.cancelled_share(self.group_weights_["cancellation"].values)
+            if share > F.CANCELLATION_SHARE:
+                if self.verbose:
+                    print(f"pooling_groups='auto': {share:.0%} of the class x frame profiles "
+                          "cancel; fitting one profile per interaction class",
+                          file=sys.stderr)
+                self.pooling_groups_ = "class"
+                self._fit_groups(X, client)
+                self.pooling_fallback_ = share
+            F.warn_cancelling_profiles(self.group_weights_["cancellation"].values,
+                                       stacklevel=2)
+        return self
+
+    def _fit_groups(self, X, client):
+        """One fit with the pooling groups ``self._pooling()``; sets the fitted
+        attributes."""
         if self.backend == "dask" or client is not None:
             from .distributed import fit_dask
             for name, value in fit_dask(self, X, client).items():
                 setattr(self, name, value)
-            return self
+            return
         opts = resolve_solver_options(self.solver_options)
         seq = seed_sequence(self.random_state)
         seeds = seq.generate_state(self.n_init)
@@ -456,7 +502,6 @@ class LICCHIE(BaseEstimator):
         self._warn_fit(results, fitted, init)
         for name, value in fitted.items():
             setattr(self, name, value)
-        return self
 
     def _init_method(self):
         """``init`` with ``"auto"`` resolved: the global search for pooled fits
@@ -488,7 +533,8 @@ class LICCHIE(BaseEstimator):
             warnings.warn(f"The best start did not reach tol={self.tol} in max_iter="
                           f"{self.max_iter} iterations; increase max_iter.",
                           UserWarning, stacklevel=3)
-        if resolve_lambdas(self.lambdas).pooling > 0:
+        if resolve_lambdas(self.lambdas).pooling > 0 and self.pooling_groups != "auto":
+            # with "auto", fit warns once it has chosen the groups
             F.warn_cancelling_profiles(fitted["group_weights_"]["cancellation"].values,
                                        stacklevel=3)
         if self.n_init == 1 and init != "search":
@@ -661,7 +707,7 @@ class LICCHIE(BaseEstimator):
                              "differ from the ones the model was fitted on. Use "
                              "weights='group' (or 'auto') for new or held-out data.")
         pairs = F.build_pairs(obs, self.radius, self.include_self, self.pair_weight,
-                              self.bandwidth, self.pooling_groups, self.pooling_window)
+                              self.bandwidth, self._pooling(), self.pooling_window)
         if same and weights != "group":
             W = np.ascontiguousarray(self.weights_.values)
         else:

@@ -58,6 +58,9 @@ def to_dataset(model):
                "n_edges": int(model.n_edges_),
                "in_sample_r2": float(model.in_sample_r2_),
                "data_fingerprint": model.data_fingerprint_,
+               "pooling_groups_used": model._pooling(),
+               "pooling_fallback": (-1.0 if getattr(model, "pooling_fallback_", None) is None
+                                    else float(model.pooling_fallback_)),
                "space": json.dumps(list(model.space_names_)),
                "stability_attrs": json.dumps(
                    {k: v for k, v in model.stability_.attrs.items() if k != "mean"})})
@@ -135,6 +138,11 @@ def load(path):
     fitted["n_edges_"] = int(ds.attrs["n_edges"])
     fitted["in_sample_r2_"] = float(ds.attrs["in_sample_r2"])
     fitted["data_fingerprint_"] = str(ds.attrs["data_fingerprint"])
+    # files written before pooling_groups="auto" fitted the parameter's groups
+    fitted["pooling_groups_"] = str(ds.attrs.get("pooling_groups_used",
+                                                 model.pooling_groups))
+    fb = float(ds.attrs.get("pooling_fallback", -1.0))
+    fitted["pooling_fallback_"] = None if fb < 0 else fb
     feat = ds["feature"].values
     fitted["feature_names_in_"] = np.array(list(feat), dtype=object)
     fitted["n_features_in_"] = len(feat)

@@ -47,7 +47,7 @@ def last_window_prediction(model, ds):
     from licchie.data import as_recording
     obs = as_recording(ds).obs
     pairs = F.build_pairs(obs, model.radius, model.include_self, model.pair_weight,
-                          model.bandwidth, model.pooling_groups, model.pooling_window)
+                          model.bandwidth, model._pooling(), model.pooling_window)
     gw = model.group_weights_
     known = {}
     for k, g in enumerate(gw["group"].values.tolist()):

@@ -15,7 +15,9 @@ so an API change is a one-line change), fitted, and scored against the truth:
   in-sample R^2, held-out R^2 (``--heldout``: a second fit on 80% of the
   frames), fit seconds, the final objective, and how many pooling profiles
   cancel (share above :data:`licchie.fit.CANCELLATION_LIMIT` and the 90th
-  percentile of :func:`licchie.fit.profile_cancellation`).
+  percentile of :func:`licchie.fit.profile_cancellation`), and the pooling
+  groups the fit kept (``pooling_groups_``: ``"auto"`` resolved) with the
+  median |cos| between consecutive windows' profiles (:func:`profile_continuity`).
 
 Rows are appended to ``<out>.partial`` as each fit finishes (a crash loses at
 most the running fit; ``--resume`` skips the fits already there); the CSV
@@ -60,8 +62,8 @@ COLUMNS = ["regime", "seed", "kind", "component", "used", "similarity", "match",
            "stability", "excitation", "verdict", "mean_similarity",
            "mean_similarity_used", "n_used", "mean_stability", "mse_licchie",
            "mse_global", "mse_percell", "mse_zero", "in_sample_r2", "heldout_r2",
-           "fit_seconds", "objective", "n_pairs", "cancel_share", "cancel_q90", "fit_params",
-           "error"]
+           "fit_seconds", "objective", "n_pairs", "cancel_share", "cancel_q90", "pooling_groups", "profile_cos",
+           "fit_params", "error"]
 
 
 def make_model(seed, ds, truth, **overrides):
@@ -179,8 +181,31 @@ def fit_one(regime, seed, overrides, heldout=False):
                      else float("nan"),
                      cancel_q90=float(np.quantile(kappa, 0.9)) if kappa.size else float("nan"),
                      objective=_objective(model),
+                     pooling_groups=getattr(model, "pooling_groups_", model.pooling_groups),
+                     profile_cos=profile_continuity(model),
                      n_pairs=int(getattr(model, "n_pairs_", truth.sizes["pair"]))))
     return rows
+
+
+def profile_continuity(model):
+    """Median |cos| between the profiles of consecutive time windows of one
+    class (and session): how much a class x frame profile carries over to the
+    next frame, which a forecast relies on.  NaN without time windows."""
+    gw = model.group_weights_
+    by = {}
+    for k, g in enumerate(str(x) for x in gw["group"].values):
+        if "@" not in g:
+            return float("nan")
+        head, start = g.rsplit("@", 1)
+        by.setdefault(head, []).append((int(start), gw.values[k]))
+    cos = []
+    for prof in by.values():
+        prof.sort(key=lambda sv: sv[0])
+        for (_, a), (_, b) in zip(prof, prof[1:]):
+            n = np.linalg.norm(a) * np.linalg.norm(b)
+            if n > 0:
+                cos.append(abs(float(a @ b)) / n)
+    return float(np.median(cos)) if cos else float("nan")
 
 
 def _append(path, rows):

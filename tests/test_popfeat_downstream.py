@@ -158,7 +158,7 @@ def test_predict_returns_original_units_with_population_effects(fitted):
     raw = as_recording(ds).obs
     z = S.scaled_recording(m, ds).obs
     pairs = F.build_pairs(z, m.radius, m.include_self, m.pair_weight, m.bandwidth,
-                          m.pooling_groups, m.pooling_window)
+                          m._pooling(), m.pooling_window)
     yz = population_predict(m, z, pairs, np.ascontiguousarray(m.weights_.values))
     mu, sd = S.observation_stats(m.scaling_, raw)
     want = mu[pairs.tgt_obs] + sd[pairs.tgt_obs] * yz

@@ -120,7 +120,7 @@ def setup(est, X, client=None):
     _check_one_space(obs)
     client = resolve_client(client)
     pairs = F.build_pairs(obs, est.radius, est.include_self, est.pair_weight, est.bandwidth,
-                          est.pooling_groups, est.pooling_window)
+                          est._pooling(), est.pooling_window)
     est._check_problem(rec, pairs)
     _warn_self_only(rec, pairs, est.radius)
     if lam.smoothness > 0 and rec.n_sessions > 1:
@@ -131,7 +131,7 @@ def setup(est, X, client=None):
             "(docs/distributed.md).", UserWarning, stacklevel=4)
     params = dict(radius=est.radius, include_self=est.include_self,
                   pair_weight=est.pair_weight, bandwidth=est.bandwidth,
-                  pooling_groups=est.pooling_groups, pooling_window=est.pooling_window,
+                  pooling_groups=est._pooling(), pooling_window=est.pooling_window,
                   lambdas=tuple(lam), dtype=_dtype(est.dtype), n_neighbors=est.n_neighbors,
                   sigma=est.sigma)
     Xf = obs.features

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from .. import kernels as K  # noqa: F401  (F.K: the kernels the fit calls)
 from .classes import class_start
-from .diagnostics import (CANCELLATION_LIMIT, motif_agreement, profile_cancellation,
-                          source_excitation, stability, warn_cancelling_profiles)
+from .diagnostics import (CANCELLATION_LIMIT, CANCELLATION_SHARE, cancelled_share,
+                          motif_agreement, profile_cancellation, source_excitation,
+                          stability, warn_cancelling_profiles)
 from .pairs import (PAIR_WEIGHTS, Graph, Pairs, build_graph, build_pairs, find_pairs,
                     init_classes, init_groups, inverse_permutation, locality_order,
                     pair_groups, reorder, POOLING_GROUPS, empty_graph, within_classes)
@@ -55,9 +56,9 @@ REORDER_PAIRS = True
 _extrapolate = extrapolation
 
 __all__ = [
-    "K", "PAIR_WEIGHTS", "RIDGE_REL", "REORDER_PAIRS", "TERMS",
+    "K", "CANCELLATION_LIMIT", "CANCELLATION_SHARE", "PAIR_WEIGHTS", "RIDGE_REL", "REORDER_PAIRS", "TERMS",
     "Graph", "Pairs", "Problem", "StartResult",
-    "bootstrap_counts", "build_graph", "build_pairs", "class_restarts", "class_start",
+    "bootstrap_counts", "build_graph", "cancelled_share", "build_pairs", "class_restarts", "class_start",
     "extrapolation", "find_pairs", "fitted_gains", "gain_components", "group_init",
     "group_matrices", "init_classes", "init_groups", "initial_interactions",
     "inverse_permutation", "locality_order", "motif_agreement", "normalise_gains",

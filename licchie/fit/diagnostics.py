@@ -91,6 +91,9 @@ def stability(results, best):
 #: profiles whose weights' absolute sum exceeds this multiple of the
 #: interaction they add up to are called cancelling (see profile_cancellation)
 CANCELLATION_LIMIT = 10.0
+# share of profiles above CANCELLATION_LIMIT at which a fit warns, and at
+# which pooling_groups="auto" gives up class x frame profiles for class ones
+CANCELLATION_SHARE = 0.1
 
 
 def profile_cancellation(Wbar, C, R, group_spaces=None):
@@ -136,6 +139,14 @@ def profile_cancellation(Wbar, C, R, group_spaces=None):
     return out
 
 
+def cancelled_share(kappa):
+    """Share of the pooling profiles that cancel (``kappa`` above
+    :data:`CANCELLATION_LIMIT`, NaN left out; 0 when none is finite)."""
+    kappa = np.asarray(kappa, dtype=np.float64)
+    kappa = kappa[~np.isnan(kappa)]
+    return float(np.mean(kappa > CANCELLATION_LIMIT)) if kappa.size else 0.0
+
+
 def warn_cancelling_profiles(kappa, stacklevel=2):
     """Warn when over a tenth of the pooling profiles cancel (``kappa`` above
     :data:`CANCELLATION_LIMIT`; ``kappa`` from :func:`profile_cancellation`).
@@ -148,8 +159,8 @@ def warn_cancelling_profiles(kappa, stacklevel=2):
     kappa = kappa[~np.isnan(kappa)]
     if kappa.size == 0:
         return
-    share = float(np.mean(kappa > CANCELLATION_LIMIT))
-    if share > 0.1:
+    share = cancelled_share(kappa)
+    if share > CANCELLATION_SHARE:
         warnings.warn(
             f"{share:.0%} of the pooling profiles cancel: their weights' absolute sum is over "
             f"{CANCELLATION_LIMIT:g} times the interaction they add up to (median "

@@ -165,9 +165,9 @@ def format_table(res):
     fc = res.get("forecast_model")
     if fc is not None and fc.get_params() != lic.get_params():
         lines.append(f"LICCHIE's held-out rows come from a second LICCHIE fit with "
-                     f"pooling_groups={fc.pooling_groups!r}, init={fc.init!r}, "
+                     f"pooling_groups={fc._pooling()!r}, init={fc.init!r}, "
                      f"lambdas={tuple(resolve_lambdas(fc.lambdas))}: a fit with "
-                     f"pooling_groups={lic.pooling_groups!r} has no profiles for frames "
+                     f"pooling_groups={lic._pooling()!r} has no profiles for frames "
                      "after its training data.")
     if resolve_lambdas(lic.lambdas).pooling > 0:
         lines.append("Note: with pooling > 0 the weights are pulled toward per-class "

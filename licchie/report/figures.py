@@ -238,7 +238,7 @@ def _markdown(res, table, figures):
     stab = lic.stability_.attrs["mean"]
     lines = ["# LICCHIE vs linear baselines on synthetic data", "",
              f"LICCHIE: {lic.n_components} motifs, pooling {resolve_lambdas(lic.lambdas).pooling} "
-             f"({lic.pooling_groups}), {lic.n_iter_} iterations "
+             f"({lic._pooling()}), {lic.n_iter_} iterations "
              f"({'converged' if lic.converged_ else 'not converged'}), best of "
              f"{lic.n_init} starts. **Motif stability {stab:.3f}** (agreement across "
              "starts; below 0.9 the motifs are not reproducible, MODEL.md "
