@@ -335,9 +335,10 @@ class LICCHIE(BaseEstimator):
         """The pooling groups in use: the fitted model's (``pooling_groups_``,
         ``"auto"`` resolved by ``fit``), before a fit the ones ``fit`` tries
         first."""
-        used = getattr(self, "pooling_groups_", None)
-        if used is not None:
-            return used
+        for name in ("_fitting_groups", "pooling_groups_"):
+            used = getattr(self, name, None)
+            if used is not None:
+                return used
         return "class_time" if self.pooling_groups == "auto" else self.pooling_groups
 
     def _check_problem(self, rec, pairs):
@@ -418,22 +419,28 @@ class LICCHIE(BaseEstimator):
         """
         self._validate_params()
         auto = self.pooling_groups == "auto"
-        # the fit below reads the groups it fits from here (_pooling)
-        self.pooling_groups_ = "class_time" if auto else self.pooling_groups
-        self.pooling_fallback_ = None
-        self._fit_groups(X, client)
-        if auto and resolve_lambdas(self.lambdas).pooling > 0:
-            share = F.cancelled_share(self.group_weights_["cancellation"].values)
-            if share > F.CANCELLATION_SHARE:
-                if self.verbose:
-                    print(f"pooling_groups='auto': {share:.0%} of the class x frame profiles "
-                          "cancel; fitting one profile per interaction class",
-                          file=sys.stderr)
-                self.pooling_groups_ = "class"
-                self._fit_groups(X, client)
-                self.pooling_fallback_ = share
-            F.warn_cancelling_profiles(self.group_weights_["cancellation"].values,
-                                       stacklevel=2)
+        fallback = None
+        # the fit below reads the groups it fits from here (_pooling); a
+        # failed fit leaves no fitted attribute behind
+        self._fitting_groups = "class_time" if auto else self.pooling_groups
+        try:
+            self._fit_groups(X, client)
+            if auto and resolve_lambdas(self.lambdas).pooling > 0:
+                share = F.cancelled_share(self.group_weights_["cancellation"].values)
+                if share > F.CANCELLATION_SHARE:
+                    if self.verbose:
+                        print(f"pooling_groups='auto': {share:.0%} of the class x frame "
+                              "profiles cancel; fitting one profile per interaction class",
+                              file=sys.stderr)
+                    self._fitting_groups = "class"
+                    self._fit_groups(X, client)
+                    fallback = share
+                F.warn_cancelling_profiles(self.group_weights_["cancellation"].values,
+                                           stacklevel=2)
+            self.pooling_groups_ = self._fitting_groups
+        finally:
+            del self._fitting_groups
+        self.pooling_fallback_ = fallback
         return self
 
     def _fit_groups(self, X, client):
