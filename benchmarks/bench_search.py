@@ -5,7 +5,10 @@
 the aggregation of the statistics (once per fit, linear in pairs), one ALS
 sweep and one loss-and-gradient evaluation of the variable-projection
 L-BFGS (both must not grow with pairs).  ``PooledSearch`` times a fixed
-number of basin-hopping moves at 100 k pairs.
+number of basin-hopping moves at 100 k pairs.  ``GroupingCV`` times the
+check of ``pooling_groups="auto"`` (:func:`licchie.fit.granularity.cross_validate`:
+one aggregation with the per-target rows, five folds of class x frame and
+class profiles, every target predicted) at the same sizes.
 
 Threads: BLAS 1 (threadpoolctl), Numba ``LICCHIE_BENCH_THREADS`` (default 1).
 Every kernel is called once in ``setup``, so compilation is never timed.
@@ -16,6 +19,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from licchie.fit import granularity as GR
 from licchie.fit import search as S
 
 _THREADS = int(os.environ.get("LICCHIE_BENCH_THREADS", "1"))
@@ -87,3 +91,30 @@ class PooledSearch:
     def time_search_8_moves(self):
         S.search(self.data, 10, n_searches=2, n_starts=1, n_trials=3, time_budget=None,
                  max_sweeps=200, move_groups=self.classes, seed=0)
+
+
+class GroupingCV:
+    params = [10_000, 100_000, 1_000_000]
+    param_names = ["n_pairs"]
+    timeout = 600
+
+    def setup(self, n_pairs):
+        numba.set_num_threads(min(_THREADS, numba.config.NUMBA_NUM_THREADS))
+        self._blas = threadpool_limits(limits=1, user_api="blas")
+        args, self.classes = _random_problem(n_pairs)
+        X, tgt_obs, tgt_ptr, src, gain, group, G, frame, _ = args
+        self.args = (X, tgt_obs, tgt_ptr, src, gain, group, G, self.classes,
+                     tgt_obs // 3, frame)   # about three targets per cell
+        rng = np.random.default_rng(1)
+        d = X.shape[1]
+        self.C, self.R = S._random_unit(rng, d, 10), S._random_unit(rng, d, 10)
+        self.time_cross_validate(n_pairs)
+
+    def teardown(self, n_pairs):
+        self._blas.unregister()
+
+    def time_cross_validate(self, n_pairs):
+        GR.cross_validate(*self.args, self.C, self.R)
+
+    def peakmem_cross_validate(self, n_pairs):
+        GR.cross_validate(*self.args, self.C, self.R)

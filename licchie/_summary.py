@@ -66,7 +66,7 @@ def summary_text(model):
     fallback = getattr(model, "pooling_fallback_", None)
     if fallback is not None:
         lines.append(f"  pooling groups: one profile per interaction class (pooling_groups="
-                     f"'auto': {fallback:.0%} of the class x frame profiles cancelled)")
+                     f"'auto': {fallback})")
     kappa = model.group_weights_.coords.get("cancellation")
     if pooling > 0 and kappa is not None and np.any(~np.isnan(kappa.values)):
         k = kappa.values[~np.isnan(kappa.values)]

@@ -33,7 +33,8 @@ def _add_fit_options(p):
     p.add_argument("--pooling-groups", default="auto",
                    choices=("auto", "class", "class_session", "class_time"),
                    help="pooling groups (default auto: class x frame window, class when "
-                        "those profiles cancel)")
+                        "class profiles predict held-out cells better or those profiles "
+                        "cancel)")
     p.add_argument("--pooling-window", type=int, default=1,
                    help="frames per window with --pooling-groups class_time or auto "
                         "(default 1)")

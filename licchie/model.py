@@ -61,13 +61,16 @@ class LICCHIE(BaseEstimator):
     pooling_groups : {"auto", "class", "class_session", "class_time"}, default "auto"
         Groups for pooling: interaction class (target population, source
         population; the self pair its own class), class x session, or class
-        x session x time window.  ``"auto"`` fits ``"class_time"`` and, when
-        more than a tenth of its profiles cancel (``group_weights_
-        ["cancellation"]`` above 10: a profile rests on a handful of pairs
-        and fits them with large opposite contributions, which predicts
-        other frames very badly; sparse recordings), fits again with
-        ``"class"``; ``pooling_groups_`` says which was kept
-        (docs/model-choices.md, "Pooling groups").  Compare settings on
+        x session x time window.  ``"auto"`` fits ``"class_time"`` and fits
+        again with ``"class"`` when, at the fitted motifs, one profile per
+        class predicts held-out target cells of the same frames better in
+        more than half of the frames (5-fold cross-validation over cells,
+        ``pooling_cv_``), or when more
+        than a tenth of the class x frame profiles cancel
+        (``group_weights_["cancellation"]`` above 10: a profile rests on a
+        handful of pairs and fits them with large opposite contributions,
+        which predicts other frames very badly); ``pooling_groups_`` says
+        which was kept (docs/model-choices.md, "Pooling groups").  Compare settings on
         held-out time blocks with :func:`licchie.select.grid_search`.
     pooling_window : int, default 1
         Window length in frames for ``"class_time"`` (and ``"auto"``).
@@ -246,9 +249,18 @@ class LICCHIE(BaseEstimator):
         The pooling groups of the fit (``pooling_groups`` with ``"auto"``
         resolved to ``"class_time"`` or ``"class"``); ``predict`` and
         ``transform`` use these.
-    pooling_fallback_ : float or None
-        With ``"auto"``: the share of cancelling class x frame profiles that
-        made the fit fall back to class profiles, else None.
+    pooling_fallback_ : str or None
+        With ``"auto"``: why the fit fell back to one profile per class (more
+        than a tenth of the class x frame profiles cancel, or class profiles
+        predict held-out targets better), else None.
+    pooling_cv_ : dict or None
+        With ``"auto"``: the cross-validation of
+        ``"class_time"`` against ``"class"`` profiles at the class x frame
+        fit's motifs (:func:`licchie.fit.grouping_cv`): the held-out squared
+        errors summed over all cells (``"class_time"``, ``"class"``) and the
+        share of frames in which class x frame had the lower one
+        (``"class_time_frames"``; below 0.5, the fit fell back to class
+        profiles).  None otherwise.
     class_restarts_ : pandas.DataFrame or None
         With ``solver_options["class_restarts"] > 0``: one row per trial
         (``class``, ``draw``, ``motifs``, ``objective``, ``accepted``); the first row is the best
@@ -424,33 +436,41 @@ class LICCHIE(BaseEstimator):
         # failed fit leaves no fitted attribute behind
         self._fitting_groups = "class_time" if auto else self.pooling_groups
         try:
-            self._fit_groups(X, client)
+            cv = self._fit_groups(X, client)
             if auto and resolve_lambdas(self.lambdas).pooling > 0:
-                share = F.cancelled_share(self.group_weights_["cancellation"].values)
-                if share > F.CANCELLATION_SHARE:
+                fallback = _fallback_reason(self.group_weights_["cancellation"].values, cv)
+                if fallback is not None:
                     if self.verbose:
-                        print(f"pooling_groups='auto': {share:.0%} of the class x frame "
-                              "profiles cancel; fitting one profile per interaction class",
-                              file=sys.stderr)
+                        print(f"pooling_groups='auto': {fallback}; fitting one profile per "
+                              "interaction class", file=sys.stderr)
                     self._fitting_groups = "class"
                     self._fit_groups(X, client)
-                    fallback = share
                 F.warn_cancelling_profiles(self.group_weights_["cancellation"].values,
                                            stacklevel=2)
             self.pooling_groups_ = self._fitting_groups
         finally:
             del self._fitting_groups
         self.pooling_fallback_ = fallback
+        self.pooling_cv_ = (None if cv is None else
+                            {"class_time": float(cv.fine), "class": float(cv.coarse),
+                             "class_time_frames": float(cv.fine_share)})
         return self
 
     def _fit_groups(self, X, client):
         """One fit with the pooling groups ``self._pooling()``; sets the fitted
-        attributes."""
+        attributes.
+
+        Returns the cross-validated comparison of class x frame with class
+        profiles at the fitted motifs (:func:`licchie.fit.grouping_cv`) for
+        ``pooling_groups="auto"`` fitting class x frame, else None.
+        """
         if self.backend == "dask" or client is not None:
             from .distributed import fit_dask
-            for name, value in fit_dask(self, X, client).items():
+            fitted = fit_dask(self, X, client)
+            cv = fitted.pop("_grouping_cv")
+            for name, value in fitted.items():
                 setattr(self, name, value)
-            return
+            return cv
         opts = resolve_solver_options(self.solver_options)
         seq = seed_sequence(self.random_state)
         seeds = seq.generate_state(self.n_init)
@@ -488,6 +508,11 @@ class LICCHIE(BaseEstimator):
                 F.settle_weights(results[best], problem,
                                  F.frozen.ITER_PER_FIT_ITER * self.max_iter, self.tol,
                                  bool(opts["extrapolate"]))
+            cv = None
+            if (self.pooling_groups == "auto" and self._pooling() == "class_time"
+                    and resolve_lambdas(self.lambdas).pooling > 0):
+                best = int(np.argmin([r.objective for r in results]))
+                cv = F.grouping_cv(problem, obs, results[best].C, results[best].R)
         # each pair's target gain (1 without target_gain), in the fit's order
         for r in results:
             r.pair_gain = (np.ones(fpairs.n_pairs) if r.gamma is None
@@ -509,6 +534,7 @@ class LICCHIE(BaseEstimator):
         self._warn_fit(results, fitted, init)
         for name, value in fitted.items():
             setattr(self, name, value)
+        return cv
 
     def _init_method(self):
         """``init`` with ``"auto"`` resolved: the global search for pooled fits
@@ -778,3 +804,18 @@ class LICCHIE(BaseEstimator):
         """The fitted model as one xarray.Dataset (the saved file's content)."""
         self._check_fitted()
         return modelfile.to_dataset(self)
+
+
+def _fallback_reason(kappa, cv):
+    """Why ``pooling_groups="auto"`` drops class x frame profiles, or None.
+
+    ``kappa``: the class x frame fit's profile cancellation; ``cv``: its
+    :class:`licchie.fit.GroupingCV` (None: not computed, e.g. on Dask).
+    """
+    share = F.cancelled_share(kappa)
+    if share > F.CANCELLATION_SHARE:
+        return f"{share:.0%} of the class x frame profiles cancel"
+    if cv is not None and cv.prefers_coarse:
+        return (f"class profiles predict held-out cells better in "
+                f"{1.0 - cv.fine_share:.0%} of the frames (5-fold cross-validation over cells)")
+    return None

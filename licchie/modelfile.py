@@ -59,8 +59,8 @@ def to_dataset(model):
                "in_sample_r2": float(model.in_sample_r2_),
                "data_fingerprint": model.data_fingerprint_,
                "pooling_groups_used": model._pooling(),
-               "pooling_fallback": (-1.0 if getattr(model, "pooling_fallback_", None) is None
-                                    else float(model.pooling_fallback_)),
+               "pooling_fallback": getattr(model, "pooling_fallback_", None) or "",
+               "pooling_cv": json.dumps(getattr(model, "pooling_cv_", None)),
                "space": json.dumps(list(model.space_names_)),
                "stability_attrs": json.dumps(
                    {k: v for k, v in model.stability_.attrs.items() if k != "mean"})})
@@ -141,8 +141,11 @@ def load(path):
     # files written before pooling_groups="auto" fitted the parameter's groups
     fitted["pooling_groups_"] = str(ds.attrs.get("pooling_groups_used",
                                                  model.pooling_groups))
-    fb = float(ds.attrs.get("pooling_fallback", -1.0))
-    fitted["pooling_fallback_"] = None if fb < 0 else fb
+    fb = ds.attrs.get("pooling_fallback", "")
+    if not isinstance(fb, str):  # files before 2026-12-06 kept the cancelling share
+        fb = "" if float(fb) < 0 else f"{float(fb):.0%} of the class x frame profiles cancel"
+    fitted["pooling_fallback_"] = fb or None
+    fitted["pooling_cv_"] = json.loads(ds.attrs.get("pooling_cv", "null"))
     feat = ds["feature"].values
     fitted["feature_names_in_"] = np.array(list(feat), dtype=object)
     fitted["n_features_in_"] = len(feat)

@@ -166,7 +166,8 @@ def test_verbose_0_prints_nothing(small, capsys):
 def test_prepare_builds_the_fits_problem(small):
     """``_prepare`` is the fit's setup: its Problem, started, run and settled
     as fit does the first start, gives the fitted model's first start exactly."""
-    m = LICCHIE(**dict(BASE, lambdas={"pooling": 1.0}, n_init=1, init="parafac"))
+    m = LICCHIE(**dict(BASE, lambdas={"pooling": 1.0}, n_init=1, init="parafac",
+                       pooling_groups="class_time"))  # auto may refit with class
     prep = m._prepare(small)
     assert _fitted_names(m) == []
     assert isinstance(prep.problem, F.Problem)

@@ -175,7 +175,9 @@ def fit_dask(est, X, client=None):
     dict
         Attribute name -> value, as the local fit sets them; plus
         ``dask_stats_`` (partitions, payload bytes and calls of the
-        map-reduce, worker addresses).
+        map-reduce, worker addresses) and ``_grouping_cv`` (the check of
+        ``pooling_groups="auto"``, :func:`licchie.fit.grouping_cv`, or
+        None), which is not an attribute.
 
     Raises
     ------
@@ -213,6 +215,14 @@ def fit_dask(est, X, client=None):
     fitted["class_restarts_"] = None
     est._warn_fit(results, fitted, "search")
     fitted["dask_stats_"] = stats
+    fitted["_grouping_cv"] = None
+    if est.pooling_groups == "auto" and est._pooling() == "class_time":
+        # the check of pooling_groups="auto" on the driver, which holds the
+        # recording and its pairs (one aggregation, as the search's)
+        fitted["_grouping_cv"] = F.granularity.cross_validate(
+            obs.features, pairs.tgt_obs, pairs.tgt_ptr, pairs.src, pairs.gain, pairs.group,
+            pairs.n_groups, FG.group_classes(pairs, obs), obs.cell[pairs.tgt_obs],
+            obs.frame[pairs.tgt_obs], results[best].C, results[best].R)
     return fitted
 
 
@@ -266,10 +276,7 @@ def reduced_data(su):
     statistics: ``(PooledData, move_groups)``."""
     obs, pairs = su.recording.obs, su.pairs
     data = pooled_data(su.cluster, su.group_index, pairs.n_groups, obs.n_frames)
-    cls, _ = F.pair_groups(obs, pairs.tgt, pairs.src, pairs.is_self, "class")
-    move = np.zeros(pairs.n_groups, np.int64)
-    move[pairs.group] = cls
-    return data, move
+    return data, FG.group_classes(pairs, obs)
 
 
 def _search_starts(est, su, seq):

@@ -42,6 +42,7 @@ from .pooling import (fitted_gains, gain_components, normalise_gains, normalise_
 from .problem import RIDGE_REL, TERMS, Problem
 from .reduced_start import reduced_init, reduced_inputs
 from .frozen import settle_weights
+from .granularity import GroupingCV, grouping_cv
 from .restarts import class_restarts
 from .solver import StartResult, extrapolation, numba_threads, run_start
 from .starts import (bootstrap_counts, group_init, group_matrices, initial_interactions,
@@ -57,8 +58,8 @@ _extrapolate = extrapolation
 
 __all__ = [
     "K", "CANCELLATION_LIMIT", "CANCELLATION_SHARE", "PAIR_WEIGHTS", "RIDGE_REL", "REORDER_PAIRS", "TERMS",
-    "Graph", "Pairs", "Problem", "StartResult",
-    "bootstrap_counts", "build_graph", "cancelled_share", "build_pairs", "class_restarts", "class_start",
+    "Graph", "GroupingCV", "Pairs", "Problem", "StartResult",
+    "bootstrap_counts", "build_graph", "grouping_cv", "cancelled_share", "build_pairs", "class_restarts", "class_start",
     "extrapolation", "find_pairs", "fitted_gains", "gain_components", "group_init",
     "group_matrices", "init_classes", "init_groups", "initial_interactions",
     "inverse_permutation", "locality_order", "motif_agreement", "normalise_gains",

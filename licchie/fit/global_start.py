@@ -68,10 +68,17 @@ def reduced_data(problem, obs):
     data = PooledData.from_pairs(problem.X, p.tgt_obs, p.tgt_ptr, p.src, p.gain, p.group,
                                  p.n_groups, block=block, n_blocks=obs.n_frames,
                                  keep_rows=bool(problem.target_gain))
+    return data, group_classes(p, obs)
+
+
+def group_classes(pairs, obs):
+    """int64 (n_groups,): the interaction class (``pooling_groups="class"``'s
+    group index) of every pooling group of ``pairs``."""
+    p = pairs
     cls, _ = pair_groups(obs, p.tgt, p.src, p.is_self, "class")
-    move = np.zeros(p.n_groups, np.int64)
-    move[p.group] = cls
-    return data, move
+    out = np.zeros(p.n_groups, np.int64)
+    out[p.group] = cls
+    return out
 
 
 def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opts,
