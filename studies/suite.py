@@ -62,7 +62,8 @@ COLUMNS = ["regime", "seed", "kind", "component", "used", "similarity", "match",
            "stability", "excitation", "verdict", "mean_similarity",
            "mean_similarity_used", "n_used", "mean_stability", "mse_licchie",
            "mse_global", "mse_percell", "mse_zero", "in_sample_r2", "heldout_r2",
-           "fit_seconds", "objective", "n_pairs", "cancel_share", "cancel_q90", "pooling_groups", "profile_cos",
+           "fit_seconds", "objective", "n_pairs", "cancel_share", "cancel_q90", "pooling_groups", "cv_class_time",
+           "cv_class", "cv_class_time_frames", "profile_cos",
            "fit_params", "error"]
 
 
@@ -182,6 +183,8 @@ def fit_one(regime, seed, overrides, heldout=False):
                      cancel_q90=float(np.quantile(kappa, 0.9)) if kappa.size else float("nan"),
                      objective=_objective(model),
                      pooling_groups=getattr(model, "pooling_groups_", model.pooling_groups),
+                     **{f"cv_{k}": v for k, v in (getattr(model, "pooling_cv_", None)
+                                                  or {}).items()},
                      profile_cos=profile_continuity(model),
                      n_pairs=int(getattr(model, "n_pairs_", truth.sizes["pair"]))))
     return rows
