@@ -12,7 +12,7 @@ scale per frame (class x frame is), judged at the true motifs.
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from licchie import LICCHIE
@@ -25,7 +25,10 @@ from test_search import SETTINGS, explicit_z, random_pairs
 
 def reference_errors(X, tobs, ptr, src, gain, group, G, C, R, fold, n_folds, labels=None):
     """Every target's held-out squared error at lstsq profiles of the other folds
-    (with ``labels``: one profile per coarse group, shared by its fine groups)."""
+    (with ``labels``: one profile per coarse group, shared by its fine groups);
+    None when a training design (its nonzero columns) has condition number
+    above 300: the kernel's relative ridge of 1e-10 moves the profiles by up
+    to about 1e-10 cond^2 relative, above the test's tolerance beyond that."""
     Z = explicit_z(X, ptr, src, gain, group, G)            # (nt, G, d)
     if labels is not None:
         Gc = int(labels.max()) + 1
@@ -41,7 +44,10 @@ def reference_errors(X, tobs, ptr, src, gain, group, G, C, R, fold, n_folds, lab
         tr, te = fold != k, fold == k
         if not te.any():
             continue
-        w = (np.linalg.lstsq(D[tr].reshape(-1, G * J), Y[tr].ravel(), rcond=None)[0]
+        A = D[tr].reshape(-1, G * J)
+        if tr.any() and np.linalg.cond(A[:, np.any(A != 0, axis=0)]) > 300:
+            return None  # near-singular: the kernel's tiny ridge decides, not the data
+        w = (np.linalg.lstsq(A, Y[tr].ravel(), rcond=None)[0]
              if tr.any() else np.zeros(G * J))
         err[te] = np.sum((Y[te] - D[te] @ w) ** 2, axis=1)
     return err
@@ -72,9 +78,9 @@ def test_heldout_errors_match_numpy(prob, coarse):
                                    keep_rows=True)
     got = GR.heldout_errors(data, fold, C, R, labels=labels)
     want = reference_errors(X, tobs, ptr, src, gain, group, G, C, R, fold, n_folds, labels)
+    assume(want is not None)
     scale = float(np.sum(X[tobs] ** 2))
-    # the kernel solves with a relative ridge of 1e-10 (RIDGE_REL), lstsq without:
-    # random designs are conditioned badly enough to differ at ~1e-6
+    # the kernel solves with a relative ridge of 1e-10 (RIDGE_REL), lstsq without
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8 * scale)
 
 
