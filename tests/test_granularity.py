@@ -69,13 +69,19 @@ def cv_problems(draw):
     return arrays, G, C, R, fold, n_folds
 
 
+def _aggregated(prob, coarse):
+    """The problem's fold-blocked statistics with rows, and coarse labels (or None)."""
+    (X, tobs, ptr, src, gain, group), G, C, R, fold, n_folds = prob
+    labels = (np.arange(G) // 2).astype(np.int64) if coarse else None
+    return S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, G, fold, n_folds,
+                                   keep_rows=True), labels
+
+
 @settings(**SETTINGS)
 @given(cv_problems(), st.booleans())
 def test_heldout_errors_match_numpy(prob, coarse):
     (X, tobs, ptr, src, gain, group), G, C, R, fold, n_folds = prob
-    labels = (np.arange(G) // 2).astype(np.int64) if coarse else None
-    data = S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, G, fold, n_folds,
-                                   keep_rows=True)
+    data, labels = _aggregated(prob, coarse)
     got = GR.heldout_errors(data, fold, C, R, labels=labels)
     want = reference_errors(X, tobs, ptr, src, gain, group, G, C, R, fold, n_folds, labels)
     assume(want is not None)
@@ -88,10 +94,8 @@ def test_heldout_errors_match_numpy(prob, coarse):
 @given(cv_problems(), st.booleans())
 def test_one_feature_space_gives_the_plain_errors(prob, coarse):
     """The per-space form with one space holding every feature is the plain form."""
-    (X, tobs, ptr, src, gain, group), G, C, R, fold, n_folds = prob
-    labels = (np.arange(G) // 2).astype(np.int64) if coarse else None
-    data = S.PooledData.from_pairs(X, tobs, ptr, src, gain, group, G, fold, n_folds,
-                                   keep_rows=True)
+    _, G, C, R, fold, _ = prob
+    data, labels = _aggregated(prob, coarse)
     plain = GR.heldout_errors(data, fold, C, R, labels=labels)
     n_cls = G if labels is None else int(labels.max()) + 1
     spaces = GR.heldout_errors(data, fold, C[None], R[None], np.zeros(n_cls, np.int64),
