@@ -5,7 +5,8 @@
 the aggregation of the statistics (once per fit, linear in pairs), one ALS
 sweep and one loss-and-gradient evaluation of the variable-projection
 L-BFGS (both must not grow with pairs).  ``PooledSearch`` times a fixed
-number of basin-hopping moves at 100 k pairs.  ``GroupingCV`` times the
+number of basin-hopping moves at 100 k pairs, its two searches in this
+process or on two worker processes (``n_workers``).  ``GroupingCV`` times the
 check of ``pooling_groups="auto"`` (:func:`licchie.fit.granularity.cross_validate`:
 one aggregation with the per-target rows, five folds of class x frame and
 class profiles, every target predicted) at the same sizes.
@@ -75,22 +76,26 @@ class PooledSweep:
 
 
 class PooledSearch:
+    params = [1, 2]
+    param_names = ["n_workers"]
     timeout = 600
 
-    def setup(self):
+    def setup(self, n_workers):
         numba.set_num_threads(min(_THREADS, numba.config.NUMBA_NUM_THREADS))
         self._blas = threadpool_limits(limits=1, user_api="blas")
         args, self.classes = _random_problem(100_000)
         self.data = S.PooledData.from_pairs(*args)
-        S.search(self.data, 10, n_searches=1, n_starts=1, n_trials=0, time_budget=None,
-                 max_sweeps=2)
+        # compiles, and starts the worker processes (reused by the timed calls)
+        S.search(self.data, 10, n_searches=2, n_starts=1, n_trials=0, time_budget=None,
+                 max_sweeps=2, n_workers=n_workers)
 
-    def teardown(self):
+    def teardown(self, n_workers):
         self._blas.unregister()
 
-    def time_search_8_moves(self):
+    def time_search_8_moves(self, n_workers):
+        # two searches of one start and three moves: on two workers at once
         S.search(self.data, 10, n_searches=2, n_starts=1, n_trials=3, time_budget=None,
-                 max_sweeps=200, move_groups=self.classes, seed=0)
+                 max_sweeps=200, move_groups=self.classes, seed=0, n_workers=n_workers)
 
 
 class GroupingCV:

@@ -9,8 +9,12 @@ this process; the ratio against the full fit's iteration budget:
 ``--iteration-seconds`` per million pairs (one iteration of the full fit,
 docs/performance.md: about 4 s at 1 M pairs on 2 cores; an iteration is
 linear in the pairs) times ``--max-iter`` (the default 100).
+With ``--workers K`` the search also runs on K worker processes (as a fit
+with ``n_jobs=K`` does), after a warm-up that starts them; the line gives
+both times, their ratio and whether the two results are equal.
 
     python -m benchmarks.search_scale --pairs 100000 1000000
+    python -m benchmarks.search_scale --pairs 100000 --workers 2
 """
 from __future__ import annotations
 
@@ -29,18 +33,28 @@ def main(argv=None):
     ap.add_argument("--pairs", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--iteration-seconds", type=float, default=4.0)
     ap.add_argument("--max-iter", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=1)
     a = ap.parse_args(argv)
     for n in a.pairs:
         args, classes = _random_problem(n)
         t0 = time.perf_counter()
         data = S.PooledData.from_pairs(*args)
         t_agg = time.perf_counter() - t0
+        kw = dict(n_searches=SOLVER_OPTIONS["n_searches"], time_budget=None, seed=0,
+                  move_groups=classes, patience=SOLVER_OPTIONS["search_patience"],
+                  eval_budget=SOLVER_OPTIONS["search_evals"])
         t0 = time.perf_counter()
-        res = S.search(data, 10, n_searches=SOLVER_OPTIONS["n_searches"], time_budget=None,
-                       seed=0, move_groups=classes,
-                       patience=SOLVER_OPTIONS["search_patience"],
-                       eval_budget=SOLVER_OPTIONS["search_evals"])
+        res = S.search(data, 10, **kw)
         t_search = time.perf_counter() - t0
+        if a.workers > 1:
+            S.search(data, 10, n_searches=2, n_starts=1, n_trials=0, time_budget=None,
+                     max_sweeps=2, n_workers=a.workers)   # starts the workers
+            t0 = time.perf_counter()
+            par = S.search(data, 10, n_workers=a.workers, **kw)
+            t_par = time.perf_counter() - t0
+            print(f"{n:>9} pairs: search {t_search:.1f} s in this process, {t_par:.1f} s "
+                  f"on {a.workers} workers (ratio {t_search / t_par:.2f}); same result: "
+                  f"{par.loss == res.loss and np.array_equal(par.C, res.C)}", flush=True)
         budget = a.iteration_seconds * n / 1e6 * a.max_iter
         print(f"{n:>9} pairs: aggregation {t_agg:.1f} s, search {t_search:.1f} s "
               f"({res.n_trials} moves, {len(res.candidates)} minima); "

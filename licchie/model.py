@@ -193,6 +193,10 @@ class LICCHIE(BaseEstimator):
         is drawn from (once per fit).
     n_jobs : int or None
         Numba threads during the fit (restored afterwards); -1 for all.
+        With more than one, the pooled search's independent searches
+        (``solver_options["n_searches"]``) also run at once on that many
+        worker processes (:func:`licchie.fit.search.search`, joblib's
+        reusable pool; the fit is the same as with one, bit for bit).
     verbose : int, default 0
         0 is silent; >= 1 shows a progress bar (on stderr).  The plain-text
         report is :meth:`summary`.
@@ -501,18 +505,20 @@ class LICCHIE(BaseEstimator):
             trials = None
             if opts["class_restarts"] > 0:
                 results, trials = self._restart_classes(prep, results, seeds, opts)
-            if opts["settle_weights"] and resolve_lambdas(self.lambdas).pooling > 0:
-                # the weights that minimise the objective at the best start's
-                # motifs (the computation transform repeats on these data)
-                best = int(np.argmin([r.objective for r in results]))
-                F.settle_weights(results[best], problem,
-                                 F.frozen.ITER_PER_FIT_ITER * self.max_iter, self.tol,
-                                 bool(opts["extrapolate"]))
+            best = int(np.argmin([r.objective for r in results]))
             cv = None
             if (self.pooling_groups == "auto" and self._pooling() == "class_time"
                     and resolve_lambdas(self.lambdas).pooling > 0):
-                best = int(np.argmin([r.objective for r in results]))
+                # judged at the motifs, which the settle step below keeps
                 cv = F.grouping_cv(problem, obs, results[best].C, results[best].R)
+            if (opts["settle_weights"] and resolve_lambdas(self.lambdas).pooling > 0
+                    and not (cv is not None and cv.prefers_coarse)):
+                # the weights that minimise the objective at the best start's
+                # motifs (the computation transform repeats on these data);
+                # not for a fit that "auto" replaces by the class fit anyway
+                F.settle_weights(results[best], problem,
+                                 F.frozen.ITER_PER_FIT_ITER * self.max_iter, self.tol,
+                                 bool(opts["extrapolate"]))
         # each pair's target gain (1 without target_gain), in the fit's order
         for r in results:
             r.pair_gain = (np.ones(fpairs.n_pairs) if r.gamma is None

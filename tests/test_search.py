@@ -237,6 +237,39 @@ def test_search_with_als_and_move_groups_is_reproducible():
     assert a.loss <= min(c.loss for c in a.candidates)
 
 
+def _same_search(a, b):
+    """Two SearchResults equal bit for bit (history up to its clock)."""
+    assert a.loss == b.loss and a.n_trials == b.n_trials
+    np.testing.assert_array_equal(a.C, b.C)
+    np.testing.assert_array_equal(a.Wbar, b.Wbar)
+    assert [h[1:] for h in a.history] == [h[1:] for h in b.history]
+    assert len(a.candidates) == len(b.candidates)
+    for x, y in zip(a.candidates, b.candidates):
+        assert (x.loss, x.hits, x.searches) == (y.loss, y.hits, y.searches)
+        np.testing.assert_array_equal(x.R, y.R)
+    for x, y in zip(a.search_best, b.search_best):
+        assert x[0] == y[0]
+        np.testing.assert_array_equal(x[2], y[2])
+
+
+def test_searches_on_worker_processes_equal_the_serial_search():
+    # the searches run in other processes, their minima are registered in
+    # search order afterwards: candidates, hits, incumbents and history must
+    # be those of the serial search, whose candidates merge across searches
+    data, *_ = planted("class_frame", seed=4, n_targets=300)
+    labels = np.arange(data.n_groups) // 4
+    kw = dict(n_searches=3, n_starts=2, n_trials=5, time_budget=None, seed=11,
+              move_groups=labels, screen=20)
+    serial = S.search(data, 3, **kw)
+    rows = []
+    parallel = S.search(data, 3, n_workers=2, progress=rows.append, **kw)
+    _same_search(serial, parallel)
+    assert [r[1:] for r in rows] == [h[1:] for h in serial.history]
+    assert any(c.hits > 1 or len(c.searches) > 1 for c in serial.candidates)
+    # and the statistics sent to the workers carry everything a search reads
+    _same_search(serial, S.search(data.for_search(), 3, **kw))
+
+
 def test_diagnostic_flags_a_source_direction_no_source_visits():
     d = 5
     r0 = np.zeros(d)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from .diagnostics import motif_agreement
@@ -202,9 +203,11 @@ def searched_candidates(data, move, n_components, opts, seed, show_search, n_pol
     gamma : ndarray (n_targets,) or None, the last round's per-target gains
     """
     s_search, s_diag, s_polish = seed.spawn(3)
+    # the fit's threads (n_jobs) run the independent searches at once
     kw = dict(n_searches=int(opts["n_searches"]), time_budget=float(opts["search_time"]),
               seed=s_search, move_groups=move, progress=bool(show_search),
-              patience=int(opts["search_patience"]), eval_budget=int(opts["search_evals"]))
+              patience=int(opts["search_patience"]), eval_budget=int(opts["search_evals"]),
+              n_workers=numba.get_num_threads())
     gamma = None
     if gain_components is not None:
         # searches at fixed gains alternated with the gains (licchie.fit.gains);

@@ -105,6 +105,13 @@ class PooledData:
         out.comps = KP.components(agg["co_ptr"], agg["co_idx"])
         return out
 
+    def for_search(self):
+        """The statistics a search reads, without the per-block ones: the small
+        copy that :func:`search` sends to its worker processes."""
+        agg = {"co_ptr": self.agg["co_ptr"], "co_idx": self.agg["co_idx"]}
+        return PooledData(agg, self.n_groups, self.n_targets, self.xx, self.T, self.S,
+                          self.comps)
+
     def reweighted(self, weights):
         """The same structure, statistics of blocks weighted by ``weights`` (n_blocks,)."""
         out = PooledData(self.agg, self.n_groups, self.n_targets, comps=self.comps)
@@ -413,7 +420,8 @@ def _polish_move(data, solver, C, R, inc, max_sweeps, tol, sw, screen):
 
 def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials=None,
            time_budget=30.0, local="lbfgs", max_sweeps=1000, tol=1e-10, seed=0,
-           move_groups=None, progress=False, patience=None, eval_budget=None, screen=100):
+           move_groups=None, progress=False, patience=None, eval_budget=None, screen=100,
+           n_workers=1):
     """Global search of the reduced problem (see the module docstring).
 
     Parameters
@@ -458,6 +466,14 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     progress : bool or callable
         True: a tqdm bar of the moves; a callable is called with every
         history row ``(seconds, search, trial, move, loss, accepted)``.
+        With several workers, rows arrive when their search has ended.
+    n_workers : int
+        Processes that run the independent searches at once (a reusable
+        ``joblib`` process pool, each worker on one thread).  The searches
+        share nothing while they run, and their minima are registered in
+        search order afterwards, so the result is the same for any
+        ``n_workers``, bit for bit.  1 (default), or a callable ``local``:
+        in this process.
 
     Returns
     -------
@@ -465,77 +481,145 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     """
     if n_trials is None and time_budget is None and eval_budget is None:
         raise ValueError("give n_trials, eval_budget or time_budget")
-    J = int(n_components)
-    d = data.T.shape[1]
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    sw = _Sweeper(data)
-    solver = local if callable(local) else lbfgs if local == "lbfgs" else als
-    labels = (np.arange(data.n_groups) if move_groups is None
-              else np.asarray(move_groups, dtype=np.int64))
-    cands, bests, history = [], [], []
-    t0 = time.perf_counter()
+    n_searches = int(n_searches)
+    one = dict(n_components=int(n_components), n_starts=int(n_starts), n_trials=n_trials,
+               time_budget=None if time_budget is None else time_budget / n_searches,
+               eval_budget=None if eval_budget is None else eval_budget / n_searches,
+               local=local, max_sweeps=max_sweeps, tol=tol, patience=patience,
+               screen=screen,
+               labels=(np.arange(data.n_groups) if move_groups is None
+                       else np.asarray(move_groups, dtype=np.int64)))
     bar = None
     callback = progress if callable(progress) else None
     if progress is True:
         from tqdm.auto import tqdm
         bar = tqdm(total=n_trials * n_searches if n_trials else None, desc="pooled search")
+
+    def show(row, incumbent):
+        if callback is not None:
+            callback(row)
+        if bar is not None and row[2] >= 0:
+            bar.update(1)
+            bar.set_postfix_str(f"search {row[1]} L={incumbent:.6g}")
+
+    t0 = one["t0"] = time.time()   # history seconds: wall clock, the same in every process
+    children = ss.spawn(n_searches)
+    n_workers = min(int(n_workers), n_searches)
+    if n_workers > 1 and not callable(local):
+        runs = _pool(n_workers).map(_one_search, [data.for_search()] * n_searches,
+                                    range(n_searches), children, [one] * n_searches)
+    else:
+        runs = (_one_search(data, s, child, one, show) for s, child in enumerate(children))
+    cands, bests, history = [], [], []
     total_trials = 0
-    for s, child in enumerate(ss.spawn(int(n_searches))):
-        rng = np.random.default_rng(child)
-        t_s = time.perf_counter()
-        inc = None
-        used = 0
-        for k in range(int(n_starts)):
-            Wb, C, R, F, n_ev = solver(data, _random_unit(rng, d, J), _random_unit(rng, d, J),
-                                       max_sweeps, tol, sweeper=sw)
-            used += n_ev
-            _register(cands, F, Wb, C, R, s)
-            history.append((time.perf_counter() - t0, s, -1, "start", F, inc is None or F < inc[0]))
-            if callback is not None:
-                callback(history[-1])
-            if inc is None or F < inc[0]:
-                inc = (F, Wb, C, R)
-        trial = 0
-        stale = 0
-        while True:
-            if n_trials is not None and trial >= n_trials:
-                break
-            if patience is not None and stale >= patience:
-                break
-            if eval_budget is not None and used >= eval_budget / n_searches:
-                break
-            if time_budget is not None and (time.perf_counter() - t_s
-                                            > time_budget / n_searches):
-                break
-            C, R, name = _move(rng, data, labels, inc[1], inc[2], inc[3])
-            Wb, C, R, F, n_ev, screened = _polish_move(data, solver, C, R, inc, max_sweeps,
-                                                       tol, sw, screen)
-            used += n_ev
-            if screened:
-                name += " (screened)"
-            else:
+    try:
+        for s, run in enumerate(runs):
+            for F, Wb, C, R in run.minima:   # in the order a serial search finds them
                 _register(cands, F, Wb, C, R, s)
-            ok = F < inc[0] and not screened
-            # patience counts polished moves: screened ones cost a tenth as much
-            if not screened:
-                stale = 0 if F < inc[0] - 1e-9 * abs(inc[0]) else stale + 1
-            if ok:
-                inc = (F, Wb, C, R)
-            history.append((time.perf_counter() - t0, s, trial, name, F, ok))
-            if callback is not None:
-                callback(history[-1])
-            trial += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"search {s} L={inc[0]:.6g}")
-        total_trials += trial
-        bests.append(inc)
-    if bar is not None:
-        bar.close()
+            if n_workers > 1 and not callable(local):
+                for row in run.history:
+                    show(row, run.best[0])
+            history.extend(run.history)
+            bests.append(run.best)
+            total_trials += run.n_trials
+    finally:
+        if bar is not None:
+            bar.close()
     cands.sort(key=lambda c: c.loss)
     b = cands[0]
     return SearchResult(b.Wbar, b.C, b.R, b.loss, cands, bests, history,
-                        time.perf_counter() - t0, total_trials)
+                        time.time() - t0, total_trials)
+
+
+@dataclass
+class _Run:
+    """What one independent search found (see :func:`_one_search`)."""
+
+    minima: list     # (loss, Wbar, C, R) of every local minimum, in the order found
+    best: tuple      # (loss, Wbar, C, R) the search ended with
+    history: list    # rows (seconds, search, trial, move, loss, accepted)
+    n_trials: int
+
+
+def _one_search(data, s, seed, one, show=None):
+    """Search number ``s`` of :func:`search`: random starts, then basin hopping.
+
+    ``one`` holds :func:`search`'s settings with the budgets of one search;
+    ``show(row, incumbent_loss)`` sees every history row as it happens.
+    Depends on nothing but its arguments, so searches can run anywhere.
+    """
+    J, labels = one["n_components"], one["labels"]
+    n_trials, patience = one["n_trials"], one["patience"]
+    eval_budget, time_budget = one["eval_budget"], one["time_budget"]
+    max_sweeps, tol, screen, local = one["max_sweeps"], one["tol"], one["screen"], one["local"]
+    d = data.T.shape[1]
+    sw = _Sweeper(data)
+    solver = local if callable(local) else lbfgs if local == "lbfgs" else als
+    rng = np.random.default_rng(seed)
+    t0, t_s = one["t0"], time.perf_counter()
+    minima, history = [], []
+    inc = None
+    used = 0
+
+    def record(row):
+        history.append(row)
+        if show is not None:
+            show(row, inc[0])
+
+    for k in range(one["n_starts"]):
+        Wb, C, R, F, n_ev = solver(data, _random_unit(rng, d, J), _random_unit(rng, d, J),
+                                   max_sweeps, tol, sweeper=sw)
+        used += n_ev
+        minima.append((F, Wb, C, R))
+        better = inc is None or F < inc[0]
+        if better:
+            inc = (F, Wb, C, R)
+        record((time.time() - t0, s, -1, "start", F, better))
+    trial = 0
+    stale = 0
+    while True:
+        if n_trials is not None and trial >= n_trials:
+            break
+        if patience is not None and stale >= patience:
+            break
+        if eval_budget is not None and used >= eval_budget:
+            break
+        if time_budget is not None and time.perf_counter() - t_s > time_budget:
+            break
+        C, R, name = _move(rng, data, labels, inc[1], inc[2], inc[3])
+        Wb, C, R, F, n_ev, screened = _polish_move(data, solver, C, R, inc, max_sweeps,
+                                                   tol, sw, screen)
+        used += n_ev
+        if screened:
+            name += " (screened)"
+        else:
+            minima.append((F, Wb, C, R))
+        ok = F < inc[0] and not screened
+        # patience counts polished moves: screened ones cost a tenth as much
+        if not screened:
+            stale = 0 if F < inc[0] - 1e-9 * abs(inc[0]) else stale + 1
+        if ok:
+            inc = (F, Wb, C, R)
+        record((time.time() - t0, s, trial, name, F, ok))
+        trial += 1
+    return _Run(minima, inc, history, trial)
+
+
+def _pool(n_workers):
+    """joblib's reusable process pool (its workers outlive one search and
+    are shut down after an idle spell), each worker on one Numba and BLAS thread."""
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=int(n_workers), initializer=_single_threaded)
+
+
+def _single_threaded():
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    numba.set_num_threads(1)
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def pair_start(Wbar, C, R, group):
