@@ -34,6 +34,7 @@ import numpy as np
 
 from ..kernels import pooled as KP
 from .search import PooledData
+from .spaces_search import SpacesReduced
 
 N_FOLDS = 5
 
@@ -85,22 +86,14 @@ def profiles(data: PooledData, C, R, group_class=None, class_space=None):
     """The exact profiles ``Wbar`` (n_groups, J) of ``data`` at fixed effects.
 
     ``C, R``: (d, J), or (n_spaces, d, J) with ``group_class`` (n_groups,)
-    and ``class_space`` (n_classes, 2) (per-space effects; ``C[p]^T C[p]``
-    is folded into ``P`` as in :mod:`licchie.fit.spaces_search`).
+    and ``class_space`` (n_classes, 2) (per-space effects, solved by
+    :meth:`licchie.fit.spaces_search.SpacesReduced.profiles`).
     """
     if group_class is None:
         K = C.T @ C
         return KP.update_Wbar(KP.profile_rhs(data.T, C, R), KP.project(data.S, R), K,
                               data.co_ptr, data.co_idx, data.comps)[0]
-    co_g = data.co_g
-    gp, gq = _spaces_of(data.n_groups, group_class, class_space)
-    b = np.einsum("gaj,gaj->gj", np.matmul(data.T, R[gq]), C[gp])
-    SR = np.matmul(data.S, R[gq[data.co_idx]])
-    P = np.matmul(R[gq[co_g]].transpose(0, 2, 1), SR)
-    CC = np.matmul(C.transpose(0, 2, 1), C)
-    J = C.shape[2]
-    return KP.update_Wbar(b, np.ascontiguousarray(P * CC[gp[co_g]]), np.ones((J, J)),
-                          data.co_ptr, data.co_idx, data.comps)[0]
+    return SpacesReduced(data, group_class, class_space).profiles(C, R)[0]
 
 
 def predictions(rows, Wbar, C, R, group_class=None, class_space=None):

@@ -32,24 +32,37 @@ from .spaces import motif_agreement
 class SpacesReduced:
     """Reduced loss and gradient with per-space effects ``C, R`` (n_spaces, d, J)."""
 
-    def __init__(self, data: PooledData, group_class, class_space, features):
+    def __init__(self, data: PooledData, group_class, class_space, features=None):
         self.d = data
         self.co_g = data.co_g
         self.gp = class_space[group_class, 0]
         self.gq = class_space[group_class, 1]
-        self.features = features
+        self.features = features   # bool (n_spaces, d): masks the gradient
         self.ep = self.gp[self.co_g]  # target space of each entry
 
-    def value_grad(self, C, R):
+    def _system(self, C, R):
+        """The profiles' normal equations at ``C, R`` and what the gradient reuses:
+        ``b`` (G, J), ``TR`` (G, d, J), ``SR`` (nnz, d, J), ``P`` (nnz, J, J),
+        ``Ke`` (nnz, J, J)."""
         d = self.d
-        S_, _, J = C.shape
-        Rg = R[self.gq]                                   # (G, d, J)
-        TR = np.matmul(d.T, Rg)                           # T[g] r^(q_g)
+        TR = np.matmul(d.T, R[self.gq])                   # T[g] r^(q_g)
         b = np.einsum("gaj,gaj->gj", TR, C[self.gp])
         SR = np.matmul(d.S, R[self.gq[d.co_idx]])         # S[e] r^(q_h)
         P = np.matmul(R[self.gq[self.co_g]].transpose(0, 2, 1), SR)
         CC = np.matmul(C.transpose(0, 2, 1), C)           # (S, J, J)
-        Ke = CC[self.ep]
+        return b, TR, SR, P, CC[self.ep]
+
+    def profiles(self, C, R):
+        """The exact profiles ``Wbar`` (n_groups, J) at ``C, R``, and the loss."""
+        b, _, _, P, Ke = self._system(C, R)
+        d, J = self.d, C.shape[2]
+        Wbar, quad = KP.update_Wbar(b, P * Ke, np.ones((J, J)), d.co_ptr, d.co_idx, d.comps)
+        return Wbar, float(d.xx - 2.0 * np.sum(Wbar * b) + quad)
+
+    def value_grad(self, C, R):
+        d = self.d
+        S_, _, J = C.shape
+        b, TR, SR, P, Ke = self._system(C, R)
         Wbar, quad = KP.update_Wbar(b, P * Ke, np.ones((J, J)), d.co_ptr, d.co_idx, d.comps)
         F = float(d.xx - 2.0 * np.sum(Wbar * b) + quad)
         Wg, Wh = Wbar[self.co_g], Wbar[d.co_idx]
@@ -108,7 +121,7 @@ def profile_start(problem, C, R):
     group_class = np.zeros(p.n_groups, np.int64)
     group_class[p.group] = sp.pair_class
     red = SpacesReduced(data, group_class, sp.class_space, sp.features)
-    Wbar = red.value_grad(np.ascontiguousarray(C), np.ascontiguousarray(R))[3]
+    Wbar = red.profiles(np.ascontiguousarray(C), np.ascontiguousarray(R))[0]
     return np.ascontiguousarray(Wbar[p.group])
 
 
