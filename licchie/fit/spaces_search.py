@@ -13,7 +13,9 @@ The profiles are solved exactly for every ``(C, R)`` by the kernels' own
 solver (``K_e`` folded into ``P``) and L-BFGS runs on the per-space effects
 (variable projection, as :func:`licchie.fit.search.lbfgs`); gradients keep
 every effect zero off its space's features because the statistics are.
-Random starts, the lowest reduced losses polished on the full objective.
+Random starts (drawn first, then run in contiguous chunks on the fit's
+``n_jobs`` worker processes when it has several, with the same result),
+the lowest reduced losses polished on the full objective.
 This is a plain multi-start, not the basin-hopping search with its verdict
 (:mod:`licchie.fit.search`), which handles one feature space only.
 """
@@ -21,12 +23,15 @@ from __future__ import annotations
 
 import time
 
+import numba
 import numpy as np
 
 from ..kernels import pooled as KP
 from .search import PooledData
 from .solver import run_start
 from .spaces import motif_agreement
+
+PER_START = 400   # L-BFGS evaluations of one random start
 
 
 class SpacesReduced:
@@ -51,6 +56,12 @@ class SpacesReduced:
         P = np.matmul(R[self.gq[self.co_g]].transpose(0, 2, 1), SR)
         CC = np.matmul(C.transpose(0, 2, 1), C)           # (S, J, J)
         return b, TR, SR, P, CC[self.ep]
+
+    def for_search(self):
+        """A copy on :meth:`PooledData.for_search` (for worker processes)."""
+        out = object.__new__(SpacesReduced)
+        out.__dict__.update(self.__dict__, d=self.d.for_search())
+        return out
 
     def profiles(self, C, R):
         """The exact profiles ``Wbar`` (n_groups, J) at ``C, R``, and the loss."""
@@ -148,16 +159,27 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     J = int(n_components)
     shape = (sp.n_spaces, problem.X.shape[1], J)
     mask = sp.features[:, :, None]
-    cands = []
-    evals, t0 = 0, time.perf_counter()
     budget, limit = int(opts["search_evals"]), float(opts["search_time"])
-    per_start = 400
-    while evals < budget and time.perf_counter() - t0 < limit or len(cands) < 2:
-        C0 = rng.normal(size=shape) * mask
-        R0 = rng.normal(size=shape) * mask
-        Wbar, C, R, F = red.lbfgs(C0, R0, max_eval=per_start)
-        evals += per_start
-        cands.append((F, Wbar, C, R))
+    # every start drawn first, in the order a serial loop draws them; they run
+    # in contiguous chunks on the fit's threads' worker processes and come
+    # back in that order, so the result does not depend on the workers
+    n_starts = max(2, -(-budget // PER_START))
+    starts = [(rng.normal(size=shape) * mask, rng.normal(size=shape) * mask)
+              for _ in range(n_starts)]
+    n_workers = min(numba.get_num_threads(), n_starts)
+    t0 = time.perf_counter()
+    if n_workers > 1:
+        from .search import _pool
+
+        bounds = [n_starts * k // n_workers for k in range(n_workers + 1)]
+        small = red.for_search()
+        chunks = _pool(n_workers).map(_run_starts, [small] * n_workers,
+                                      [starts[a:b] for a, b in zip(bounds, bounds[1:])],
+                                      [limit] * n_workers)
+        cands = [c for chunk in chunks for c in chunk]
+    else:
+        cands = _run_starts(red, starts, limit)
+    evals = PER_START * len(cands)
     if time.perf_counter() - t0 >= limit and evals < budget:
         import warnings
         warnings.warn(
@@ -184,6 +206,19 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
                              extrapolate=bool(opts["extrapolate"]), init="given",
                              factors=(W, C, R), record_steps=bool(opts["record_steps"]),
                              keep_A=False))
+    return out
+
+
+def _run_starts(red, starts, limit):
+    """L-BFGS from each ``(C0, R0)`` of ``starts`` in turn, ``PER_START``
+    evaluations each, until ``limit`` seconds have passed (two starts at
+    least): a list of ``(loss, Wbar, C, R)`` in the order of ``starts``."""
+    out, t0 = [], time.perf_counter()
+    for C0, R0 in starts:
+        if len(out) >= 2 and time.perf_counter() - t0 >= limit:
+            break
+        Wbar, C, R, F = red.lbfgs(C0, R0, max_eval=PER_START)
+        out.append((F, Wbar, C, R))
     return out
 
 
