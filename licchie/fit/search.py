@@ -506,7 +506,8 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     t0 = one["t0"] = time.time()   # history seconds: wall clock, the same in every process
     children = ss.spawn(n_searches)
     n_workers = min(int(n_workers), n_searches)
-    if n_workers > 1 and not callable(local):
+    parallel = n_workers > 1 and not callable(local)
+    if parallel:
         runs = _pool(n_workers).map(_one_search, [data.for_search()] * n_searches,
                                     range(n_searches), children, [one] * n_searches)
     else:
@@ -517,7 +518,7 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
         for s, run in enumerate(runs):
             for F, Wb, C, R in run.minima:   # in the order a serial search finds them
                 _register(cands, F, Wb, C, R, s)
-            if n_workers > 1 and not callable(local):
+            if parallel:   # the serial runs showed their rows as they went
                 for row in run.history:
                     show(row, run.best[0])
             history.extend(run.history)
