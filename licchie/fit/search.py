@@ -466,7 +466,8 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     progress : bool or callable
         True: a tqdm bar of the moves; a callable is called with every
         history row ``(seconds, search, trial, move, loss, accepted)``.
-        With several workers, rows arrive when their search has ended.
+        With several workers, rows arrive when their search has ended (the
+        bar meanwhile counts the searches that have ended).
     n_workers : int
         Processes that run the independent searches at once (a reusable
         ``joblib`` process pool, each worker on one thread).  The searches
@@ -508,8 +509,10 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     n_workers = min(int(n_workers), n_searches)
     parallel = n_workers > 1 and not callable(local)
     if parallel:
-        runs = _pool(n_workers).map(_one_search, [data.for_search()] * n_searches,
-                                    range(n_searches), children, [one] * n_searches)
+        small = data.for_search()
+        pool = _pool(n_workers)
+        runs = _in_order([pool.submit(_one_search, small, s, child, one)
+                          for s, child in enumerate(children)], bar)
     else:
         runs = (_one_search(data, s, child, one, show) for s, child in enumerate(children))
     cands, bests, history = [], [], []
@@ -605,6 +608,22 @@ def _one_search(data, s, seed, one, show=None):
         record((time.time() - t0, s, trial, name, F, ok))
         trial += 1
     return _Run(minima, inc, history, trial)
+
+
+def _in_order(futures, bar=None, poll=1.0):
+    """The futures' results in their order; meanwhile the bar says how many
+    searches have ended, every ``poll`` seconds (its clock keeps running)."""
+    from concurrent.futures import TimeoutError
+
+    for f in futures:
+        while True:
+            try:
+                yield f.result(timeout=poll)
+                break
+            except TimeoutError:
+                if bar is not None:
+                    done = sum(x.done() for x in futures)
+                    bar.set_postfix_str(f"{done} of {len(futures)} searches ended")
 
 
 def _pool(n_workers):
