@@ -270,29 +270,6 @@ def test_searches_on_worker_processes_equal_the_serial_search():
     _same_search(serial, S.search(data.for_search(), 3, **kw))
 
 
-def test_worker_results_come_in_order_while_the_bar_counts_ended_searches():
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
-    class Bar:
-        def __init__(self):
-            self.said = []
-
-        def set_postfix_str(self, text):
-            self.said.append(text)
-
-    def job(k, delay):
-        time.sleep(delay)
-        return k
-
-    bar = Bar()
-    with ThreadPoolExecutor(3) as ex:
-        # the first search ends last: results still come in search order
-        futures = [ex.submit(job, 0, 0.6), ex.submit(job, 1, 0.0), ex.submit(job, 2, 0.1)]
-        assert list(S._in_order(futures, bar, poll=0.05)) == [0, 1, 2]
-    assert bar.said and bar.said[-1] == "2 of 3 searches ended"
-
-
 def test_diagnostic_flags_a_source_direction_no_source_visits():
     d = 5
     r0 = np.zeros(d)

@@ -18,6 +18,7 @@ which fails the fit (the fault behaviour documented in
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import numpy as np
@@ -268,12 +269,20 @@ def _store():
     return getattr(w, _ATTR), w.address
 
 
+# the HDF5 library under netCDF4 is not thread-safe: two worker threads of one
+# process that opened two files at once failed with "NetCDF: HDF error" (CI,
+# test_workers_read_their_own_files, a LocalCluster of threads)
+_READ_LOCK = threading.Lock()
+
+
 def read_sessions(path, s0, n_obs, session_names, population_names, feature_names):
     """The observations of one netCDF file as sessions ``s0, s0 + 1, ...`` of
     the whole fit: features in the fit's order, populations and sessions by
-    the fit's names (as :meth:`Recording.concat` of all files labels them)."""
+    the fit's names (as :meth:`Recording.concat` of all files labels them).
+    One file at a time per process (``_READ_LOCK``)."""
     from ..data import as_recording
-    o = as_recording(path).obs
+    with _READ_LOCK:
+        o = as_recording(path).obs
     missing = sorted(set(feature_names) - set(o.feature_names))
     if missing or o.n_obs != n_obs:
         raise ValueError(f"{path!r} changed since the client read it ({n_obs} observations "

@@ -466,11 +466,10 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     progress : bool or callable
         True: a tqdm bar of the moves; a callable is called with every
         history row ``(seconds, search, trial, move, loss, accepted)``.
-        With several workers, rows arrive when their search has ended (the
-        bar meanwhile counts the searches that have ended).
+        With several workers, rows arrive when their search has ended.
     n_workers : int
-        Processes that run the independent searches at once (a reusable
-        ``joblib`` process pool, each worker on one thread).  The searches
+        Processes that run the independent searches at once
+        (:func:`on_workers`: joblib's reusable process pool, one thread each).  The searches
         share nothing while they run, and their minima are registered in
         search order afterwards, so the result is the same for any
         ``n_workers``, bit for bit.  1 (default), or a callable ``local``:
@@ -510,9 +509,8 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     parallel = n_workers > 1 and not callable(local)
     if parallel:
         small = data.for_search()
-        pool = _pool(n_workers)
-        runs = _in_order([pool.submit(_one_search, small, s, child, one)
-                          for s, child in enumerate(children)], bar)
+        runs = on_workers(_one_search, [(small, s, child, one)
+                                        for s, child in enumerate(children)], n_workers)
     else:
         runs = (_one_search(data, s, child, one, show) for s, child in enumerate(children))
     cands, bests, history = [], [], []
@@ -610,36 +608,34 @@ def _one_search(data, s, seed, one, show=None):
     return _Run(minima, inc, history, trial)
 
 
-def _in_order(futures, bar=None, poll=1.0):
-    """The futures' results in their order; meanwhile the bar says how many
-    searches have ended, every ``poll`` seconds (its clock keeps running)."""
-    from concurrent.futures import TimeoutError
+def on_workers(fn, calls, n_workers):
+    """``fn(*args)`` for every ``args`` of ``calls`` on ``n_workers`` worker
+    processes: a generator of the results in the order of ``calls``.
 
-    for f in futures:
-        while True:
-            try:
-                yield f.result(timeout=poll)
-                break
-            except TimeoutError:
-                if bar is not None:
-                    done = sum(x.done() for x in futures)
-                    bar.set_postfix_str(f"{done} of {len(futures)} searches ended")
+    joblib's loky backend (the process pool that scikit-learn and
+    :func:`licchie.select.grid_search` share; its workers are reused across
+    calls), without memory-mapping (the kernels would otherwise see
+    read-only arrays and compile again for them); each call runs on one
+    Numba and one BLAS thread.
+    """
+    from joblib import Parallel, delayed
 
-
-def _pool(n_workers):
-    """joblib's reusable process pool (its workers outlive one search and
-    are shut down after an idle spell), each worker on one Numba and BLAS thread."""
-    from joblib.externals.loky import get_reusable_executor
-
-    return get_reusable_executor(max_workers=int(n_workers), initializer=_single_threaded)
+    return Parallel(n_jobs=int(n_workers), backend="loky", max_nbytes=None,
+                    return_as="generator")(delayed(_single_threaded)(fn, *args)
+                                           for args in calls)
 
 
-def _single_threaded():
+def _single_threaded(fn, *args):
     import numba
     from threadpoolctl import threadpool_limits
 
+    previous = numba.get_num_threads()
     numba.set_num_threads(1)
-    threadpool_limits(limits=1, user_api="blas")
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args)
+    finally:
+        numba.set_num_threads(previous)
 
 
 def pair_start(Wbar, C, R, group):

@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 from ..kernels import pooled as KP
-from .search import PooledData
+from .search import PooledData, on_workers
 from .solver import run_start
 from .spaces import motif_agreement
 
@@ -169,13 +169,10 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     n_workers = min(numba.get_num_threads(), n_starts)
     t0 = time.perf_counter()
     if n_workers > 1:
-        from .search import _pool
-
         bounds = [n_starts * k // n_workers for k in range(n_workers + 1)]
         small = red.for_search()
-        chunks = _pool(n_workers).map(_run_starts, [small] * n_workers,
-                                      [starts[a:b] for a, b in zip(bounds, bounds[1:])],
-                                      [limit] * n_workers)
+        chunks = on_workers(_run_starts, [(small, starts[a:b], limit)
+                                          for a, b in zip(bounds, bounds[1:])], n_workers)
         cands = [c for chunk in chunks for c in chunk]
     else:
         cands = _run_starts(red, starts, limit)
