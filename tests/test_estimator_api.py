@@ -87,6 +87,22 @@ def test_random_state_instance_is_accepted_and_reproducible(small):
     assert a.to_dataset().attrs["params"]
 
 
+def test_n_jobs_does_not_change_the_fit(small):
+    """With 2 jobs the pooled search's searches run on worker processes and
+    the kernels on 2 threads; the fit is the 1-job fit bit for bit."""
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one core: n_jobs=2 is n_jobs=1 here, nothing to compare")
+    kw = dict(solver_options={"search_evals": 1500})
+    one, two = _fit(small, n_jobs=1, **kw), _fit(small, n_jobs=2, **kw)
+    assert one.stability_.attrs["method"] == "global search"   # the search ran
+    np.testing.assert_array_equal(one.objective_history_.values,
+                                  two.objective_history_.values)
+    np.testing.assert_array_equal(one.weights_.values, two.weights_.values)
+    for k in ("target_effect", "source_effect", "stability"):
+        np.testing.assert_array_equal(one.components_[k].values, two.components_[k].values)
+
+
 def test_int_seeds_are_numpy_seed_sequences():
     """An int seeds ``SeedSequence(int)`` exactly (the fits of before issue 13)."""
     from licchie.params import seed_sequence
