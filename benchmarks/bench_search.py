@@ -41,26 +41,37 @@ def _random_problem(n_pairs, d=19, n_frames=50, n_classes=5, per_target=5, seed=
     return args, np.arange(n_classes * n_frames) // n_frames
 
 
-class PooledSweep:
+class _OneThread:
+    """Numba at ``LICCHIE_BENCH_THREADS`` threads and BLAS at one during a benchmark."""
+
+    def _limit_threads(self):
+        numba.set_num_threads(min(_THREADS, numba.config.NUMBA_NUM_THREADS))
+        self._blas = threadpool_limits(limits=1, user_api="blas")
+
+    def teardown(self, *params):
+        self._blas.unregister()
+
+
+def _random_effects(d, J=10):
+    """Unit ``C, R`` (d, J), the same in every benchmark."""
+    rng = np.random.default_rng(1)
+    return S._random_unit(rng, d, J), S._random_unit(rng, d, J)
+
+
+class PooledSweep(_OneThread):
     params = [10_000, 100_000, 1_000_000]
     param_names = ["n_pairs"]
     timeout = 600
 
     def setup(self, n_pairs):
-        numba.set_num_threads(min(_THREADS, numba.config.NUMBA_NUM_THREADS))
-        self._blas = threadpool_limits(limits=1, user_api="blas")
+        self._limit_threads()
         self.args, _ = _random_problem(n_pairs)
         self.data = S.PooledData.from_pairs(*self.args)
-        rng = np.random.default_rng(1)
-        d = self.args[0].shape[1]
-        self.C, self.R = S._random_unit(rng, d, 10), S._random_unit(rng, d, 10)
+        self.C, self.R = _random_effects(self.args[0].shape[1])
         self.sw = S._Sweeper(self.data)
         self.Wbar, _ = self.sw.profiles(self.C, self.R)
         self.sw.sweep(self.Wbar, self.C, self.R)
         self.sw.value_grad(self.C, self.R)
-
-    def teardown(self, n_pairs):
-        self._blas.unregister()
 
     def time_aggregate(self, n_pairs):
         S.PooledData.from_pairs(*self.args)
@@ -75,22 +86,18 @@ class PooledSweep:
         return int(self.data.co_idx.size)
 
 
-class PooledSearch:
+class PooledSearch(_OneThread):
     params = [1, 2]
     param_names = ["n_workers"]
     timeout = 600
 
     def setup(self, n_workers):
-        numba.set_num_threads(min(_THREADS, numba.config.NUMBA_NUM_THREADS))
-        self._blas = threadpool_limits(limits=1, user_api="blas")
+        self._limit_threads()
         args, self.classes = _random_problem(100_000)
         self.data = S.PooledData.from_pairs(*args)
         # compiles, and starts the worker processes (reused by the timed calls)
         S.search(self.data, 10, n_searches=2, n_starts=1, n_trials=0, time_budget=None,
                  max_sweeps=2, n_workers=n_workers)
-
-    def teardown(self, n_workers):
-        self._blas.unregister()
 
     def time_search_8_moves(self, n_workers):
         # two searches of one start and three moves: on two workers at once
@@ -98,25 +105,19 @@ class PooledSearch:
                  max_sweeps=200, move_groups=self.classes, seed=0, n_workers=n_workers)
 
 
-class GroupingCV:
+class GroupingCV(_OneThread):
     params = [10_000, 100_000, 1_000_000]
     param_names = ["n_pairs"]
     timeout = 600
 
     def setup(self, n_pairs):
-        numba.set_num_threads(min(_THREADS, numba.config.NUMBA_NUM_THREADS))
-        self._blas = threadpool_limits(limits=1, user_api="blas")
+        self._limit_threads()
         args, self.classes = _random_problem(n_pairs)
         X, tgt_obs, tgt_ptr, src, gain, group, G, frame, _ = args
         self.args = (X, tgt_obs, tgt_ptr, src, gain, group, G, self.classes,
                      tgt_obs // 3, frame)   # about three targets per cell
-        rng = np.random.default_rng(1)
-        d = X.shape[1]
-        self.C, self.R = S._random_unit(rng, d, 10), S._random_unit(rng, d, 10)
+        self.C, self.R = _random_effects(X.shape[1])
         self.time_cross_validate(n_pairs)
-
-    def teardown(self, n_pairs):
-        self._blas.unregister()
 
     def time_cross_validate(self, n_pairs):
         GR.cross_validate(*self.args, self.C, self.R)

@@ -507,10 +507,10 @@ class LICCHIE(BaseEstimator):
                 results, trials = self._restart_classes(prep, results, seeds, opts)
             best = int(np.argmin([r.objective for r in results]))
             cv = None
-            if (self.pooling_groups == "auto" and self._pooling() == "class_time"
-                    and resolve_lambdas(self.lambdas).pooling > 0):
+            if self._checks_groups():
                 # judged at the motifs, which the settle step below keeps
-                cv = F.grouping_cv(problem, obs, results[best].C, results[best].R)
+                cv = F.grouping_cv(problem.X, problem.pairs, obs, results[best].C,
+                                   results[best].R, problem.spaces)
             if (opts["settle_weights"] and resolve_lambdas(self.lambdas).pooling > 0
                     and not (cv is not None and cv.prefers_coarse)):
                 # the weights that minimise the objective at the best start's
@@ -541,6 +541,12 @@ class LICCHIE(BaseEstimator):
         for name, value in fitted.items():
             setattr(self, name, value)
         return cv
+
+    def _checks_groups(self):
+        """Whether this fit cross-validates its pooling groups: ``"auto"``,
+        pooled, while it fits class x frame."""
+        return (self.pooling_groups == "auto" and self._pooling() == "class_time"
+                and resolve_lambdas(self.lambdas).pooling > 0)
 
     def _init_method(self):
         """``init`` with ``"auto"`` resolved: the global search for pooled fits

@@ -138,7 +138,8 @@ def _cv_at_truth(**kw):
     prep = est._prepare(ds)
     C = truth["target_effect"].values.T
     R = truth["source_effect"].values.T
-    return GR.grouping_cv(prep.problem, prep.recording.obs, C, R)
+    return GR.grouping_cv(prep.problem.X, prep.problem.pairs, prep.recording.obs, C, R,
+                          prep.problem.spaces)
 
 
 def test_constant_class_profiles_prefer_one_profile_per_class():

@@ -83,7 +83,8 @@ def test_the_recorded_cross_validation_is_the_one_at_the_fitted_motifs(data, kep
     prep = LICCHIE(**dict(FIT, pooling_groups="class_time"))._prepare(data)
     C = kept.components_["target_effect"].values.T
     R = kept.components_["source_effect"].values.T
-    cv = F.grouping_cv(prep.problem, prep.recording.obs, C, R)
+    cv = F.grouping_cv(prep.problem.X, prep.problem.pairs, prep.recording.obs, C, R,
+                       prep.problem.spaces)
     assert kept.pooling_cv_ == pytest.approx({"class_time": cv.fine, "class": cv.coarse,
                                               "class_time_frames": cv.fine_share}, rel=1e-8)
 

@@ -216,13 +216,11 @@ def fit_dask(est, X, client=None):
     est._warn_fit(results, fitted, "search")
     fitted["dask_stats_"] = stats
     fitted["_grouping_cv"] = None
-    if est.pooling_groups == "auto" and est._pooling() == "class_time":
+    if est._checks_groups():
         # the check of pooling_groups="auto" on the driver, which holds the
         # recording and its pairs (one aggregation, as the search's)
-        fitted["_grouping_cv"] = F.granularity.cross_validate(
-            obs.features, pairs.tgt_obs, pairs.tgt_ptr, pairs.src, pairs.gain, pairs.group,
-            pairs.n_groups, FG.group_classes(pairs, obs), obs.cell[pairs.tgt_obs],
-            obs.frame[pairs.tgt_obs], results[best].C, results[best].R)
+        fitted["_grouping_cv"] = F.grouping_cv(obs.features, pairs, obs, results[best].C,
+                                               results[best].R)
     return fitted
 
 

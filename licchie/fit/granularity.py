@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels import pooled as KP
-from .search import PooledData
-from .spaces_search import SpacesReduced
+from .search import PooledData, _Sweeper
+from .spaces_search import SpacesReduced, group_space_classes
 
 N_FOLDS = 5
 
@@ -90,9 +90,7 @@ def profiles(data: PooledData, C, R, group_class=None, class_space=None):
     :meth:`licchie.fit.spaces_search.SpacesReduced.profiles`).
     """
     if group_class is None:
-        K = C.T @ C
-        return KP.update_Wbar(KP.profile_rhs(data.T, C, R), KP.project(data.S, R), K,
-                              data.co_ptr, data.co_idx, data.comps)[0]
+        return _Sweeper(data).profiles(C, R)[0]
     return SpacesReduced(data, group_class, class_space).profiles(C, R)[0]
 
 
@@ -169,16 +167,20 @@ def frame_vote(err_fine, err_coarse, frame):
     return float(np.mean((a < b) + 0.5 * (a == b)))
 
 
-def grouping_cv(problem, obs, C, R, coarse=None, n_folds=N_FOLDS):
-    """Cross-validated errors of the problem's groups and of a coarser grouping.
+def grouping_cv(X, pairs, obs, C, R, spaces=None, coarse=None, n_folds=N_FOLDS):
+    """Cross-validated errors of the pairs' groups and of a coarser grouping.
 
     Parameters
     ----------
-    problem : Problem
-        Its pairs carry the fine groups (class x time window).
+    X : float64 (n_obs, d)
+        The features the fit saw (``Problem.X``).
+    pairs : Pairs
+        Their groups are the fine ones (class x time window).
     obs : Observations
     C, R : float64 (d, J), or (n_spaces, d, J) with population feature spaces
         The fitted effects (any scale: the profiles absorb it).
+    spaces : Spaces or None
+        Population feature spaces of ``pairs`` (``Problem.spaces``).
     coarse : int64 (n_groups,), optional
         The coarse group of every fine group; every fine group lies in
         exactly one.  Default: its interaction class.
@@ -188,18 +190,15 @@ def grouping_cv(problem, obs, C, R, coarse=None, n_folds=N_FOLDS):
     -------
     GroupingCV
     """
-    p = problem.pairs
+    p = pairs
     if coarse is None:
         from .global_start import group_classes
         coarse = group_classes(p, obs)
-    fine_class = cs = None
-    if problem.spaces is not None:
-        fine_class = np.zeros(p.n_groups, np.int64)
-        fine_class[p.group] = problem.spaces.pair_class
-        cs = problem.spaces.class_space
-    return cross_validate(problem.X, p.tgt_obs, p.tgt_ptr, p.src, p.gain, p.group,
-                          p.n_groups, coarse, obs.cell[p.tgt_obs], obs.frame[p.tgt_obs],
-                          C, R, fine_class, cs, n_folds)
+    fine_class = None if spaces is None else group_space_classes(p, spaces)
+    return cross_validate(X, p.tgt_obs, p.tgt_ptr, p.src, p.gain, p.group, p.n_groups,
+                          coarse, obs.cell[p.tgt_obs], obs.frame[p.tgt_obs], C, R,
+                          fine_class, None if spaces is None else spaces.class_space,
+                          n_folds)
 
 
 def cross_validate(X, tgt_obs, tgt_ptr, src, gain, group, n_groups, coarse, target_cell,

@@ -108,6 +108,14 @@ class SpacesReduced:
         return Wbar, C, R, F
 
 
+def group_space_classes(pairs, spaces):
+    """int64 (n_groups,): the feature-space class (``spaces.class_space`` row)
+    of every pooling group of ``pairs`` (a group lies in one class)."""
+    out = np.zeros(pairs.n_groups, np.int64)
+    out[pairs.group] = spaces.pair_class
+    return out
+
+
 def profile_start(problem, C, R):
     """Each pair's exactly pooled profile for fixed per-space ``C, R``.
 
@@ -129,9 +137,7 @@ def profile_start(problem, C, R):
     sp, p = problem.spaces, problem.pairs
     data = PooledData.from_pairs(problem.X, p.tgt_obs, p.tgt_ptr, p.src, p.gain, p.group,
                                  p.n_groups)
-    group_class = np.zeros(p.n_groups, np.int64)
-    group_class[p.group] = sp.pair_class
-    red = SpacesReduced(data, group_class, sp.class_space, sp.features)
+    red = SpacesReduced(data, group_space_classes(p, sp), sp.class_space, sp.features)
     Wbar = red.profiles(np.ascontiguousarray(C), np.ascontiguousarray(R))[0]
     return np.ascontiguousarray(Wbar[p.group])
 
@@ -152,9 +158,7 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     sp = problem.spaces
     data, _ = reduced_data(problem, obs)
     p = problem.pairs
-    group_class = np.zeros(p.n_groups, np.int64)
-    group_class[p.group] = sp.pair_class
-    red = SpacesReduced(data, group_class, sp.class_space, sp.features)
+    red = SpacesReduced(data, group_space_classes(p, sp), sp.class_space, sp.features)
     rng = np.random.default_rng(seed.spawn(1)[0] if hasattr(seed, "spawn") else seed)
     J = int(n_components)
     shape = (sp.n_spaces, problem.X.shape[1], J)
