@@ -88,7 +88,9 @@ class LICCHIE(BaseEstimator):
         gain 1, the typical target.  The global search of a pooled fit
         then fits the gains too (docs/global-search.md, "Target gains in
         the search"); off by default: 2-4x the fit time, and unbounded
-        gains can inflate some pairs' matrices.
+        gains can inflate some pairs' matrices.  The motifs' verdict is
+        then at most "medium" (the search judges its minima at one set of
+        gains and can miss lower ones).
     pair_weight : {"none", "gaussian", "distance"}, default "none"
         ``g_e``: 1, ``exp(-d^2 / 2h^2)``, or ``d`` (zeroes the self pair).
     bandwidth : float, optional

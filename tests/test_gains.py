@@ -18,6 +18,7 @@ from licchie import kernels as K
 from licchie.fit import gains as FGN
 from licchie.fit import global_start as FG
 from licchie.fit import search as S
+from licchie.fit import verdict as V
 from licchie.fit.pooling import gain_components
 from licchie.kernels import pooled as KP
 from licchie.synthetic import make_suite_recording
@@ -253,3 +254,25 @@ def test_fit_with_target_gain_starts_from_the_gain_search(gained):
                     random_state=0, n_init=2, max_iter=10,
                     solver_options=dict(search_evals=3000)).fit(ds)
     assert np.all(np.isfinite(m.components_["stability"].values))
+    # the verdict of a fit with gains stops at "medium" (global_start.final_verdict)
+    assert "high" not in set(m.components_["verdict"].values)
+
+
+@pytest.mark.parametrize("target_gain", [False, True])
+def test_verdict_with_target_gains_stops_at_medium(target_gain):
+    """A motif the search's diagnosis scores >= 0.9 is "high" without gains and
+    "medium", with the reason, with them; the score itself is kept."""
+    rng = np.random.default_rng(0)
+    C, R = S._random_unit(rng, 4, 2), S._random_unit(rng, 4, 2)
+    res = S.SearchResult(np.ones((3, 2)), C, R, 1.0, [], [], [], 0.0, 0)
+    one = np.ones(2)
+    dg = V.Diagnosis(np.array([0.97, 0.5]), ["high", "low"], ["determined", "gap"], one, one,
+                     one, one, np.full(2, np.inf), one, 3, 1)
+    info = FG.GlobalStart(res, dg, None, target_gain=target_gain)
+    score, verdict, reason = FG.final_verdict(C, R, info)
+    np.testing.assert_allclose(score, [0.97, 0.5])
+    assert verdict[1] == "low" and reason[1] == "gap"
+    if target_gain:
+        assert verdict[0] == "medium" and "target_gain=True" in reason[0]
+    else:
+        assert verdict[0] == "high" and reason[0] == "determined"
