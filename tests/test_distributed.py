@@ -19,10 +19,8 @@ from licchie.synthetic.spaces import make_space_recording
 # 4 sessions, ~2000 pairs: a polish iteration is milliseconds, so the cluster's
 # round trips dominate and the test stays well under a minute
 SMALL = dict(n_cells=(8, 4), n_frames=10, n_features=4, n_components=3, n_sessions=4)
-# settle_weights: the Dask fit ends without it (docs/distributed.md), so the
-# local fit it is compared with does too
 FIT = dict(n_components=3, radius=10.0, n_init=2, max_iter=15, random_state=0,
-           solver_options=dict(search_evals=1500, n_searches=2, settle_weights=False))
+           solver_options=dict(search_evals=1500, n_searches=2))
 
 
 @pytest.fixture(scope="module")
@@ -93,32 +91,44 @@ needs_dask = pytest.mark.skipif(
                                 "'licchie[dask]'; CI installs it with the test extra)")
 
 
-def _fit(ds, client=None):
+def _fit(ds, client=None, settle=True):
+    fit = dict(FIT, solver_options=dict(FIT["solver_options"], settle_weights=settle))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return LICCHIE(**FIT).fit(ds, client=client)
+        return LICCHIE(**fit).fit(ds, client=client)
 
 
 @needs_dask
-def test_dask_fit_reaches_the_local_objective(four_sessions):
+@pytest.mark.parametrize("settle", [False, True])
+def test_dask_fit_reaches_the_local_objective(four_sessions, settle):
     """2 workers, 4 sessions: the same objective (1e-8 relative), weights and
-    motifs as the local fit with the same seed."""
-    local = _fit(four_sessions)
+    motifs as the local fit with the same seed, with and without the settle
+    step; with it, ``transform`` on the training data gives the fit's weights."""
+    local = _fit(four_sessions, settle=settle)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as lc, \
             distributed.Client(lc) as client:
-        dist = _fit(four_sessions, client=client)
+        dist = _fit(four_sessions, client=client, settle=settle)
         left = client.run(lambda dask_worker: len(getattr(dask_worker,
                                                           "_licchie_partitions", {})))
+    stages = set(dist.objective_history_["stage"].values)
+    assert (F.frozen.FINAL_STAGE in stages) == settle
+    assert (F.frozen.FINAL_STAGE in set(local.objective_history_["stage"].values)) == settle
     a = float(local.objective_history_[-1, -1])
     b = float(dist.objective_history_[-1, -1])
     assert abs(a - b) <= 1e-8 * abs(a)
+    assert dist.objective_history_.sizes == local.objective_history_.sizes
     assert dist.n_iter_ == local.n_iter_
     np.testing.assert_allclose(dist.weights_.values, local.weights_.values, atol=1e-6)
     np.testing.assert_allclose(dist.group_weights_.values, local.group_weights_.values,
                                atol=1e-6)
     assert dist.dask_stats_["n_partitions"] == 4
     assert all(v == 0 for v in left.values())  # the workers forgot the fit
+    if settle:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = dist.transform(four_sessions)
+        np.testing.assert_allclose(again.values, dist.weights_.values, atol=1e-6)
 
 
 @needs_dask

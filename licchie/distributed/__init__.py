@@ -36,7 +36,8 @@ from .._setup import _progress, _warn_self_only
 from ..data import Recording, as_recording
 from ..fit import global_start as FG
 from ..params import resolve_lambdas, resolve_solver_options, seed_sequence
-from ._driver import Cluster, Reducer, merge_aggregates, pooled_data, run_start
+from ._driver import (Cluster, Reducer, merge_aggregates, pooled_data, run_start,
+                      settle_profiles)
 from ._partition import PartitionLostError, session_slice
 
 __all__ = ["fit_dask", "setup", "reduced_data", "run_start", "PartitionLostError", "Cluster",
@@ -191,7 +192,18 @@ def fit_dask(est, X, client=None):
         with F.numba_threads(est.n_jobs):  # as the local fit's search (BLAS 1 thread)
             results, ginfo = _search_starts(est, su, seed_sequence(est.random_state))
         best = int(np.argmin([r.objective for r in results]))
-        W = np.concatenate(cl.map("weights", lambda k: (f"start{best}",)))
+        obs, pairs = su.recording.obs, su.pairs
+        cv = None
+        if est._checks_groups():
+            # the check of pooling_groups="auto" on the driver, which holds the
+            # recording and its pairs (one aggregation, as the search's); it
+            # reads only the motifs, which the settle step keeps
+            cv = F.grouping_cv(obs.features, pairs, obs, results[best].C, results[best].R)
+        key = f"start{best}"
+        if su.opts["settle_weights"] and not (cv is not None and cv.prefers_coarse):
+            if _settle(est, su, results[best]):
+                key = "settle"
+        W = np.concatenate(cl.map("weights", lambda k: (key,)))
         stats = dict(n_partitions=len(cl.parts), bytes=cl.bytes, calls=cl.calls,
                      workers=sorted(set(cl.address.values())))
     except Exception as exc:
@@ -205,7 +217,6 @@ def fit_dask(est, X, client=None):
     finally:
         if su is not None:
             su.cluster.close()
-    obs, pairs = su.recording.obs, su.pairs
     ones = np.ones(pairs.n_pairs)
     for r in results:
         r.pair_gain = ones
@@ -215,13 +226,20 @@ def fit_dask(est, X, client=None):
     fitted["class_restarts_"] = None
     est._warn_fit(results, fitted, "search")
     fitted["dask_stats_"] = stats
-    fitted["_grouping_cv"] = None
-    if est._checks_groups():
-        # the check of pooling_groups="auto" on the driver, which holds the
-        # recording and its pairs (one aggregation, as the search's)
-        fitted["_grouping_cv"] = F.grouping_cv(obs.features, pairs, obs, results[best].C,
-                                               results[best].R)
+    fitted["_grouping_cv"] = cv
     return fitted
+
+
+def _settle(est, su, result):
+    """:func:`licchie.fit.settle_weights` on the partitions: the weights that
+    minimise the objective at the fit's motifs, kept (under the key
+    ``"settle"``) when they lower it.  Returns whether they were kept."""
+    cl, red = su.cluster, su.reducer
+    Wbar, lam_dev = settle_profiles(cl, red, result.C, result.R)
+    res = run_start(cl, red, "settle", Wbar, result.C, result.R, result.seed,
+                    F.frozen.ITER_PER_FIT_ITER * est.max_iter, est.tol,
+                    extrapolate=bool(su.opts["extrapolate"]), frozen_lam_dev=lam_dev)
+    return F.frozen.adopt_settled(result, res)
 
 
 def _read(X):

@@ -15,6 +15,7 @@ import uuid
 import numpy as np
 
 from .. import fit as F
+from ..fit import reduced_start as RS
 from ..fit.search import PooledData
 from ..fit.solver import StartResult, _check_finite, end_iteration, improves
 from ..kernels import pooled as KP
@@ -216,15 +217,26 @@ class Reducer:
 
 
 def run_start(cl: Cluster, red: Reducer, key, Wbar, C, R, seed, max_iter, tol,
-              extrapolate=True, record_steps=False, progress=None, start_label=""):
+              extrapolate=True, record_steps=False, progress=None, start_label="",
+              frozen_lam_dev=None):
     """One start of the alternation from pooled factors, distributed.
 
     The same steps, in the same order, as :func:`licchie.fit.solver.run_start`
     with ``init="given"`` and ``factors = pair_start(Wbar, C, R, group)``;
     the partitions keep ``A`` and ``W``.  Returns a :class:`StartResult`
     without ``W`` and ``A`` (the W stay on the partitions under ``key``).
+
+    With ``frozen_lam_dev`` (the deviations' penalty) it is instead
+    :func:`licchie.fit.frozen.weights_at_motifs` at ``C, R``: the weights
+    start at the exact minimiser of the A-eliminated objective for the
+    profiles ``Wbar`` (:func:`settle_profiles`), and the motifs stay fixed
+    (no component step; the trial step moves ``A`` and ``W`` only).
     """
-    out = cl.map("start", lambda k: (key, red.local(Wbar, k), C, R))
+    frozen = frozen_lam_dev is not None
+    if frozen:
+        out = cl.map("settle_start", lambda k: (key, red.local(Wbar, k), C, R, frozen_lam_dev))
+    else:
+        out = cl.map("start", lambda k: (key, red.local(Wbar, k), C, R))
     Wbar = red.profiles([s for s, _ in out])
     res = StartResult(seed, None, C, R, Wbar, None)
     res.n_cd_not_converged += sum(n for _, n in out)
@@ -244,16 +256,17 @@ def run_start(cl: Cluster, red: Reducer, key, Wbar, C, R, seed, max_iter, tol,
         out = cl.map("a_step", lambda k: (key, accept))
         accept = False
         res.n_cd_not_converged += sum(int(o[2]) for o in out)
-        if record_steps:
+        if record_steps and not frozen:
             terms, _ = objective(Wbar)
             _check_finite(terms, it, "A")
             res.history.append((it, "A", terms))
-        # Problem.component_step from the summed W^T W and S_j = sum_e W[e,j] A_e
-        G = np.sum([o[0] for o in out], axis=0)
-        S = np.sum([o[1] for o in out], axis=0)
-        C = F.K.unit_sphere_sweep(F.K.times_columns(S, R), G, R.T @ R, C)
-        R = F.K.unit_sphere_sweep(F.K.times_columns(S, C, transpose=True), G, C.T @ C, R)
-        if record_steps:
+        if not frozen:
+            # Problem.component_step from the summed W^T W and S_j = sum_e W[e,j] A_e
+            G = np.sum([o[0] for o in out], axis=0)
+            S = np.sum([o[1] for o in out], axis=0)
+            C = F.K.unit_sphere_sweep(F.K.times_columns(S, R), G, R.T @ R, C)
+            R = F.K.unit_sphere_sweep(F.K.times_columns(S, C, transpose=True), G, C.T @ C, R)
+        if record_steps and not frozen:
             terms, _ = objective(Wbar, C, R)
             _check_finite(terms, it, "components")
             res.history.append((it, "components", terms))
@@ -262,7 +275,10 @@ def run_start(cl: Cluster, red: Reducer, key, Wbar, C, R, seed, max_iter, tol,
         res.n_cd_not_converged += sum(n for _, n in out)
         # the extrapolation candidate as licchie.fit.solver.extrapolation
         cand = None
-        if extrapolate and it > 1:
+        if extrapolate and it > 1 and frozen:
+            Cr = Rr = None
+            cand = (None, C, R)
+        elif extrapolate and it > 1:
             Cr, Rr = C + alpha * (C - C0), R + alpha * (R - R0)
             cand = F.unit_columns(np.zeros((0, C.shape[1])), Cr, Rr)
         terms, csums = (objective(Wbar, alpha=alpha, Cr=Cr, Rr=Rr) if cand is not None
@@ -283,7 +299,8 @@ def run_start(cl: Cluster, red: Reducer, key, Wbar, C, R, seed, max_iter, tol,
                     alpha *= 1.5
                 else:
                     alpha = 1.0
-        if end_iteration(res, it, prev, cur, tol, progress, start_label):
+        if end_iteration(res, it, prev, cur, tol, progress,
+                         "transform" if frozen else start_label):
             break
         prev = cur
     if progress is not None and res.n_iter < max_iter:
@@ -292,3 +309,43 @@ def run_start(cl: Cluster, red: Reducer, key, Wbar, C, R, seed, max_iter, tol,
     res.C, res.R, res.Wbar = C, R, Wbar
     return res
 
+
+
+def settle_profiles(cl: Cluster, red: Reducer, C, R):
+    """The profiles that start the settle step, and the deviations' penalty.
+
+    :func:`licchie.fit.reduced_start.reduced_init` with no sweeps (the start
+    of :func:`licchie.fit.frozen.weights_at_motifs`), from the partitions'
+    parts of the profiles' normal equations, summed here in the fit's group
+    ids (sparse: only groups that share a target meet) and solved one
+    connected set of groups at a time.
+
+    Returns
+    -------
+    Wbar : float64 (n_groups, J)
+    lam_dev : float
+    """
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    lam4, lam5 = float(red.lam[3]), float(red.lam[4])
+    scale = cl.map("source_scale", lambda k: ())
+    lam_dev = RS.deviation_weight(lam4, lam5, sum(z for z, _ in scale),
+                                  sum(n for _, n in scale))
+    G, J = red.counts.shape[0], C.shape[1]
+    rows, cols, vals = [], [], []
+    rhs = np.zeros(G * J)
+    for k, (r, c, v, b) in zip(cl.parts, cl.map("profile_equations",
+                                                 lambda k: (C, R, lam_dev))):
+        idx = (red.gi[k][:, None] * J + np.arange(J)).ravel()  # local -> fit's ids
+        rows.append(idx[r])
+        cols.append(idx[c])
+        vals.append(v)
+        rhs[idx] += b
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    gram = sparse.csr_matrix((np.concatenate(vals), (rows, cols)), shape=(G * J, G * J))
+    gram = gram + sparse.diags(RS.profile_ridge(lam4, red.counts, J))
+    meet = sparse.csr_matrix((np.ones(rows.size), (rows // J, cols // J)), shape=(G, G))
+    _, label = connected_components(meet, directed=False)
+    Wbar = RS.solve_profile_blocks(gram.tocsr(), rhs, RS.profile_blocks(label, J), G, J)
+    return Wbar, lam_dev

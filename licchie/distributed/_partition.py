@@ -23,8 +23,12 @@ import time
 
 import numpy as np
 
+from scipy import sparse
+
 from .. import fit as F
+from ..fit.reduced_start import reduced_inputs
 from ..kernels import pooled as KP
+from ..kernels import reduced as KR
 
 _ATTR = "_licchie_partitions"
 
@@ -159,13 +163,51 @@ class Partition:
         """Start ``key`` from pooled factors: ``W[e] = Wbar[g(e)]`` and one exact
         A-step from ``A = B`` (as :func:`licchie.fit.solver.run_start`,
         ``init="given"``).  Returns ``(group sums of W, n_bad)``."""
+        return self._begin(key, np.ascontiguousarray(np.asarray(Wbar)[self.problem.pairs.group]),
+                           C, R)
+
+    def _begin(self, key, W, C, R):
         pr = self.problem
-        W = np.ascontiguousarray(np.asarray(Wbar)[pr.pairs.group])
         B = F.K.lowrank_reconstruct(W, C, R, pr.dtype)
         A, nbad = pr.a_step(B, W, C, R)
         del B
         self.starts[key] = dict(A=A, W=W, C=C, R=R, before=None, cand=None, spare=[])
         return self._group_sums(W), nbad
+
+    # ------------------------------------------- the settle step's exact start
+    def source_scale(self):
+        """``(sum_e |z_e|^2, n_pairs)`` of :func:`licchie.fit.reduced_start.deviation_weight`."""
+        Z, _, _ = reduced_inputs(self.problem)
+        return float(np.sum(np.einsum("ed,ed->e", Z, Z))), int(Z.shape[0])
+
+    def _settle_inputs(self, R, lam_dev):
+        Z, Y, kappa = reduced_inputs(self.problem)
+        return np.ascontiguousarray(Z @ R), Y, kappa, lam_dev / kappa
+
+    def profile_equations(self, C, R, lam_dev):
+        """This partition's part of the normal equations of the profiles with the
+        deviations eliminated (:func:`licchie.kernels.reduced.pooled_normal_equations`;
+        its groups' ids): ``(row, col, value)`` of the gram's non-zeros (groups
+        that share no target never meet) and the right-hand side."""
+        p = self.problem.pairs
+        U, Y, kappa, rho = self._settle_inputs(R, lam_dev)
+        gram, rhs = KR.pooled_normal_equations(U, C, Y, kappa, p.tgt_ptr, p.group, p.n_groups,
+                                               float(self.problem.lambdas[4]), rho,
+                                               np.ones(kappa.size))
+        g = sparse.coo_matrix(gram)
+        return g.row.astype(np.int64), g.col.astype(np.int64), g.data, rhs
+
+    def settle_start(self, key, Wbar, C, R, lam_dev):
+        """Start ``key`` at the exact minimiser of the A-eliminated objective for
+        fixed ``C, R`` (profiles ``Wbar`` of this partition's groups; per-pair
+        deviations :func:`licchie.kernels.reduced.pooled_deviations`), as
+        :func:`licchie.fit.frozen.weights_at_motifs` starts.  Returns
+        ``(group sums of W, n_bad)``."""
+        p = self.problem.pairs
+        U, Y, kappa, rho = self._settle_inputs(R, lam_dev)
+        W = KR.pooled_deviations(U, C, Y, p.tgt_ptr, p.group, np.ascontiguousarray(Wbar), rho,
+                                 np.ones(kappa.size))
+        return self._begin(key, np.ascontiguousarray(W), C, R)
 
     def objective(self, key, Wbar, C=None, R=None, alpha=None, C_raw=None, R_raw=None):
         """Unweighted objective terms at the current iterate with profiles ``Wbar``
@@ -184,8 +226,10 @@ class Partition:
         A *= alpha
         A += A1
         W = W1 + alpha * (W1 - W0)
-        unit = F.unit_columns(W, C_raw, R_raw)
-        W, C, R, _ = unit
+        if C_raw is None:   # motifs frozen (the settle step): they stay as they are
+            C, R = s["C"], s["R"]
+        else:
+            W, C, R, _ = F.unit_columns(W, C_raw, R_raw)
         s["cand"] = (A, W, C, R)
         return t, self._group_sums(W)
 

@@ -206,10 +206,23 @@ def settle_weights(result, problem: Problem, max_iter, tol, extrapolate=True):
     FrozenResult
     """
     res = weights_at_motifs(problem, result.C, result.R, max_iter, tol, extrapolate)
-    before = result.objective
-    if res.objective < before:
-        result.W, result.Wbar, result.gamma = res.W, res.Wbar, res.gamma
-        # the frozen alternation is monotone, so this keeps a tail of it
-        result.history.extend((result.n_iter + it, FINAL_STAGE, terms)
-                              for it, _, terms in res.history if terms.sum() < before)
+    adopt_settled(result, res)
     return res
+
+
+def adopt_settled(result, res):
+    """Take the frozen-motif solve ``res`` into the fit's ``result`` when it
+    lowers the objective (in place; the local and the Dask settle step).
+
+    Returns
+    -------
+    bool : whether it was taken.
+    """
+    before = result.objective
+    if not res.objective < before:
+        return False
+    result.W, result.Wbar, result.gamma = res.W, res.Wbar, res.gamma
+    # the frozen alternation is monotone, so this keeps a tail of it
+    result.history.extend((result.n_iter + it, FINAL_STAGE, terms)
+                          for it, _, terms in res.history if terms.sum() < before)
+    return True

@@ -11,6 +11,7 @@ refinement step of the ``"groups"`` start, and the data of the
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from ..kernels import reduced as KR
 from .lstsq import ridge_solve
@@ -40,7 +41,7 @@ def reduced_inputs(problem: Problem):
     return Z, Y, kappa
 
 
-def _profile_blocks(group_label, J):
+def profile_blocks(group_label, J):
     """Independent blocks of the profiles' normal equations.
 
     Two groups are coupled only through a target with pairs in both, so the
@@ -57,6 +58,37 @@ def _profile_blocks(group_label, J):
     for b in blocks:
         by_size.setdefault(b.size, []).append(b)
     return [np.stack(v) for v in by_size.values()]
+
+
+def deviation_weight(lam4, lam5, z_sq_sum, n_pairs):
+    """The penalty ``lam_dev`` of the per-pair deviations in :func:`reduced_init`.
+
+    Deviations need a penalty to be unique: ``lam5``; without pooling a
+    ridge of ``lam4``'s size stands in for the L1 term (or a tiny one, from
+    the mean squared source state ``z_sq_sum / n_pairs``).
+    """
+    zscale = z_sq_sum / n_pairs if n_pairs else 1.0
+    return lam5 + max(lam4, 1e-8 * max(zscale, 1e-300))
+
+
+def profile_ridge(lam4, group_size, J):
+    """float64 (n_groups * J,): ``lam4`` per pair of the group on each profile entry.
+
+    Without it, weights on motifs whose source effect the data barely excite
+    grow without bound in ``F``, which ignores ``lam2`` and ``lam4``.
+    """
+    return np.repeat(np.maximum(lam4, 1e-8) * np.maximum(group_size, 1.0), J)
+
+
+def solve_profile_blocks(gram, rhs, blocks, G, J):
+    """The profiles ``(G, J)`` from their normal equations (``gram`` dense or
+    scipy sparse), one independent block at a time (:func:`profile_blocks`)."""
+    out = np.empty(G * J)
+    for idx in blocks:  # (n_blocks, size) of one size
+        sub = (np.stack([gram[b][:, b].toarray() for b in idx]) if sparse.issparse(gram)
+               else gram[idx[:, :, None], idx[:, None, :]])
+        out[idx] = np.linalg.solve(sub, rhs[idx][:, :, None])[:, :, 0]
+    return out.reshape(G, J)
 
 
 def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R0=None,
@@ -81,16 +113,11 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
     G = max(p.n_groups, 1)
     lam4, lam5 = float(problem.lambdas[3]), float(problem.lambdas[4])
     Z, Y, kappa = reduced_inputs(problem)
-    zscale = float(np.mean(np.einsum("ed,ed->e", Z, Z))) if Z.size else 1.0
-    # per-pair deviations need a penalty to be unique: lam5; without pooling a
-    # ridge of lam4's size stands in for the L1 term (or a tiny one)
-    lam_dev = lam5 + max(lam4, 1e-8 * max(zscale, 1e-300))
+    zz = np.einsum("ed,ed->e", Z, Z)
+    lam_dev = deviation_weight(lam4, lam5, float(np.sum(zz)), zz.size)
     rho = lam_dev / kappa
-    # lam4 as a ridge on the profiles too (lam4 per pair of the group): without
-    # it, weights on motifs whose source effect the data barely excite grow
-    # without bound in F, which ignores lam2 and lam4
     group_size = np.bincount(p.group, minlength=G).astype(np.float64)
-    profile_ridge = np.repeat(np.maximum(lam4, 1e-8) * np.maximum(group_size, 1.0), J)
+    ridge = profile_ridge(lam4, group_size, J)
     C = rng.normal(size=(d, J)) if C0 is None else np.array(C0, dtype=np.float64)
     R = rng.normal(size=(d, J)) if R0 is None else np.array(R0, dtype=np.float64)
     W = np.zeros((p.n_pairs, J))
@@ -101,17 +128,13 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
     tid = problem.pair_target
     gamma = np.ones(p.tgt_ptr.shape[0] - 1)
     comps = problem.gain_components
-    blocks = _profile_blocks(comps[0], J)
+    blocks = profile_blocks(comps[0], J)
 
     def profiles(U, C, gamma):
         gram, rhs = KR.pooled_normal_equations(
             U, C, Y, kappa, p.tgt_ptr, p.group, G, lam5, rho, gamma)
-        gram[np.diag_indices_from(gram)] += profile_ridge
-        out = np.empty(G * J)
-        for idx in blocks:  # (n_blocks, size) of one size
-            out[idx] = np.linalg.solve(gram[idx[:, :, None], idx[:, None, :]],
-                                       rhs[idx][:, :, None])[:, :, 0]
-        return out.reshape(G, J)
+        gram[np.diag_indices_from(gram)] += ridge
+        return solve_profile_blocks(gram, rhs, blocks, G, J)
 
     def weights(C, R, gamma):
         U = np.ascontiguousarray(Z @ R)
