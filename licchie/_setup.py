@@ -55,3 +55,21 @@ def _progress(verbose, total):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, desc="LICCHIE fit", unit="iter", leave=False)
+
+
+def _warn_gains(check):
+    """Warn when a fit's gain check (``gain_check_``) asks for target gains."""
+    import warnings
+
+    from .fit.gain_heldout import HELDOUT_SHARE
+
+    if check is None or not check["suggests_gains"]:
+        return
+    warnings.warn(
+        f"Targets respond with their own scale of the profiles: a gain fitted per target "
+        f"on its other features removes {check['heldout_share']:.0%} of the fit's error "
+        f"(gain check; {HELDOUT_SHARE:.0%} or more says gains; fitted gains "
+        f"{check['gain_q10']:.2f}-{check['gain_q90']:.2f}, 10-90 %). A fit without gains "
+        "is misspecified here and its motifs can be far from the data's; fit again with "
+        "target_gain=True (docs/global-search.md, 'A check for per-target gains').",
+        UserWarning, stacklevel=3)

@@ -67,6 +67,15 @@ def summary_text(model):
     if fallback is not None:
         lines.append(f"  pooling groups: one profile per interaction class (pooling_groups="
                      f"'auto': {fallback})")
+    gc = getattr(model, "gain_check_", None)
+    if gc is not None:
+        lines.append(
+            f"  gain check: per-target gains fitted on the other features remove "
+            f"{gc['heldout_share']:.0%} of the error (gains {gc['gain_q10']:.2f}-"
+            f"{gc['gain_q90']:.2f}, 10-90 %)"
+            + ("  [GAINS: the fit without gains is misspecified; fit again with "
+               "target_gain=True]" if gc["suggests_gains"] else
+               f"; below {F.GAIN_CHECK_SHARE:.0%}: no sign that targets need gains"))
     kappa = model.group_weights_.coords.get("cancellation")
     if pooling > 0 and kappa is not None and np.any(~np.isnan(kappa.values)):
         k = kappa.values[~np.isnan(kappa.values)]

@@ -24,7 +24,7 @@ from . import modelfile
 from . import scaling as S
 from ._summary import STABILITY_HIGH, STABILITY_LOW, summary_text
 from .data import as_recording
-from ._setup import Prepared, _progress, _warn_self_only
+from ._setup import Prepared, _progress, _warn_gains, _warn_self_only
 from .params import (SOLVER_OPTIONS, Lambdas, reject_bool_counts, resolve_lambdas,
                      resolve_solver_options, seed_sequence)
 
@@ -267,6 +267,14 @@ class LICCHIE(BaseEstimator):
         share of frames in which class x frame had the lower one
         (``"class_time_frames"``; below 0.5, the fit fell back to class
         profiles).  None otherwise.
+    gain_check_ : dict or None
+        For a pooled fit without ``target_gain``: the held-out check for
+        per-target gains at the fitted motifs (:mod:`licchie.fit.gain_heldout`):
+        ``heldout_share`` (the share of the gain-free error that a gain
+        fitted per target on its other features removes), ``gain_q10``,
+        ``gain_q90`` (quantiles of the fitted gains) and ``suggests_gains``
+        (``heldout_share`` >= 0.7: the fit warns and ``summary()`` says to
+        try ``target_gain=True``).  None otherwise.
     class_restarts_ : pandas.DataFrame or None
         With ``solver_options["class_restarts"] > 0``: one row per trial
         (``class``, ``draw``, ``motifs``, ``objective``, ``accepted``); the first row is the best
@@ -457,6 +465,7 @@ class LICCHIE(BaseEstimator):
         finally:
             del self._fitting_groups
         self.pooling_fallback_ = fallback
+        _warn_gains(self.gain_check_)
         self.pooling_cv_ = (None if cv is None else
                             {"class_time": float(cv.fine), "class": float(cv.coarse),
                              "class_time_frames": float(cv.fine_share)})
@@ -521,6 +530,12 @@ class LICCHIE(BaseEstimator):
                 F.settle_weights(results[best], problem,
                                  F.frozen.ITER_PER_FIT_ITER * self.max_iter, self.tol,
                                  bool(opts["extrapolate"]))
+            gcheck = None
+            if resolve_lambdas(self.lambdas).pooling > 0 and not problem.target_gain:
+                # does the typical target respond with a scale of its profile?
+                # at the fitted motifs, on the pairs in either order
+                gcheck = F.gain_check(problem.X, problem.pairs, results[best].C,
+                                      results[best].R, problem.spaces)
         # each pair's target gain (1 without target_gain), in the fit's order
         for r in results:
             r.pair_gain = (np.ones(fpairs.n_pairs) if r.gamma is None
@@ -539,6 +554,7 @@ class LICCHIE(BaseEstimator):
         L.add_verdict(fitted, results[best], info, init, resolve_lambdas(self.lambdas))
         fitted["class_restarts_"] = trials
         fitted["scaling_"] = scaling
+        fitted["gain_check_"] = None if gcheck is None else gcheck.as_dict()
         self._warn_fit(results, fitted, init)
         for name, value in fitted.items():
             setattr(self, name, value)

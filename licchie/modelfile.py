@@ -61,6 +61,7 @@ def to_dataset(model):
                "pooling_groups_used": model._pooling(),
                "pooling_fallback": getattr(model, "pooling_fallback_", None) or "",
                "pooling_cv": json.dumps(getattr(model, "pooling_cv_", None)),
+               "gain_check": json.dumps(getattr(model, "gain_check_", None)),
                "space": json.dumps(list(model.space_names_)),
                "stability_attrs": json.dumps(
                    {k: v for k, v in model.stability_.attrs.items() if k != "mean"})})
@@ -146,6 +147,7 @@ def load(path):
         fb = "" if float(fb) < 0 else f"{float(fb):.0%} of the class x frame profiles cancel"
     fitted["pooling_fallback_"] = fb or None
     fitted["pooling_cv_"] = json.loads(ds.attrs.get("pooling_cv", "null"))
+    fitted["gain_check_"] = json.loads(ds.attrs.get("gain_check", "null"))
     feat = ds["feature"].values
     fitted["feature_names_in_"] = np.array(list(feat), dtype=object)
     fitted["n_features_in_"] = len(feat)

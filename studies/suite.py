@@ -63,7 +63,7 @@ COLUMNS = ["regime", "seed", "kind", "component", "used", "similarity", "match",
            "mean_similarity_used", "n_used", "mean_stability", "mse_licchie",
            "mse_global", "mse_percell", "mse_zero", "in_sample_r2", "heldout_r2",
            "fit_seconds", "objective", "n_pairs", "cancel_share", "cancel_q90", "pooling_groups", "cv_class_time",
-           "cv_class", "cv_class_time_frames", "profile_cos",
+           "cv_class", "cv_class_time_frames", "profile_cos", "gain_share", "gain_q10", "gain_q90",
            "fit_params", "error"]
 
 
@@ -186,6 +186,9 @@ def fit_one(regime, seed, overrides, heldout=False):
                      **{f"cv_{k}": v for k, v in (getattr(model, "pooling_cv_", None)
                                                   or {}).items()},
                      profile_cos=profile_continuity(model),
+                     **{f"gain_{k.split('_')[-1]}": v for k, v in
+                        (getattr(model, "gain_check_", None) or {}).items()
+                        if k != "suggests_gains"},
                      n_pairs=int(getattr(model, "n_pairs_", truth.sizes["pair"]))))
     return rows
 

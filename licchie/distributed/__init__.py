@@ -199,6 +199,8 @@ def fit_dask(est, X, client=None):
             # recording and its pairs (one aggregation, as the search's); it
             # reads only the motifs, which the settle step keeps
             cv = F.grouping_cv(obs.features, pairs, obs, results[best].C, results[best].R)
+        # the gain check on the driver too (licchie.fit.gain_heldout; motifs only)
+        gcheck = F.gain_check(obs.features, pairs, results[best].C, results[best].R)
         key = f"start{best}"
         if su.opts["settle_weights"] and not (cv is not None and cv.prefers_coarse):
             if _settle(est, su, results[best]):
@@ -224,6 +226,7 @@ def fit_dask(est, X, client=None):
     fitted = L.fitted_attributes(obs, pairs, su.n_edges, results, best)
     L.add_verdict(fitted, results[best], ginfo, "search", su.lambdas)
     fitted["class_restarts_"] = None
+    fitted["gain_check_"] = gcheck.as_dict()
     est._warn_fit(results, fitted, "search")
     fitted["dask_stats_"] = stats
     fitted["_grouping_cv"] = cv

@@ -43,6 +43,7 @@ from .problem import RIDGE_REL, TERMS, Problem
 from .reduced_start import reduced_init, reduced_inputs
 from .frozen import settle_weights
 from .granularity import GroupingCV, grouping_cv
+from .gain_heldout import HELDOUT_SHARE as GAIN_CHECK_SHARE, GainCheck, gain_check
 from .restarts import class_restarts
 from .solver import StartResult, extrapolation, numba_threads, run_start
 from .starts import (bootstrap_counts, group_init, group_matrices, initial_interactions,
@@ -58,9 +59,9 @@ _extrapolate = extrapolation
 
 __all__ = [
     "K", "CANCELLATION_LIMIT", "CANCELLATION_SHARE", "PAIR_WEIGHTS", "RIDGE_REL", "REORDER_PAIRS", "TERMS",
-    "Graph", "GroupingCV", "Pairs", "Problem", "StartResult",
+    "GAIN_CHECK_SHARE", "GainCheck", "Graph", "GroupingCV", "Pairs", "Problem", "StartResult",
     "bootstrap_counts", "build_graph", "grouping_cv", "cancelled_share", "build_pairs", "class_restarts", "class_start",
-    "extrapolation", "find_pairs", "fitted_gains", "gain_components", "group_init",
+    "extrapolation", "find_pairs", "gain_check", "fitted_gains", "gain_components", "group_init",
     "group_matrices", "init_classes", "init_groups", "initial_interactions",
     "inverse_permutation", "locality_order", "motif_agreement", "normalise_gains",
     "normalise_median", "numba_threads", "pair_groups", "empty_graph", "parafac_init", "pooled_profiles",
