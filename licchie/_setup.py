@@ -57,8 +57,9 @@ def _progress(verbose, total):
     return tqdm(total=total, desc="LICCHIE fit", unit="iter", leave=False)
 
 
-def _warn_gains(check):
-    """Warn when a fit's gain check (``gain_check_``) asks for target gains."""
+def _warn_gains(check, blocker=None):
+    """Warn when a fit's gain check (``gain_check_``) asks for target gains
+    that the fit did not fit (``blocker``: why they could not be, or None)."""
     import warnings
 
     from .fit.gain_heldout import HELDOUT_SHARE
@@ -70,6 +71,9 @@ def _warn_gains(check):
         f"on its other features removes {check['heldout_share']:.0%} of the fit's error "
         f"(gain check; {HELDOUT_SHARE:.0%} or more says gains; fitted gains "
         f"{check['gain_q10']:.2f}-{check['gain_q90']:.2f}, 10-90 %). A fit without gains "
-        "is misspecified here and its motifs can be far from the data's; fit again with "
-        "target_gain=True (docs/global-search.md, 'A check for per-target gains').",
+        "is misspecified here and its motifs can be far from the data's; "
+        + ("fit again with target_gain='auto' (the default) or True" if blocker is None else
+           f"gains are not fitted with {blocker}: fit the populations' shared features, "
+           "or locally, with target_gain='auto'")
+        + " (docs/global-search.md, 'target_gain=\"auto\", the default').",
         UserWarning, stacklevel=3)

@@ -25,6 +25,11 @@ def check_spaces(model, obs, spaces):
             f"init={model.init!r} is not available when populations have different "
             "feature sets (MODEL.md 'Populations'); use init='auto', 'search' or "
             "'parafac', or keep only the features every population has.")
+    if model._gains():
+        raise NotImplementedError(
+            "target_gain=True is not available when populations have different feature "
+            "sets; use target_gain='auto' (checks whether gains are needed and warns) or "
+            "False, or keep only the features every population has.")
     if resolve_solver_options(model.solver_options)["class_restarts"] > 0:
         raise NotImplementedError(
             "solver_options['class_restarts'] is not available when populations have "

@@ -45,7 +45,8 @@ def summary_text(model):
         f"{'polished minima' if model.stability_.attrs.get('method') == 'global search' else 'starts'})"
         + _settled(model) + f"   in-sample R^2 {model.in_sample_r2_:.3f}",
         "  terms: " + ", ".join(f"{t} {float(h.sel(term=t)):.4g}" for t in F.TERMS)
-        + ("  (pooling with target gains)" if model.target_gain and pooling > 0 else "")
+        + ("  (pooling with target gains)" if getattr(model, "target_gain_", model.target_gain is True)
+               and pooling > 0 else "")
     ]
     lines += _verdict_lines(model)
     cr = getattr(model, "class_restarts_", None)
@@ -73,8 +74,7 @@ def summary_text(model):
             f"  gain check: per-target gains fitted on the other features remove "
             f"{gc['heldout_share']:.0%} of the error (gains {gc['gain_q10']:.2f}-"
             f"{gc['gain_q90']:.2f}, 10-90 %)"
-            + ("  [GAINS: the fit without gains is misspecified; fit again with "
-               "target_gain=True]" if gc["suggests_gains"] else
+            + (_gain_advice(model) if gc["suggests_gains"] else
                f"; below {F.GAIN_CHECK_SHARE:.0%}: no sign that targets need gains"))
     kappa = model.group_weights_.coords.get("cancellation")
     if pooling > 0 and kappa is not None and np.any(~np.isnan(kappa.values)):
@@ -132,3 +132,14 @@ def _verdict_lines(model):
         lines.append("  Read only 'high' motifs biologically; 'medium' and 'low' ones are "
                      "not pinned down by these data (README, reading the diagnostics).")
     return lines
+
+
+def _gain_advice(model):
+    if getattr(model, "target_gain_", False):
+        return ("  [GAINS: the fit without gains was misspecified; this is the fit with "
+                "target gains (target_gain='auto')]")
+    if model.target_gain == "auto":  # gains were not available for this fit
+        return ("  [GAINS: the fit without gains is misspecified; gains are fitted "
+                "locally and for one feature space only]")
+    return ("  [GAINS: the fit without gains is misspecified; fit again with "
+            "target_gain='auto' or True]")

@@ -38,9 +38,11 @@ def _add_fit_options(p):
     p.add_argument("--pooling-window", type=int, default=1,
                    help="frames per window with --pooling-groups class_time or auto "
                         "(default 1)")
-    p.add_argument("--target-gain", action="store_true",
+    p.add_argument("--target-gain", nargs="?", const="on", default="auto",
+                   choices=("auto", "on", "off"),
                    help="with --pooling > 0: pool toward a per-target gain times the class "
-                        "profile (README, 'Target gains')")
+                        "profile: on, off, or auto (default: fit again with gains when the "
+                        "gain check asks for them; README, 'A check for per-target gains')")
     p.add_argument("--pair-weight", default="none", choices=["none", "gaussian", "distance"])
     p.add_argument("--n-init", type=int, default=3,
                    help="starts (default 3; with the search, the distinct minima polished)")
@@ -64,12 +66,15 @@ def _add_fit_options(p):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+_GAIN_FLAG = {"auto": "auto", "on": True, "off": False}
+
+
 def _model_from_args(a):
     from .model import LICCHIE
     return LICCHIE(n_components=a.components, radius=a.radius, n_neighbors=a.neighbors,
                    sigma=a.sigma, lambdas=tuple(a.lambdas) + (a.pooling,),
                    pooling_groups=a.pooling_groups, pooling_window=a.pooling_window,
-                   target_gain=a.target_gain, pair_weight=a.pair_weight,
+                   target_gain=_GAIN_FLAG[a.target_gain], pair_weight=a.pair_weight,
                    n_init=a.n_init, init=a.init, max_iter=a.max_iter,
                    tol=a.tol, random_state=a.seed, n_jobs=a.jobs,
                    verbose=0 if a.quiet else 1, dtype=a.dtype,

@@ -76,7 +76,7 @@ class LICCHIE(BaseEstimator):
         Window length in frames for ``"class_time"`` (and ``"auto"``).
         Frames without a fitted window (held-out frames) use their class's
         nearest training window.
-    target_gain : bool, default False
+    target_gain : {"auto", True, False}, default "auto"
         With pooling > 0, pool each pair's weights toward ``gamma_t *
         Wbar[g(e)]`` instead of ``Wbar[g(e)]``: every target observation has
         its own gain ``gamma_t`` (fitted; mean 1 over each set of targets
@@ -87,10 +87,13 @@ class LICCHIE(BaseEstimator):
         coordinate of ``weights_``; predictions with group profiles use
         gain 1, the typical target.  The global search of a pooled fit
         then fits the gains too (docs/global-search.md, "Target gains in
-        the search"); off by default: 2-4x the fit time, and unbounded
-        gains can inflate some pairs' matrices.  The motifs' verdict is
-        then at most "medium" (the search judges its minima at one set of
-        gains and can miss lower ones).
+        the search"): 2-4x the fit time, and unbounded gains can inflate
+        some pairs' matrices.  The motifs' verdict is then at most
+        "medium" (the search judges its minima at one set of gains and can
+        miss lower ones).  ``"auto"`` fits without gains, runs the gain
+        check (``gain_check_``) and fits again with gains only when the
+        check says the data ask for them (local backend, one feature
+        space; otherwise it warns); ``target_gain_`` says which was kept.
     pair_weight : {"none", "gaussian", "distance"}, default "none"
         ``g_e``: 1, ``exp(-d^2 / 2h^2)``, or ``d`` (zeroes the self pair).
     bandwidth : float, optional
@@ -273,8 +276,11 @@ class LICCHIE(BaseEstimator):
         ``heldout_share`` (the share of the gain-free error that a gain
         fitted per target on its other features removes), ``gain_q10``,
         ``gain_q90`` (quantiles of the fitted gains) and ``suggests_gains``
-        (``heldout_share`` >= 0.7: the fit warns and ``summary()`` says to
-        try ``target_gain=True``).  None otherwise.
+        (``heldout_share`` >= 0.7: ``target_gain="auto"`` fits again with
+        gains, ``target_gain=False`` warns).  After an ``"auto"`` refit,
+        the check of the gain-free fit that triggered it.  None otherwise.
+    target_gain_ : bool
+        Whether the kept fit pools with per-target gains.
     class_restarts_ : pandas.DataFrame or None
         With ``solver_options["class_restarts"] > 0``: one row per trial
         (``class``, ``draw``, ``motifs``, ``objective``, ``accepted``); the first row is the best
@@ -292,7 +298,7 @@ class LICCHIE(BaseEstimator):
         "lambdas": [tuple, list, dict],
         "pooling_groups": [StrOptions(set(F.POOLING_GROUPS) | {"auto"})],
         "pooling_window": [None, Interval(Integral, 1, None, closed="left")],
-        "target_gain": ["boolean"],
+        "target_gain": ["boolean", StrOptions({"auto"})],
         "pair_weight": [StrOptions(set(F.PAIR_WEIGHTS))],
         "bandwidth": [None, Interval(Real, 0, np.inf, closed="neither")],
         "include_self": ["boolean"],
@@ -312,7 +318,7 @@ class LICCHIE(BaseEstimator):
     }
 
     def __init__(self, n_components=8, radius=10.0, *, lambdas=tuple(Lambdas()),
-                 pooling_groups="auto", pooling_window=1, target_gain=False,
+                 pooling_groups="auto", pooling_window=1, target_gain="auto",
                  pair_weight="none", bandwidth=None, include_self=True, n_neighbors=10,
                  sigma=0.3, init="auto", n_init=3, max_iter=100, tol=1e-6,
                  dtype="float64", solver_options=None, random_state=None, n_jobs=None,
@@ -366,6 +372,16 @@ class LICCHIE(BaseEstimator):
             if used is not None:
                 return used
         return "class_time" if self.pooling_groups == "auto" else self.pooling_groups
+
+    def _gains(self):
+        """Whether the fit pools with target gains: the fitted model's
+        (``target_gain_``), before a fit what ``fit`` tries first (``"auto"``:
+        without)."""
+        for name in ("_fitting_gains", "target_gain_"):
+            used = getattr(self, name, None)
+            if used is not None:
+                return bool(used)
+        return self.target_gain is True
 
     def _check_problem(self, rec, pairs):
         d = rec.n_features
@@ -423,7 +439,7 @@ class LICCHIE(BaseEstimator):
                 fpairs, fgraph, perm = F.reorder(pairs, graph, order)
             problem = F.Problem(Xf, fpairs, fgraph, tuple(lam), ridge, _DTYPES[self.dtype],
                                 target_order=order,
-                                target_gain=bool(self.target_gain) and lam.pooling > 0,
+                                target_gain=self._gains() and lam.pooling > 0,
                                 spaces=None if spaces is None else spaces.for_pairs(obs, fpairs))
         return Prepared(rec, pairs, graph, problem, fpairs, fgraph, order, perm)
 
@@ -444,6 +460,46 @@ class LICCHIE(BaseEstimator):
         self
         """
         self._validate_params()
+        # the fit below reads whether it fits gains from here (_gains)
+        self._fitting_gains = self.target_gain is True
+        try:
+            cv, fallback = self._fit_pooling(X, client)
+            check = self.gain_check_
+            if (self.target_gain == "auto" and check is not None and check["suggests_gains"]
+                    and self._gain_refit_blocker(client) is None):
+                if self.verbose:
+                    print(f"target_gain='auto': per-target gains remove "
+                          f"{check['heldout_share']:.0%} of the error (gain check); fitting "
+                          "again with target gains", file=sys.stderr)
+                self._fitting_gains = True
+                cv, fallback = self._fit_pooling(X, client)
+                self.gain_check_ = check  # the evidence for the refit
+            self.target_gain_ = (self._fitting_gains
+                                 and resolve_lambdas(self.lambdas).pooling > 0)
+        finally:
+            del self._fitting_gains
+        self.pooling_fallback_ = fallback
+        if not self.target_gain_:
+            _warn_gains(self.gain_check_, self._gain_refit_blocker(client))
+        self.pooling_cv_ = (None if cv is None else
+                            {"class_time": float(cv.fine), "class": float(cv.coarse),
+                             "class_time_frames": float(cv.fine_share)})
+        return self
+
+    def _gain_refit_blocker(self, client):
+        """Why a fit with gains is not available for this fit (None: it is):
+        gains are fitted locally and for one feature space."""
+        if "population" in self.components_.dims:
+            return "populations with different feature sets"
+        if self.backend == "dask" or client is not None:
+            return "backend='dask'"
+        return None
+
+    def _fit_pooling(self, X, client):
+        """The fit with ``pooling_groups`` resolved ("auto": class x frame, or
+        class profiles when those predict held-out cells better or the
+        class x frame profiles cancel).  Returns the groups' cross-validation
+        and the fallback reason (None: no fallback)."""
         auto = self.pooling_groups == "auto"
         fallback = None
         # the fit below reads the groups it fits from here (_pooling); a
@@ -460,16 +516,11 @@ class LICCHIE(BaseEstimator):
                     self._fitting_groups = "class"
                     self._fit_groups(X, client)
                 F.warn_cancelling_profiles(self.group_weights_["cancellation"].values,
-                                           stacklevel=2)
+                                           stacklevel=3)
             self.pooling_groups_ = self._fitting_groups
         finally:
             del self._fitting_groups
-        self.pooling_fallback_ = fallback
-        _warn_gains(self.gain_check_)
-        self.pooling_cv_ = (None if cv is None else
-                            {"class_time": float(cv.fine), "class": float(cv.coarse),
-                             "class_time_frames": float(cv.fine_share)})
-        return self
+        return cv, fallback
 
     def _fit_groups(self, X, client):
         """One fit with the pooling groups ``self._pooling()``; sets the fitted

@@ -62,6 +62,7 @@ def to_dataset(model):
                "pooling_fallback": getattr(model, "pooling_fallback_", None) or "",
                "pooling_cv": json.dumps(getattr(model, "pooling_cv_", None)),
                "gain_check": json.dumps(getattr(model, "gain_check_", None)),
+               "target_gain_used": int(model._gains()),
                "space": json.dumps(list(model.space_names_)),
                "stability_attrs": json.dumps(
                    {k: v for k, v in model.stability_.attrs.items() if k != "mean"})})
@@ -148,6 +149,9 @@ def load(path):
     fitted["pooling_fallback_"] = fb or None
     fitted["pooling_cv_"] = json.loads(ds.attrs.get("pooling_cv", "null"))
     fitted["gain_check_"] = json.loads(ds.attrs.get("gain_check", "null"))
+    # files written before target_gain="auto" fitted what the parameter said
+    fitted["target_gain_"] = bool(ds.attrs.get("target_gain_used",
+                                               model.target_gain is True))
     feat = ds["feature"].values
     fitted["feature_names_in_"] = np.array(list(feat), dtype=object)
     fitted["n_features_in_"] = len(feat)

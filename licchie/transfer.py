@@ -115,8 +115,10 @@ def transform(model, X, profiles="refit", max_iter=None, tol=None):
         obs, pairs, problem = prep.recording.obs, prep.pairs, prep.problem
         C, R = _frozen_effects(model, problem, obs)
         if profiles == "frozen" and problem.target_gain:
-            raise NotImplementedError("profiles='frozen' is not available with "
-                                      "target_gain=True; use profiles='refit'.")
+            raise NotImplementedError(
+                "profiles='frozen' is not available for a fit with target gains "
+                f"(target_gain_ is True; target_gain={model.target_gain!r}); use "
+                "profiles='refit', or fit with target_gain=False.")
         perm = prep.perm
         fixed = None
         if profiles == "frozen":

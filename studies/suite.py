@@ -64,7 +64,7 @@ COLUMNS = ["regime", "seed", "kind", "component", "used", "similarity", "match",
            "mse_global", "mse_percell", "mse_zero", "in_sample_r2", "heldout_r2",
            "fit_seconds", "objective", "n_pairs", "cancel_share", "cancel_q90", "pooling_groups", "cv_class_time",
            "cv_class", "cv_class_time_frames", "profile_cos", "gain_share", "gain_q10", "gain_q90",
-           "fit_params", "error"]
+           "gains_fitted", "fit_params", "error"]
 
 
 def make_model(seed, ds, truth, **overrides):
@@ -189,6 +189,7 @@ def fit_one(regime, seed, overrides, heldout=False):
                      **{f"gain_{k.split('_')[-1]}": v for k, v in
                         (getattr(model, "gain_check_", None) or {}).items()
                         if k != "suggests_gains"},
+                     gains_fitted=bool(getattr(model, "target_gain_", False)),
                      n_pairs=int(getattr(model, "n_pairs_", truth.sizes["pair"]))))
     return rows
 

@@ -19,8 +19,10 @@ from licchie.synthetic.spaces import make_space_recording
 # 4 sessions, ~2000 pairs: a polish iteration is milliseconds, so the cluster's
 # round trips dominate and the test stays well under a minute
 SMALL = dict(n_cells=(8, 4), n_frames=10, n_features=4, n_components=3, n_sessions=4)
+# target_gain=False: the backends are compared on the fit Dask runs (a local
+# "auto" fit of these data, whose targets have gains, would refit with gains)
 FIT = dict(n_components=3, radius=10.0, n_init=2, max_iter=15, random_state=0,
-           solver_options=dict(search_evals=1500, n_searches=2))
+           target_gain=False, solver_options=dict(search_evals=1500, n_searches=2))
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +93,14 @@ needs_dask = pytest.mark.skipif(
                                 "'licchie[dask]'; CI installs it with the test extra)")
 
 
-def _fit(ds, client=None, settle=True):
-    fit = dict(FIT, solver_options=dict(FIT["solver_options"], settle_weights=settle))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return LICCHIE(**fit).fit(ds, client=client)
+def _fit(ds, client=None, settle=True, **params):
+    fit = dict(FIT, solver_options=dict(FIT["solver_options"], settle_weights=settle),
+               **params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = LICCHIE(**fit).fit(ds, client=client)
+    model.caught_ = caught
+    return model
 
 
 @needs_dask
@@ -109,6 +114,8 @@ def test_dask_fit_reaches_the_local_objective(four_sessions, settle):
                                   dashboard_address=None) as lc, \
             distributed.Client(lc) as client:
         dist = _fit(four_sessions, client=client, settle=settle)
+        if settle:  # "auto" on Dask: the same gain-free fit, and a warning
+            auto = _fit(four_sessions, client=client, target_gain="auto")
         left = client.run(lambda dask_worker: len(getattr(dask_worker,
                                                           "_licchie_partitions", {})))
     stages = set(dist.objective_history_["stage"].values)
@@ -129,6 +136,12 @@ def test_dask_fit_reaches_the_local_objective(four_sessions, settle):
             warnings.simplefilter("ignore")
             again = dist.transform(four_sessions)
         np.testing.assert_allclose(again.values, dist.weights_.values, atol=1e-6)
+        assert auto.target_gain_ is False
+        assert float(auto.objective_history_[-1, -1]) == pytest.approx(b, rel=1e-12)
+        assert auto.gain_check_["heldout_share"] == pytest.approx(
+            dist.gain_check_["heldout_share"], rel=1e-9)
+        warned = any("backend='dask'" in str(w.message) for w in auto.caught_)
+        assert warned == auto.gain_check_["suggests_gains"]
 
 
 @needs_dask

@@ -3,7 +3,9 @@
 The leave-one-feature-out errors are checked against a per-target loop of
 one-dimensional least squares; the check must say "gains" on planted
 per-target gains and not on a planted gain-free model with per-pair
-deviations; a pooled fit stores it, warns, prints it and keeps it in its file.
+deviations; a pooled fit stores it, warns (``target_gain=False``) or fits
+again with gains (``target_gain="auto"``, the default), prints it and keeps
+it in its file.
 """
 import warnings
 
@@ -68,14 +70,19 @@ def test_check_tells_planted_gains_from_per_pair_deviations(seed):
         assert not check_at_truth(regime, seed).suggests_gains
 
 
-@pytest.fixture(scope="module")
-def gained_fit():
-    ds, truth = make_suite_recording("shared_gains", 1, **SMALL)
+def small_fit(ds, **params):
     m = LICCHIE(n_components=3, radius=float(ds.attrs["radius"]), random_state=0, n_init=2,
-                max_iter=10, solver_options=dict(search_evals=3000))
+                max_iter=10, solver_options=dict(search_evals=3000), **params)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         m.fit(ds)
+    return m, caught
+
+
+@pytest.fixture(scope="module")
+def gained_fit():
+    ds, truth = make_suite_recording("shared_gains", 1, **SMALL)
+    m, caught = small_fit(ds, target_gain=False)
     return m, ds, caught
 
 
@@ -90,12 +97,49 @@ def test_fit_stores_warns_prints_and_saves_the_check(gained_fit, tmp_path):
     again = GC.gain_check(prep.problem.X, prep.problem.pairs, C, R)
     assert gc["heldout_share"] == pytest.approx(again.heldout_share, rel=1e-6)
     assert gc["suggests_gains"]
-    assert any("target_gain=True" in str(w.message) and "gain check" in str(w.message)
+    assert any("target_gain='auto'" in str(w.message) and "gain check" in str(w.message)
                for w in caught)
-    assert "gain check" in m.summary() and "GAINS" in m.summary()
+    assert "gain check" in m.summary() and "fit again with target_gain='auto'" in m.summary()
+    assert m.target_gain_ is False
+    # "auto" refits locally with one feature space only (Dask fits warn instead)
+    assert m._gain_refit_blocker(None) is None
+    assert m._gain_refit_blocker(object()) == "backend='dask'"
     path = tmp_path / "m.nc"
     m.save(path)
-    assert licchie.load(path).gain_check_ == gc
+    back = licchie.load(path)
+    assert back.gain_check_ == gc and back.target_gain_ is False
+
+
+def test_auto_fits_again_with_gains_when_the_check_asks(gained_fit, tmp_path):
+    """The default ``target_gain="auto"`` keeps the gain-free fit's check as
+    the evidence and ends at the fit that ``target_gain=True`` gives."""
+    off, ds, _ = gained_fit
+    auto, caught = small_fit(ds)
+    assert auto.target_gain == "auto" and auto.target_gain_ is True
+    assert auto.gain_check_ == off.gain_check_
+    assert not any("gain check" in str(w.message) for w in caught)
+    assert np.ptp(auto.weights_["target_gain"].values) > 0.1  # gains were fitted
+    on, _ = small_fit(ds, target_gain=True)
+    assert auto.objective_history_.sel(term="total").values[-1] == pytest.approx(
+        on.objective_history_.sel(term="total").values[-1], rel=1e-9)
+    np.testing.assert_allclose(auto.weights_.values, on.weights_.values, rtol=1e-9, atol=1e-12)
+    text = auto.summary()
+    assert "this is the fit with target gains" in text and "(pooling with target gains)" in text
+    path = tmp_path / "auto.nc"
+    auto.save(path)
+    back = licchie.load(path)
+    assert back.target_gain_ is True and back.target_gain == "auto"
+    assert back.gain_check_ == auto.gain_check_
+
+
+def test_auto_keeps_the_gain_free_fit_when_the_check_is_quiet():
+    ds, _ = make_suite_recording("shared", 0, **SMALL)
+    auto, _ = small_fit(ds)
+    off, _ = small_fit(ds, target_gain=False)
+    assert not auto.gain_check_["suggests_gains"] and auto.target_gain_ is False
+    assert auto.objective_history_.sel(term="total").values[-1] == (
+        off.objective_history_.sel(term="total").values[-1])
+    assert np.all(auto.weights_["target_gain"].values == 1.0)
 
 
 def test_no_check_without_pooling():

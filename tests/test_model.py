@@ -111,7 +111,7 @@ def test_target_gain_fit_is_monotone_and_reports_gains(small, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = _model(target_gain=True, init="groups").fit(ds)
-        plain = _model(init="groups").fit(ds)
+        plain = _model(init="groups", target_gain=False).fit(ds)
     tot = m.objective_history_.sel(term="total").values
     assert np.all(np.diff(tot) <= 1e-9 * np.abs(tot[:-1]) + 1e-12)
     w = m.weights_
@@ -198,7 +198,8 @@ def test_predict_new_data_uses_group_profiles(small, fitted):
     pred = fitted.predict(ds2)
     # no pair of ds2 was fitted, so every matrix is its group's profile
     Wg = dict(zip(fitted.group_weights_["group"].values.tolist(), fitted.group_weights_.values))
-    m2 = _model(n_init=1, max_iter=1)
+    # a fit on ds2 with the fitted model's groups names the pairs' groups
+    m2 = _model(n_init=1, max_iter=1, pooling_groups=fitted.pooling_groups_, target_gain=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m2.fit(ds2)
@@ -385,7 +386,7 @@ def test_cli_fit_and_simulate(tmp_path, capsys):
     assert "motif verdicts" in text and "objective" in text
     m = licchie.load(out)
     assert m.components_.sizes["component"] == 3
-    assert m.target_gain is False
+    assert m.target_gain == "auto" and m.target_gain_ in (True, False)
     out2 = tmp_path / "model_gain.nc"
     assert main(["fit", str(data), "--components", "3", "--n-init", "2", "--max-iter", "2",
                  "--pooling", "1", "--target-gain", "--quiet", "-o", str(out2)]) == 0
@@ -393,6 +394,7 @@ def test_cli_fit_and_simulate(tmp_path, capsys):
     # --pooling lands in the fifth lambda; the others keep the package defaults
     from licchie.params import Lambdas
     assert back.target_gain is True and back.lambdas == tuple(Lambdas(pooling=1.0))
+    assert back.target_gain_ is True
     capsys.readouterr()
     # without --quiet: the progress bar on stderr, the summary once on stdout
     assert main(["fit", str(data), "--components", "3", "--n-init", "2", "--max-iter", "2",

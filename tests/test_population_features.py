@@ -214,12 +214,20 @@ def test_population_without_features_is_an_error(planted):
         licchie.LICCHIE(n_components=2, radius=1.5).fit(bad)
 
 
+def test_auto_gains_are_not_refitted_with_feature_spaces(fitted):
+    # target_gain="auto" warns instead of fitting gains it cannot fit here
+    assert fitted.target_gain_ is False
+    assert "different feature sets" in fitted._gain_refit_blocker(None)
+
+
 def test_unsupported_settings_are_errors(planted):
     ds, _ = planted
     for init in ("groups", "classes"):
         with pytest.raises(NotImplementedError, match=f"init='{init}'.*different feature sets"
                                                       ".*init='auto', 'search' or 'parafac'"):
             licchie.LICCHIE(n_components=2, radius=1.5, init=init).fit(ds)
+    with pytest.raises(NotImplementedError, match="target_gain=True.*different feature sets"):
+        licchie.LICCHIE(n_components=2, radius=1.5, target_gain=True).fit(ds)
     with pytest.raises(NotImplementedError, match="class_restarts"):
         licchie.LICCHIE(n_components=2, radius=1.5,
                         solver_options={"class_restarts": 1}).fit(ds)

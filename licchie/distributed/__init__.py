@@ -68,7 +68,7 @@ def _check_supported(est, lam, opts):
             f"backend='dask' supports the pooled fit's start only (init='auto' or "
             f"'search' with lambdas pooling > 0); got init={est.init!r} with pooling="
             f"{lam.pooling}. Use backend='local' for this fit.")
-    if est.target_gain:
+    if est.target_gain is True:
         raise NotImplementedError("backend='dask' does not support target_gain=True yet; "
                                   "use backend='local'.")
     if opts["class_restarts"] > 0:
