@@ -45,8 +45,9 @@ def summary_text(model):
         f"{'polished minima' if model.stability_.attrs.get('method') == 'global search' else 'starts'})"
         + _settled(model) + f"   in-sample R^2 {model.in_sample_r2_:.3f}",
         "  terms: " + ", ".join(f"{t} {float(h.sel(term=t)):.4g}" for t in F.TERMS)
-        + ("  (pooling with target gains)" if getattr(model, "target_gain_", model.target_gain is True)
-               and pooling > 0 else "")
+        + ("  (pooling with target gains)"
+           if getattr(model, "target_gain_", model.target_gain is True) and pooling > 0
+           else "")
     ]
     lines += _verdict_lines(model)
     cr = getattr(model, "class_restarts_", None)

@@ -98,8 +98,16 @@ def test_parafac_start_does_not_depend_on_the_pair_order(data):
     np.testing.assert_allclose(R2, R, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("init", ["parafac", "groups"])
-def test_fit_does_not_depend_on_the_internal_order(data, monkeypatch, init):
+# With target gains the alternation of profiles and gains stops on a relative
+# tolerance, and rounding that depends on the order can stop it one round
+# apart: measured on these data, objective history 2.2e-6 relative, weights
+# 7.5e-8, motifs 8e-15.  A relabelling bug moves them by O(1), so the gain
+# case is checked 1e5 times looser; the gain-free fits to 1e-10.
+@pytest.mark.parametrize("init,target_gain,loose", [("parafac", False, 1.0),
+                                                    ("groups", False, 1.0),
+                                                    ("groups", True, 1e5)])
+def test_fit_does_not_depend_on_the_internal_order(data, monkeypatch, init, target_gain,
+                                                   loose):
     ds, obs, pairs, _ = data
     assert not np.array_equal(F.locality_order(obs.features, pairs),
                               np.arange(pairs.tgt_obs.shape[0]))
@@ -111,24 +119,31 @@ def test_fit_does_not_depend_on_the_internal_order(data, monkeypatch, init):
             fits[reorder] = LICCHIE(n_components=2, n_neighbors=4,
                                     lambdas={"pooling": 0.5}, n_init=2,
                                     max_iter=8, init=init, random_state=3,
+                                    target_gain=target_gain,
                                     solver_options={"init_max_iter": 3}, verbose=0).fit(ds)
     a, b = fits[False], fits[True]
     np.testing.assert_allclose(b.objective_history_.values, a.objective_history_.values,
-                               rtol=1e-10)
+                               rtol=1e-10 * loose)
     assert list(b.objective_history_["stage"].values) == list(
         a.objective_history_["stage"].values)
-    np.testing.assert_allclose(b.start_objectives_, a.start_objectives_, rtol=1e-10)
+    np.testing.assert_allclose(b.start_objectives_, a.start_objectives_, rtol=1e-10 * loose)
     # the same outputs, pairs in the same order
     for c in a.weights_.coords:
-        np.testing.assert_array_equal(b.weights_[c].values, a.weights_[c].values)
-    np.testing.assert_allclose(b.weights_.values, a.weights_.values, rtol=1e-7, atol=1e-9)
+        if c == "target_gain":  # fitted (1 without gains)
+            np.testing.assert_allclose(b.weights_[c].values, a.weights_[c].values,
+                                       rtol=1e-10 * loose)
+        else:
+            np.testing.assert_array_equal(b.weights_[c].values, a.weights_[c].values)
+    np.testing.assert_allclose(b.weights_.values, a.weights_.values, rtol=1e-7 * loose,
+                               atol=1e-9 * loose)
     for v in ("target_effect", "source_effect"):
         np.testing.assert_allclose(b.components_[v].values, a.components_[v].values,
-                                   rtol=1e-7, atol=1e-9)
+                                   rtol=1e-7 * loose, atol=1e-9 * loose)
     np.testing.assert_allclose(b.group_weights_.values, a.group_weights_.values,
-                               rtol=1e-7, atol=1e-9)
+                               rtol=1e-7 * loose, atol=1e-9 * loose)
     np.testing.assert_allclose(b.interaction_matrices().values,
-                               a.interaction_matrices().values, rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(b.predict(ds).values, a.predict(ds).values, rtol=1e-7,
-                               atol=1e-9)
-    assert b.in_sample_r2_ == pytest.approx(a.in_sample_r2_, rel=1e-10)
+                               a.interaction_matrices().values, rtol=1e-7 * loose,
+                               atol=1e-9 * loose)
+    np.testing.assert_allclose(b.predict(ds).values, a.predict(ds).values, rtol=1e-7 * loose,
+                               atol=1e-9 * loose)
+    assert b.in_sample_r2_ == pytest.approx(a.in_sample_r2_, rel=1e-10 * loose)
