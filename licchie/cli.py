@@ -42,7 +42,7 @@ def _add_fit_options(p):
                    choices=("auto", "on", "off"),
                    help="with --pooling > 0: pool toward a per-target gain times the class "
                         "profile: on, off, or auto (default: fit again with gains when the "
-                        "gain check asks for them; README, 'A check for per-target gains')")
+                        "gain check asks for them; README, 'Per-target gains')")
     p.add_argument("--pair-weight", default="none", choices=["none", "gaussian", "distance"])
     p.add_argument("--n-init", type=int, default=3,
                    help="starts (default 3; with the search, the distinct minima polished)")

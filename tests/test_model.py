@@ -514,3 +514,19 @@ def test_model_files_from_before_issue_13_load_with_the_new_parameters(tmp_path,
     assert back.solver_options == {"extrapolate": False, "record_steps": False,
                                    "init_max_iter": 7, "class_restarts": 0}
     back._validate_params()
+
+
+def test_cli_target_gain_flag():
+    """--target-gain: auto by default, the flag alone on, and off."""
+    import argparse
+
+    from licchie.cli import _add_fit_options, _model_from_args
+    p = argparse.ArgumentParser()
+    _add_fit_options(p)
+    for argv, want in (([], "auto"), (["--target-gain"], True),
+                       (["--target-gain", "on"], True), (["--target-gain", "off"], False),
+                       (["--target-gain", "auto"], "auto")):
+        got = _model_from_args(p.parse_args(argv)).target_gain
+        assert got == want and type(got) is type(want), (argv, got)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--target-gain", "yes"])
