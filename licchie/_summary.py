@@ -46,7 +46,7 @@ def summary_text(model):
         + _settled(model) + f"   in-sample R^2 {model.in_sample_r2_:.3f}",
         "  terms: " + ", ".join(f"{t} {float(h.sel(term=t)):.4g}" for t in F.TERMS)
         + ("  (pooling with target gains)"
-           if getattr(model, "target_gain_", model.target_gain is True) and pooling > 0
+           if model._gains() and pooling > 0
            else "")
     ]
     lines += _verdict_lines(model)
@@ -136,7 +136,7 @@ def _verdict_lines(model):
 
 
 def _gain_advice(model):
-    if getattr(model, "target_gain_", False):
+    if model._gains():
         return ("  [GAINS: the fit without gains was misspecified; this is the fit with "
                 "target gains (target_gain='auto')]")
     if model.target_gain == "auto":  # gains were not available for this fit

@@ -573,8 +573,9 @@ class LICCHIE(BaseEstimator):
                 # judged at the motifs, which the settle step below keeps
                 cv = F.grouping_cv(problem.X, problem.pairs, obs, results[best].C,
                                    results[best].R, problem.spaces)
+            replaced = cv is not None and cv.prefers_coarse
             if (opts["settle_weights"] and resolve_lambdas(self.lambdas).pooling > 0
-                    and not (cv is not None and cv.prefers_coarse)):
+                    and not replaced):
                 # the weights that minimise the objective at the best start's
                 # motifs (the computation transform repeats on these data);
                 # not for a fit that "auto" replaces by the class fit anyway
@@ -582,9 +583,11 @@ class LICCHIE(BaseEstimator):
                                  F.frozen.ITER_PER_FIT_ITER * self.max_iter, self.tol,
                                  bool(opts["extrapolate"]))
             gcheck = None
-            if resolve_lambdas(self.lambdas).pooling > 0 and not problem.target_gain:
+            if (resolve_lambdas(self.lambdas).pooling > 0 and not problem.target_gain
+                    and not replaced):
                 # does the typical target respond with a scale of its profile?
-                # at the fitted motifs, on the pairs in either order
+                # at the fitted motifs, on the pairs in either order (not for
+                # a fit that "auto" replaces by the class fit)
                 gcheck = F.gain_check(problem.X, problem.pairs, results[best].C,
                                       results[best].R, problem.spaces)
         # each pair's target gain (1 without target_gain), in the fit's order

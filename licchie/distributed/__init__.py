@@ -199,10 +199,12 @@ def fit_dask(est, X, client=None):
             # recording and its pairs (one aggregation, as the search's); it
             # reads only the motifs, which the settle step keeps
             cv = F.grouping_cv(obs.features, pairs, obs, results[best].C, results[best].R)
+        replaced = cv is not None and cv.prefers_coarse  # "auto" fits class profiles
         # the gain check on the driver too (licchie.fit.gain_heldout; motifs only)
-        gcheck = F.gain_check(obs.features, pairs, results[best].C, results[best].R)
+        gcheck = (None if replaced else
+                  F.gain_check(obs.features, pairs, results[best].C, results[best].R))
         key = f"start{best}"
-        if su.opts["settle_weights"] and not (cv is not None and cv.prefers_coarse):
+        if su.opts["settle_weights"] and not replaced:
             if _settle(est, su, results[best]):
                 key = "settle"
         W = np.concatenate(cl.map("weights", lambda k: (key,)))
@@ -226,7 +228,7 @@ def fit_dask(est, X, client=None):
     fitted = L.fitted_attributes(obs, pairs, su.n_edges, results, best)
     L.add_verdict(fitted, results[best], ginfo, "search", su.lambdas)
     fitted["class_restarts_"] = None
-    fitted["gain_check_"] = gcheck.as_dict()
+    fitted["gain_check_"] = None if gcheck is None else gcheck.as_dict()
     est._warn_fit(results, fitted, "search")
     fitted["dask_stats_"] = stats
     fitted["_grouping_cv"] = cv

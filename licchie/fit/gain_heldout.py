@@ -129,8 +129,7 @@ def gain_check(X, pairs, C, R, spaces=None, rounds=ROUNDS):
     Y = rows["Y"]
     Wbar = profiles(data, C, R, gc, cs)
     e1 = float(np.sum((Y - predictions(rows, Wbar, C, R, gc, cs)) ** 2))
-    tid = np.repeat(np.arange(len(p.tgt_ptr) - 1), np.diff(p.tgt_ptr))
-    comps = gain_components(p.group, tid, p.n_groups)
+    comps = gain_components(p.group, p.pair_target, p.n_groups)
     gamma = np.ones(Y.shape[0])
     for _ in range(int(rounds)):
         P = predictions(rows, Wbar, C, R, gc, cs)

@@ -57,6 +57,11 @@ class Pairs:
     def n_groups(self) -> int:
         return len(self.group_names)
 
+    @property
+    def pair_target(self) -> np.ndarray:
+        """int64 (n_pairs,): the target (index into ``tgt_obs``) of each pair."""
+        return np.repeat(np.arange(self.tgt_ptr.shape[0] - 1), np.diff(self.tgt_ptr))
+
 
 @dataclass
 class Graph:

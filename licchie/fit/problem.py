@@ -51,8 +51,7 @@ class Problem:
     @cached_property
     def pair_target(self):
         """int64 (n_pairs,): the target (index into ``pairs.tgt_obs``) of each pair."""
-        p = self.pairs
-        return np.repeat(np.arange(p.tgt_ptr.shape[0] - 1), np.diff(p.tgt_ptr))
+        return self.pairs.pair_target
 
     @cached_property
     def gain_components(self):
