@@ -20,7 +20,7 @@ from .knn import knn_stacked
 from .astep import a_step
 from .cp import (weighted_sum, times_columns, unit_sphere_sweep, bilinear_cr,
                  lowrank_reconstruct, cp_als)
-from .weights import weight_lasso, group_mean
+from .weights import weight_lasso, group_mean, gain_profile_rounds
 from .objective import objective_terms, predict_lowrank
 from .spaces import class_motifs, weighted_sum_classes, bilinear_classes
 
@@ -30,7 +30,7 @@ __all__ = [
     "a_step",
     "weighted_sum", "times_columns", "unit_sphere_sweep", "bilinear_cr",
     "lowrank_reconstruct", "cp_als",
-    "weight_lasso", "group_mean",
+    "weight_lasso", "group_mean", "gain_profile_rounds",
     "objective_terms", "predict_lowrank",
     "class_motifs", "weighted_sum_classes", "bilinear_classes",
 ]

@@ -324,3 +324,75 @@ def group_mean(W, group, n_groups):
             for j in range(J):
                 out[g, j] /= cnt[g]
     return out
+
+
+@njit(**JIT)
+def gain_profile_rounds(W, group, n_groups, tid, gamma, rounds, tol):
+    """Alternate group profiles and per-target gains for the gain pooling term.
+
+    Minimises ``sum_e ||W[e] - gamma[tid[e]] Wbar[group[e]]||^2`` by exact
+    block updates, profiles first: at most ``rounds`` rounds, fewer once no
+    gain moves by more than ``tol`` relative to the largest gain.  A group
+    with no gain mass gets profile 0; a target whose prediction is 0 keeps
+    its gain.  Sums run over the pairs in order (one pass per block), so the
+    result does not depend on the number of threads.
+
+    Parameters
+    ----------
+    W : float64 (n_pairs, J)
+    group : int64 (n_pairs,)
+    n_groups : int
+    tid : int64 (n_pairs,)
+        Target of each pair, ``0 .. n_targets - 1``.
+    gamma : float64 (n_targets,)
+        Starting gains (not modified).
+    rounds : int
+    tol : float
+
+    Returns
+    -------
+    Wbar : float64 (n_groups, J), gamma : float64 (n_targets,)
+        Not normalised (the caller fixes each component's free scale).
+    """
+    E, J = W.shape
+    nt = gamma.shape[0]
+    gam = gamma.copy()
+    Wbar = np.zeros((n_groups, J))
+    num = np.empty((n_groups, J))
+    den = np.empty(n_groups)
+    num_t = np.empty(nt)
+    den_t = np.empty(nt)
+    for _ in range(rounds):
+        num[:] = 0.0
+        den[:] = 0.0
+        for e in range(E):
+            g = group[e]
+            ge = gam[tid[e]]
+            den[g] += ge * ge
+            for j in range(J):
+                num[g, j] += ge * W[e, j]
+        for g in range(n_groups):
+            for j in range(J):
+                Wbar[g, j] = num[g, j] / den[g] if den[g] > 0 else 0.0
+        num_t[:] = 0.0
+        den_t[:] = 0.0
+        for e in range(E):
+            g = group[e]
+            pp = 0.0
+            pw = 0.0
+            for j in range(J):
+                pp += Wbar[g, j] * Wbar[g, j]
+                pw += Wbar[g, j] * W[e, j]
+            t = tid[e]
+            den_t[t] += pp
+            num_t[t] += pw
+        step = 0.0
+        big = 1.0
+        for t in range(nt):
+            new = num_t[t] / den_t[t] if den_t[t] > 0 else gam[t]
+            step = max(step, abs(new - gam[t]))
+            big = max(big, abs(new))
+            gam[t] = new
+        if step <= tol * big:
+            break
+    return Wbar, gam

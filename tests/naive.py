@@ -403,6 +403,32 @@ def group_mean(W, group, n_groups):
     return out
 
 
+
+def gain_profile_rounds(W, group, n_groups, tid, gamma, rounds, tol):
+    """Profiles and gains of the gain pooling term by alternating exact updates
+    (one target and one group at a time, plain loops over the pairs)."""
+    gam = np.array(gamma, dtype=np.float64)
+    J = W.shape[1]
+    Wbar = np.zeros((n_groups, J))
+    for _ in range(rounds):
+        for g in range(n_groups):
+            rows = np.flatnonzero(group == g)
+            den = sum(gam[tid[e]] ** 2 for e in rows)
+            Wbar[g] = (sum(gam[tid[e]] * W[e] for e in rows) / den if den > 0
+                       else np.zeros(J))
+        new = gam.copy()
+        for t in range(gam.size):
+            rows = np.flatnonzero(tid == t)
+            den = sum(Wbar[group[e]] @ Wbar[group[e]] for e in rows)
+            if den > 0:
+                new[t] = sum(Wbar[group[e]] @ W[e] for e in rows) / den
+        done = np.max(np.abs(new - gam), initial=0.0) <= tol * max(
+            1.0, float(np.max(np.abs(new), initial=0.0)))
+        gam = new
+        if done:
+            break
+    return Wbar, gam
+
 # --------------------------------------------------------------------------
 # objective and predictions
 # --------------------------------------------------------------------------

@@ -74,3 +74,23 @@ def test_group_mean(seed, E, J, n_groups):
     group = rng.integers(0, n_groups, size=E).astype(np.int64)  # some groups empty
     np.testing.assert_allclose(K.group_mean(W, group, n_groups),
                                naive.group_mean(W, group, n_groups), rtol=1e-13, atol=1e-15)
+
+
+@settings(**SETTINGS)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 30), st.integers(1, 4), st.integers(1, 5),
+       st.integers(1, 6), st.integers(1, 8), st.sampled_from([0.0, 1e-6]))
+def test_gain_profile_rounds(seed, E, J, n_groups, n_targets, rounds, tol):
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(E, J))
+    W[rng.random(E) < 0.2] = 0.0          # pairs that predict nothing
+    group = rng.integers(0, n_groups, size=E).astype(np.int64)  # some groups empty
+    # every target present (the caller's contract), then shuffled
+    tid = rng.permutation(np.arange(E) % min(n_targets, E)).astype(np.int64)
+    gamma = rng.uniform(-0.5, 2.0, size=int(tid.max()) + 1)
+    gamma[rng.random(gamma.size) < 0.2] = 0.0  # a zero gain empties a group's mass
+    start = gamma.copy()
+    Wbar, gam = K.gain_profile_rounds(W, group, n_groups, tid, gamma, rounds, tol)
+    Wbar_ref, gam_ref = naive.gain_profile_rounds(W, group, n_groups, tid, gamma, rounds, tol)
+    np.testing.assert_array_equal(gamma, start)  # the start is not modified
+    np.testing.assert_allclose(Wbar, Wbar_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gam, gam_ref, rtol=1e-10, atol=1e-12)

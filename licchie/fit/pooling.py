@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels as K
 from .lstsq import safe_ratio
 
 
@@ -72,25 +73,13 @@ def pooled_profiles(W, group, n_groups, tid, gamma=None, rounds=20, comps=None,
     Wbar : float64 (n_groups, J), gamma : float64 (n_targets,)
     """
     nt = int(tid.max()) + 1 if tid.size else 0
-    J = W.shape[1]
-    gamma = np.ones(nt) if gamma is None else np.array(gamma, dtype=np.float64)
-    Wbar = np.zeros((n_groups, J))
-    for _ in range(rounds):
-        ge = gamma[tid]
-        den = np.bincount(group, weights=ge * ge, minlength=n_groups)
-        num = np.stack([np.bincount(group, weights=ge * W[:, j], minlength=n_groups)
-                        for j in range(J)], axis=1)
-        Wbar = safe_ratio(num, den[:, None], 0.0)
-        P = Wbar[group]
-        den_t = np.bincount(tid, weights=np.einsum("ej,ej->e", P, P), minlength=nt)
-        num_t = np.bincount(tid, weights=np.einsum("ej,ej->e", P, W), minlength=nt)
-        new = safe_ratio(num_t, den_t, gamma)
-        # warm-started from the last iteration's gains, a few rounds suffice
-        done = np.max(np.abs(new - gamma), initial=0.0) <= tol * max(
-            1.0, float(np.max(np.abs(new), initial=0.0)))
-        gamma = new
-        if done:
-            break
+    gamma = np.ones(nt) if gamma is None else np.ascontiguousarray(gamma, dtype=np.float64)
+    # warm-started from the last iteration's gains, a few rounds suffice
+    Wbar, gamma = K.gain_profile_rounds(np.ascontiguousarray(W, dtype=np.float64),
+                                        np.ascontiguousarray(group, dtype=np.int64),
+                                        int(n_groups),
+                                        np.ascontiguousarray(tid, dtype=np.int64),
+                                        gamma, int(rounds), float(tol))
     if comps is None:
         comps = gain_components(group, tid, n_groups)
     gamma, Wbar = normalise_gains(gamma, Wbar, comps)
