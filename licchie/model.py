@@ -462,6 +462,9 @@ class LICCHIE(BaseEstimator):
         self._validate_params()
         # the fit below reads whether it fits gains from here (_gains)
         self._fitting_gains = self.target_gain is True
+        # "auto": the gain-free searches, by pooling groups, which a refit with
+        # gains takes as its gain search's round 0 instead of searching again
+        self._gain_free_searches = {}
         try:
             cv, fallback = self._fit_pooling(X, client)
             check = self.gain_check_
@@ -477,7 +480,7 @@ class LICCHIE(BaseEstimator):
             self.target_gain_ = (self._fitting_gains
                                  and resolve_lambdas(self.lambdas).pooling > 0)
         finally:
-            del self._fitting_gains
+            del self._fitting_gains, self._gain_free_searches
         self.pooling_fallback_ = fallback
         if not self.target_gain_:
             _warn_gains(self.gain_check_, self._gain_refit_blocker(client))
@@ -554,10 +557,15 @@ class LICCHIE(BaseEstimator):
                         problem, obs, self.n_components, seq, self.n_init, self.max_iter,
                         self.tol, opts, progress)
                 elif init == "search":
+                    searches = getattr(self, "_gain_free_searches", {})
                     results, info = FG.search_starts(
                         problem, obs, self.n_components, seq,
                         self.n_init, self.max_iter, self.tol, opts, progress,
-                        show_search=self.verbose > 0)
+                        show_search=self.verbose > 0,
+                        gain_free_search=(searches.get(self._pooling())
+                                          if problem.target_gain else None))
+                    if self.target_gain == "auto" and not problem.target_gain:
+                        searches[self._pooling()] = info.result
                 else:
                     results = self._local_starts(problem, obs, fpairs, init, seeds, opts,
                                                  progress)

@@ -185,8 +185,13 @@ class GainSolver:
         return target_gains(self.data, Wbar, C, R, self.comps)[0]
 
 
+# spawn-key namespace of the gain search's later rounds (the search's own
+# children are ``spawn_key + (i,)``, one element longer)
+_LATER_ROUNDS = 0x6A17
+
+
 def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
-                eval_budget=None, later_share=0.5, **search_kw):
+                eval_budget=None, later_share=0.5, first=None, **search_kw):
     """Global search with target gains: searches at fixed gains, alternated with the gains.
 
     Round 0 is the gain-free search (all gains 1, the same seed and budget
@@ -200,6 +205,14 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
     costs 1-3 k evaluations at paper size, so the same budget buys only the
     random starts).  The round whose best reaches the lowest joint loss
     wins: gains fitted to a wrong basin cannot replace a better round.
+
+    Parameters
+    ----------
+    first : SearchResult, optional
+        Round 0's result when the caller already has it: the gain-free
+        search of these data with this ``seed`` and these settings
+        (``target_gain="auto"`` refits with gains after exactly that search),
+        so the result is the same as without it.
 
     Returns
     -------
@@ -221,10 +234,17 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
     for k in range(int(rounds)):
         budget = (None if eval_budget is None
                   else int(eval_budget * (1.0 if k == 0 else later_share)))
-        # round 0 draws exactly what a gain-free fit draws
-        child = ss if k == 0 else ss.spawn(1)[0]
-        res = search(with_gains(data, gamma), n_components, seed=child,
-                     eval_budget=budget, **search_kw)
+        # round 0 draws exactly what a gain-free fit draws; the later rounds'
+        # streams do not depend on whether round 0 ran here (``first``)
+        child = ss if k == 0 else np.random.SeedSequence(
+            ss.entropy, spawn_key=tuple(ss.spawn_key) + (_LATER_ROUNDS, k))
+        if k == 0 and first is not None:
+            res = first
+        else:
+            # round 0 (gains 1) searches the data as they are, bit for bit
+            # what the gain-free search sees (with_gains re-sums them)
+            res = search(data if k == 0 else with_gains(data, gamma), n_components,
+                         seed=child, eval_budget=budget, **search_kw)
         solver.best_gamma, solver.best_loss = gamma, np.inf
         Wb, C, R, F, _ = solver(None, res.C, res.R)
         if best is None or F < best[0]:

@@ -84,7 +84,7 @@ def group_classes(pairs, obs):
 
 
 def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opts,
-                  progress=None, show_search=False):
+                  progress=None, show_search=False, gain_free_search=None):
     """Global search, verdict, and the full fit polished from the best minima.
 
     Parameters
@@ -106,6 +106,10 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
         Bar of the polish iterations.
     show_search : bool
         A progress bar for the search.
+    gain_free_search : SearchResult, optional
+        With target gains: the gain-free search of the same problem, seed and
+        options (``info.result`` of a fit without gains), which is the gain
+        search's round 0 (:func:`~licchie.fit.gains.gain_search`); not searched again.
 
     Returns
     -------
@@ -115,7 +119,8 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     data, move = reduced_data(problem, obs)
     res, diag, cands, seeds, data, gamma = searched_candidates(
         data, move, n_components, opts, seed, show_search, n_polish,
-        gain_components=problem.gain_components if problem.target_gain else None)
+        gain_components=problem.gain_components if problem.target_gain else None,
+        gain_free_search=gain_free_search)
 
     def polish(c, seed_, n_iter, bar, label):
         W, C, R = pair_start(c.Wbar, c.C, c.R, problem.pairs.group)
@@ -200,7 +205,7 @@ def final_verdict(C, R, info: GlobalStart):
 
 
 def searched_candidates(data, move, n_components, opts, seed, show_search, n_polish,
-                        gain_components=None):
+                        gain_components=None, gain_free_search=None):
     """The global search of the reduced problem, its diagnosis, and the minima to polish.
 
     The one place that runs the search with ``solver_options`` (the local fit
@@ -227,7 +232,8 @@ def searched_candidates(data, move, n_components, opts, seed, show_search, n_pol
     if gain_components is not None:
         # searches at fixed gains alternated with the gains (licchie.fit.gains);
         # the verdict judges at the last round's gains
-        res, gamma = gain_search(data, n_components, gain_components, **kw)
+        res, gamma = gain_search(data, n_components, gain_components,
+                                 first=gain_free_search, **kw)
         data = with_gains(data, gamma)
     else:
         res = search(data, n_components, **kw)
