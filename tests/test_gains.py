@@ -194,10 +194,12 @@ def test_search_with_gains_recovers_planted_truth():
     assert res.loss <= min(c.loss for c in res.candidates)
 
 
-def test_gain_search_alternates_to_planted_truth_and_gains():
+@pytest.mark.parametrize("both_starts", [False, True])
+def test_gain_search_alternates_to_planted_truth_and_gains(both_starts):
     data, C, R, Wt, gam, comps = planted_gains(seed=2)
     res, gamma = FGN.gain_search(data, 3, comps, rounds=3, n_searches=2, n_starts=2,
-                                 n_trials=3, time_budget=None, seed=4)
+                                 n_trials=3, time_budget=None, seed=4,
+                                 both_starts=both_starts)
     sim, _ = S.motif_cos(C, R, res.C, res.R)
     assert sim.min() >= 0.99
     assert np.corrcoef(gamma, gam)[0, 1] > 0.99

@@ -191,7 +191,8 @@ _LATER_ROUNDS = 0x6A17
 
 
 def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
-                eval_budget=None, later_share=0.5, first=None, **search_kw):
+                eval_budget=None, later_share=0.5, first=None, both_starts=False,
+                **search_kw):
     """Global search with target gains: searches at fixed gains, alternated with the gains.
 
     Round 0 is the gain-free search (all gains 1, the same seed and budget
@@ -213,6 +214,12 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
         search of these data with this ``seed`` and these settings
         (``target_gain="auto"`` refits with gains after exactly that search),
         so the result is the same as without it.
+    both_starts : bool
+        After rounds 1 and later, also solve the joint minimum from gains 1
+        and keep the lower.  Off: with ``rounds=5`` it lifted the gain
+        regimes' mean recovery by 0.002-0.03 at 1.4x the fit time and one
+        fit's per-pair error rose 7x (docs/global-search.md, "More gain
+        rounds"; ``studies/gain_rounds.py``).
 
     Returns
     -------
@@ -245,8 +252,14 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
             # what the gain-free search sees (with_gains re-sums them)
             res = search(data if k == 0 else with_gains(data, gamma), n_components,
                          seed=child, eval_budget=budget, **search_kw)
-        solver.best_gamma, solver.best_loss = gamma, np.inf
-        Wb, C, R, F, _ = solver(None, res.C, res.R)
+        # the joint minimum from the round's gains and, with ``both_starts``,
+        # also from gains 1 (the block has several minima at fixed motifs)
+        starts = [gamma] + ([np.ones(nt)] if both_starts and k > 0 else [])
+        joint = []
+        for g0 in starts:
+            solver.best_gamma, solver.best_loss = g0, np.inf
+            joint.append(solver(None, res.C, res.R))
+        Wb, C, R, F, _ = min(joint, key=lambda j: j[3])
         if best is None or F < best[0]:
             best = (F, res, gamma)
         gamma = solver.gains(Wb, C, R)
