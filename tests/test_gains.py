@@ -209,6 +209,26 @@ def test_gain_search_alternates_to_planted_truth_and_gains(both_starts):
     assert res.loss <= min(c.loss for c in res.candidates)
     # at the planted gains the planted truth is (up to noise) the optimum
     assert res.loss <= FGN.gain_loss(data, Wt, C, R, gam) * 1.05
+    # the winning round's joint minimum (a polish candidate) carries its own
+    # gains, is scored at them, and is no worse than the round's best
+    j = res.joint
+    assert j is not None and j.gamma is not None and j.gamma is not gamma
+    assert j.loss == pytest.approx(FGN.gain_loss(data, j.Wbar, j.C, j.R, j.gamma), rel=1e-8)
+    assert j.loss <= FGN.gain_loss(data, res.Wbar, res.C, res.R, gamma) * (1 + 1e-12)
+
+
+def test_polish_candidates_with_gains_lead_with_the_joint_minimum():
+    """With target gains the minima to polish start with the gain search's
+    joint minimum (at its own gains), then the search's candidates."""
+    data, *_, comps = planted_gains(seed=2)
+    opts = dict(n_searches=2, search_time=300.0, search_patience=20, search_evals=3000,
+                polish_screen=3)
+    res, _, cands, seeds, _, gamma = FG.searched_candidates(
+        data, np.arange(data.n_groups, dtype=np.int64), 3, opts,
+        np.random.SeedSequence(0), False, 2, gain_components=comps)
+    assert cands[0] is res.joint and cands[0].gamma is not None
+    assert cands[1:] == res.candidates[:3] and len(seeds) == len(cands)
+    assert all(c.gamma is None for c in cands[1:])  # polished at the search's gains
 
 
 # a small instance of a regime with per-target gains

@@ -26,6 +26,8 @@ does, so ``Wbar`` is the profile of a typical target in both.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..kernels import pooled as KP
@@ -231,7 +233,7 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
         The gains that round searched at (normalised; see the module
         docstring).
     """
-    from .search import search
+    from .search import Candidate, search
 
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     nt = _rows(data)["Y"].shape[0]
@@ -260,7 +262,9 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
             solver.best_gamma, solver.best_loss = g0, np.inf
             joint.append(solver(None, res.C, res.R))
         Wb, C, R, F, _ = min(joint, key=lambda j: j[3])
+        g_joint = solver.gains(Wb, C, R)
         if best is None or F < best[0]:
-            best = (F, res, gamma)
-        gamma = solver.gains(Wb, C, R)
+            best = (F, dataclasses.replace(res, joint=Candidate(F, Wb, C, R, gamma=g_joint)),
+                    gamma)
+        gamma = g_joint
     return best[1], best[2]

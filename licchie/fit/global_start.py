@@ -124,8 +124,9 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
 
     def polish(c, seed_, n_iter, bar, label):
         W, C, R = pair_start(c.Wbar, c.C, c.R, problem.pairs.group)
-        if gamma is not None:  # W[e] = gamma[t(e)] Wbar[g(e)]
-            W *= gamma[problem.pair_target, None]
+        g = gamma if c.gamma is None else c.gamma
+        if g is not None:  # W[e] = gamma[t(e)] Wbar[g(e)]
+            W *= g[problem.pair_target, None]
         return run_start(problem, None, n_components, int(seed_), n_iter, tol, bar,
                          start_label=label, extrapolate=bool(opts["extrapolate"]),
                          init="given", factors=(W, C, R),
@@ -245,4 +246,8 @@ def searched_candidates(data, move, n_components, opts, seed, show_search, n_pol
             UserWarning, stacklevel=5)
     diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
     cands = res.candidates[:max(1, int(n_polish), int(opts["polish_screen"]))]
+    if res.joint is not None:
+        # with target gains the winning round's joint minimum of (profiles,
+        # motifs, gains) competes too, at its own gains
+        cands = [res.joint] + list(cands)
     return res, diag, cands, s_polish.generate_state(len(cands)), data, gamma

@@ -287,6 +287,7 @@ class Candidate:
     R: np.ndarray
     hits: int = 1            # ALS results that ended here
     searches: set = field(default_factory=set)
+    gamma: np.ndarray = None  # its own target gains (None: the search's)
 
 
 def _register(cands, loss, Wbar, C, R, search_id):
@@ -325,6 +326,7 @@ class SearchResult:
     history: list
     time: float
     n_trials: int
+    joint: Candidate = None  # with target gains: the winning round's joint minimum
 
 
 def _random_unit(rng, d, k):
