@@ -557,7 +557,7 @@ class LICCHIE(BaseEstimator):
                         problem, obs, self.n_components, seq, self.n_init, self.max_iter,
                         self.tol, opts, progress)
                 elif init == "search":
-                    searches = getattr(self, "_gain_free_searches", {})
+                    searches = self._gain_free_searches  # set by fit
                     results, info = FG.search_starts(
                         problem, obs, self.n_components, seq,
                         self.n_init, self.max_iter, self.tol, opts, progress,

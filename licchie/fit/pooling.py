@@ -52,21 +52,23 @@ def pooled_profiles(W, group, n_groups, tid, gamma=None, rounds=20, comps=None,
                     tol=1e-9):
     """Group profiles and target gains that minimise the gain pooling term.
 
-    ``sum_e ||W[e] - gamma[t(e)] Wbar[g(e)]||^2`` over ``Wbar`` and ``gamma``
-    by alternating exact updates from ``gamma`` (all ones if None; at most
-    ``rounds``, fewer once no gain moves by more than ``tol`` relative), so
-    the term never rises above its value at the given gains.  The product
-    ``gamma Wbar`` has one free scale per :func:`gain_components` component
-    (``comps``, computed if None): the gains are normalised to mean 1 in
-    each, so that ``Wbar`` is the profile of a typical target.
+    ``sum_e ||W[e] - gamma[t(e)] Wbar[g(e)]||^2`` over ``Wbar`` and ``gamma``,
+    alternating exact updates from ``gamma`` (all ones if None) in
+    :func:`licchie.kernels.gain_profile_rounds`, so the term never rises
+    above its value at the given gains.  The product ``gamma Wbar`` has one
+    free scale per :func:`gain_components` component (``comps``, computed if
+    None): the gains are then normalised to mean 1 in each, so that ``Wbar``
+    is the profile of a typical target.
 
     Parameters
     ----------
-    W : float64 (n_pairs, J)
-    group : int64 (n_pairs,)
-    n_groups : int
-    tid : int64 (n_pairs,)
-        Target of each pair (0 .. n_targets - 1, every target present).
+    W, group, n_groups, tid, rounds, tol
+        As :func:`licchie.kernels.gain_profile_rounds` (every target present
+        in ``tid``; any dtype, converted here).
+    gamma : float64 (n_targets,) or None
+        Starting gains (None: all ones).
+    comps : tuple or None
+        :func:`gain_components` of ``group`` and ``tid`` (computed if None).
 
     Returns
     -------
@@ -74,7 +76,6 @@ def pooled_profiles(W, group, n_groups, tid, gamma=None, rounds=20, comps=None,
     """
     nt = int(tid.max()) + 1 if tid.size else 0
     gamma = np.ones(nt) if gamma is None else np.ascontiguousarray(gamma, dtype=np.float64)
-    # warm-started from the last iteration's gains, a few rounds suffice
     Wbar, gamma = K.gain_profile_rounds(np.ascontiguousarray(W, dtype=np.float64),
                                         np.ascontiguousarray(group, dtype=np.int64),
                                         int(n_groups),
