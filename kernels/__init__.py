@@ -10,7 +10,9 @@ Modules: :mod:`.pairs` (radius pairs, self sources, pair gains),
 and ALS), :mod:`.weights` (the weight step's batched LASSO and group means),
 :mod:`.objective` (objective terms, low-rank prediction), :mod:`.spaces`
 (population feature spaces: per-class motifs and contractions), :mod:`.reduced`
-(the A-eliminated objective; imported as a module), :mod:`._linalg`
+(the A-eliminated objective; imported as a module), :mod:`.pooled` and
+:mod:`.gains` (the exactly pooled reduced problem, without and with
+per-target gains; imported as modules), :mod:`._linalg`
 (Cholesky and heap shared by the others), :mod:`._parallel` and
 :mod:`._config` (threads, JIT options).
 """

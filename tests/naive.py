@@ -429,6 +429,33 @@ def gain_profile_rounds(W, group, n_groups, tid, gamma, rounds, tol):
             break
     return Wbar, gam
 
+def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R):
+    """The pooled loss at each target's best gain, and its gradient by the
+    chain rule through the target's prediction (the gain held at its
+    optimum: its own derivative multiplies a zero).
+
+    Returns ``F, dF/dWbar, dF/dC, dF/dR``.
+    """
+    F = 0.0
+    gW, gC, gR = np.zeros_like(Wbar), np.zeros_like(C), np.zeros_like(R)
+    for i in range(Y.shape[0]):
+        rows = range(tg_ptr[i], tg_ptr[i + 1])
+        # p_i = sum_g C diag(Wbar[g]) R^T z_{i,g}
+        v = sum((Wbar[tg_group[a]] * (R.T @ Z[a]) for a in rows), np.zeros(C.shape[1]))
+        p = C @ v
+        gam = (Y[i] @ p) / (p @ p) if p @ p > 0 else 0.0
+        res = Y[i] - gam * p
+        F += res @ res
+        q = -2.0 * gam * res                     # dF/dp at the optimal gain
+        gC += np.outer(q, v)
+        u = C.T @ q                               # dF/dv
+        for a in rows:
+            g = tg_group[a]
+            gW[g] += u * (R.T @ Z[a])
+            gR += np.outer(Z[a], u * Wbar[g])
+    return F, gW, gC, gR
+
+
 # --------------------------------------------------------------------------
 # objective and predictions
 # --------------------------------------------------------------------------
