@@ -63,6 +63,13 @@ class SpacesReduced:
         out.__dict__.update(self.__dict__, d=self.d.for_search())
         return out
 
+    def on(self, data: PooledData):
+        """The same groups and spaces on other statistics of the same structure
+        (a bootstrap's :meth:`PooledData.reweighted`)."""
+        out = object.__new__(SpacesReduced)
+        out.__dict__.update(self.__dict__, d=data)
+        return out
+
     def profiles(self, C, R):
         """The exact profiles ``Wbar`` (n_groups, J) at ``C, R``, and the loss."""
         b, _, _, P, Ke = self._system(C, R)
@@ -151,7 +158,10 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
 
     Returns
     -------
-    list of StartResult (no ``A``), one per polished candidate
+    results : list of StartResult (no ``A``), one per polished candidate
+    info : SpacesStart
+        The verdict's diagnosis (:func:`licchie.fit.spaces_verdict.diagnose_spaces`)
+        of the best reduced minimum, judged against every start's minimum.
     """
     from .global_start import reduced_data
 
@@ -198,6 +208,9 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
         if len(picked) >= max(1, int(n_polish)):
             break
     seeds = np.random.default_rng(rng.integers(2**32)).integers(0, 2**31, len(picked))
+    # drawn after the polish seeds, which stay those of a fit without verdict
+    diag_seed = int(rng.integers(2**31))
+    info = _diagnosed(red, p, cands, diag_seed)
     out = []
     for k, (F, Wbar, C, R) in enumerate(picked):
         W = np.ascontiguousarray(Wbar[p.group])
@@ -207,7 +220,20 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
                              extrapolate=bool(opts["extrapolate"]), init="given",
                              factors=(W, C, R), record_steps=bool(opts["record_steps"]),
                              keep_A=False))
-    return out
+    return out, info
+
+
+def _diagnosed(red, pairs, minima, seed):
+    """The verdict's diagnosis of the best of ``minima`` (every start's, sorted)."""
+    from .spaces_verdict import SpacesStart, diagnose_spaces, unit_effects
+
+    ptr = pairs.tgt_ptr
+    has = ptr[1:] > ptr[:-1]   # each target's space: that of its pairs' groups
+    space = red.gp[pairs.group[ptr[:-1][has]]]
+    n_obs = int(red.features.sum(axis=1)[space].sum())
+    dg = diagnose_spaces(red, minima, n_obs, seed=seed)
+    return SpacesStart(dg, unit_effects(minima[0][2]), unit_effects(minima[0][3]),
+                       float(minima[0][0]), np.array([float(c[0]) for c in minima]))
 
 
 def _run_starts(red, starts, limit):
