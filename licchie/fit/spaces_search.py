@@ -16,8 +16,12 @@ every effect zero off its space's features because the statistics are.
 Random starts (drawn first, then run in contiguous chunks on the fit's
 ``n_jobs`` worker processes when it has several, with the same result),
 the lowest reduced losses polished on the full objective.
-This is a plain multi-start, not the basin-hopping search with its verdict
-(:mod:`licchie.fit.search`), which handles one feature space only.
+This is a plain multi-start, not the basin-hopping search of
+:mod:`licchie.fit.search` (one feature space only); its per-motif verdict
+(:func:`licchie.fit.spaces_verdict.diagnose_spaces`) judges the best
+reduced minimum against every start's local minimum (gap, reach), a
+bootstrap over frames and the curvature on the per-space unit spheres, the
+four scores of :mod:`licchie.fit.verdict`.
 """
 from __future__ import annotations
 
@@ -150,11 +154,13 @@ def profile_start(problem, C, R):
 
 
 def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opts,
-                  progress=None):
+                  progress=None, n_workers=None):
     """Random starts of the reduced problem with spaces, the best polished.
 
     Uses ``opts["search_evals"]`` (L-BFGS evaluations in all) and
-    ``opts["search_time"]`` (seconds) as budgets.
+    ``opts["search_time"]`` (seconds) as budgets; ``n_workers`` worker
+    processes (default: the fit's Numba threads) run the starts, with the
+    same result for any number.
 
     Returns
     -------
@@ -180,7 +186,8 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     n_starts = max(2, -(-budget // PER_START))
     starts = [(rng.normal(size=shape) * mask, rng.normal(size=shape) * mask)
               for _ in range(n_starts)]
-    n_workers = min(numba.get_num_threads(), n_starts)
+    n_workers = min(numba.get_num_threads() if n_workers is None else int(n_workers),
+                    n_starts)
     t0 = time.perf_counter()
     if n_workers > 1:
         bounds = [n_starts * k // n_workers for k in range(n_workers + 1)]
