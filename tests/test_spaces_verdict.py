@@ -158,6 +158,55 @@ def test_diagnosis_is_the_same_on_workers(small):
     assert a.n_searches == b.n_searches == 4
     np.testing.assert_array_equal(serial.losses, parallel.losses)
     for name in ("score", "gap", "reach", "bootstrap", "determination", "gap_loss",
-                 "bootstrap_local", "bootstrap_linear"):
+                 "bootstrap_local", "bootstrap_linear", "noise", "noise_shift"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert a.verdict == b.verdict
+
+
+def test_final_verdict_names_the_partner_in_the_fitted_order(small):
+    """The fitted motifs come in another order than the diagnosed ones: the
+    score follows each motif and the partner is named by its fitted index."""
+    red, _ = small
+    rng = np.random.default_rng(4)
+    f = red.features
+    C, R = _random_effects(rng, f, 3), _random_effects(rng, f, 3)
+    Wbar, L = red.profiles(C, R)
+    dg = SV.diagnose_spaces(red, [(L, Wbar, C, R)], n_obs=10**4, n_boot=0, n_linear=0)
+    dg.score = np.array([0.3, 0.5, 0.95])
+    dg.determination = np.array([0.3, 0.5, 0.95])
+    dg.partner = np.array([2, -1, -1])
+    dg.explanation = [SV.WHY["partner"].format(2, 0.3), "x", "y"]
+    info = SV.SpacesStart(dg, C, R, L, np.array([L]))
+    order = [2, 0, 1]   # fitted motif k is diagnosed motif order[k]
+    score, verdict, reason = SV.final_verdict(C[:, :, order], R[:, :, order], info)
+    np.testing.assert_allclose(score, dg.score[order])
+    assert verdict == ["high", "low", "low"]
+    assert reason[1].startswith(SV.PARTNER + " 0 ")   # diagnosed motif 2 is fitted motif 0
+
+
+def test_noise_score_adds_the_doubled_noise_turn_to_the_bootstrap_angle(small):
+    """The noise score is cos(angle of the bootstrap's bound + mean turn of the
+    re-polished best on noised data); without noised data it caps at 0.8."""
+    red, _ = small
+    rng = np.random.default_rng(5)
+    f = red.features
+    Wbar, C, R, L = red.lbfgs(_random_effects(rng, f, 2), _random_effects(rng, f, 2), 3000)
+    C, R = SV.unit_effects(C), SV.unit_effects(R)
+    data = red.d
+    w = np.arange(data.n_blocks) % 3 + 0.5     # a fixed "noised" data set
+
+    def noised(sd, rng_):
+        return data.reweighted(w)
+
+    dg = SV.diagnose_spaces(red, [(L, Wbar, C, R)], n_obs=10**4, n_boot=0, n_linear=0,
+                            noised=noised, n_noise=2, noise_eval=200)
+    _, Cn, Rn, _ = red.on(data.reweighted(w)).lbfgs(C, R, 200)
+    Cn, Rn = SV.unit_effects(Cn), SV.unit_effects(Rn)
+    own = np.mean(np.abs(np.sum(C * Cn, axis=1) * np.sum(R * Rn, axis=1)), axis=0)
+    np.testing.assert_allclose(dg.noise_shift, np.arccos(own), rtol=1e-6)
+    ref = np.cos(np.minimum(np.arccos(dg.bootstrap) + np.arccos(own), np.pi / 2))
+    np.testing.assert_allclose(dg.noise, ref, rtol=1e-6)
+    assert np.all(dg.noise_shift > 1e-3)   # the reweighting does turn the motifs
+    bare = SV.diagnose_spaces(red, [(L, Wbar, C, R)], n_obs=10**4, n_boot=0, n_linear=0)
+    np.testing.assert_array_equal(bare.noise, 0.8)
+    assert np.all(bare.score <= 0.8)

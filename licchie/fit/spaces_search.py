@@ -217,7 +217,7 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     seeds = np.random.default_rng(rng.integers(2**32)).integers(0, 2**31, len(picked))
     # drawn after the polish seeds, which stay those of a fit without verdict
     diag_seed = int(rng.integers(2**31))
-    info = _diagnosed(red, p, cands, diag_seed)
+    info = _diagnosed(red, p, cands, diag_seed, _noised_data(problem, obs))
     out = []
     for k, (F, Wbar, C, R) in enumerate(picked):
         W = np.ascontiguousarray(Wbar[p.group])
@@ -230,7 +230,24 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     return out, info
 
 
-def _diagnosed(red, pairs, minima, seed):
+def _noised_data(problem, obs):
+    """``(sd, rng) -> PooledData``: the reduced statistics of the problem with
+    Gaussian noise of standard deviation ``sd`` on every observed feature."""
+    import copy
+
+    from .global_start import reduced_data
+
+    sp = problem.spaces
+    mask = sp.features[sp.population_space[obs.population]]   # (n_obs, d)
+
+    def noised(sd, rng):
+        p2 = copy.copy(problem)
+        p2.X = np.ascontiguousarray(problem.X + rng.normal(0.0, sd, problem.X.shape) * mask)
+        return reduced_data(p2, obs)[0]
+    return noised
+
+
+def _diagnosed(red, pairs, minima, seed, noised=None):
     """The verdict's diagnosis of the best of ``minima`` (every start's, sorted)."""
     from .spaces_verdict import SpacesStart, diagnose_spaces, unit_effects
 
@@ -238,7 +255,7 @@ def _diagnosed(red, pairs, minima, seed):
     has = ptr[1:] > ptr[:-1]   # each target's space: that of its pairs' groups
     space = red.gp[pairs.group[ptr[:-1][has]]]
     n_obs = int(red.features.sum(axis=1)[space].sum())
-    dg = diagnose_spaces(red, minima, n_obs, seed=seed)
+    dg = diagnose_spaces(red, minima, n_obs, seed=seed, noised=noised)
     return SpacesStart(dg, unit_effects(minima[0][2]), unit_effects(minima[0][3]),
                        float(minima[0][0]), np.array([float(c[0]) for c in minima]))
 
