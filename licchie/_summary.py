@@ -123,6 +123,10 @@ def _verdict_lines(model):
                  f"{st.attrs.get('searches_at_best', '?')} of "
                  f"{st.attrs.get('n_searches', '?')} searches, nearest competing minimum "
                  f"{st.attrs.get('loss_gap', float('nan')):+.1%} in loss")
+    elif method == "reduced multi-start":
+        head += (f": best reached by {st.attrs.get('searches_at_best', '?')} of "
+                 f"{st.attrs.get('n_searches', '?')} random starts, nearest competing "
+                 f"minimum {st.attrs.get('loss_gap', float('nan')):+.1%} in loss")
     else:
         head += f" [{stability_word(st.attrs['mean'])}]"
     lines = [head]

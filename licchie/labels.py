@@ -358,8 +358,9 @@ def add_verdict(out, res, info, init, lambdas):
     """Per-motif verdict into the fitted attributes ``out`` (in place).
 
     With the global search (``info``), ``stability_`` is the search's
-    per-motif score (:func:`licchie.fit.verdict.diagnose`) carried over to
-    the fitted motifs; otherwise it stays the agreement across starts, and
+    per-motif score (:func:`licchie.fit.verdict.diagnose`; with population
+    feature spaces :func:`licchie.fit.spaces_verdict.diagnose_spaces` on the
+    reduced multi-start) carried over to the fitted motifs; otherwise it stays the agreement across starts, and
     the verdict never says "high": agreement of local starts can be a shared
     wrong basin, and without pooling the data do not determine the source
     effects at all.
@@ -370,20 +371,27 @@ def add_verdict(out, res, info, init, lambdas):
     and the number of distinct minima).
     """
     from .fit import global_start as FG
+    from .fit import spaces_verdict as SV
 
     J = res.W.shape[1]
     stab = out["stability_"]
     if info is not None:
-        score, verdict, reason = FG.final_verdict(res.C, res.R, info)
         dg = info.diagnosis
-        attrs = {"mean": float(np.mean(score)), "method": "global search",
+        if isinstance(info, SV.SpacesStart):   # population feature spaces
+            score, verdict, reason = SV.final_verdict(res.C, res.R, info)
+            loss, method = info.loss, "reduced multi-start"
+            at_best = int(np.sum(np.abs(info.losses - loss) <= 1e-6 * abs(loss)))
+        else:
+            score, verdict, reason = FG.final_verdict(res.C, res.R, info)
+            loss, method = info.result.loss, "global search"
+            at_best = int(sum(abs(b[0] - loss) <= 1e-6 * abs(loss)
+                              for b in info.result.search_best))
+        attrs = {"mean": float(np.mean(score)), "method": method,
                  "n_candidates": int(dg.n_candidates), "n_searches": int(dg.n_searches),
-                 "searches_at_best": int(sum(
-                     abs(b[0] - info.result.loss) <= 1e-6 * abs(info.result.loss)
-                     for b in info.result.search_best)),
+                 "searches_at_best": at_best,
                  # the nearest competing minimum over the motifs (inf: none)
                  "loss_gap": float(np.min(dg.gap_loss)),
-                 "reduced_loss": float(info.result.loss)}
+                 "reduced_loss": float(loss)}
         out["stability_"] = xr.DataArray(score, dims="component", coords=stab.coords,
                                          name="stability", attrs=attrs)
         out["components_"]["stability"] = ("component", score)
@@ -395,8 +403,8 @@ def add_verdict(out, res, info, init, lambdas):
                       "source effects"] * J
         else:
             verdict = ["medium" if v >= 0.9 else "low" for v in values]
-            unchecked = ("no basin-hopping verdict for populations with different "
-                         "feature sets yet" if "population" in out["components_"].dims
+            unchecked = ("not checked by the reduced multi-start's verdict (init='search')"
+                         if "population" in out["components_"].dims
                          else "not checked by the global search (init='search')")
             reason = [f"agreement of {init!r} starts only ({v:.2f}); {unchecked}"
                       for v in values]

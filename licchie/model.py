@@ -553,7 +553,7 @@ class LICCHIE(BaseEstimator):
             try:
                 if init == "search" and problem.spaces is not None:
                     # population feature spaces: multi-start reduced search
-                    results = F.spaces_search_starts(
+                    results, info = F.spaces_search_starts(
                         problem, obs, self.n_components, seq, self.n_init, self.max_iter,
                         self.tol, opts, progress)
                 elif init == "search":

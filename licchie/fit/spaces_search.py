@@ -16,8 +16,12 @@ every effect zero off its space's features because the statistics are.
 Random starts (drawn first, then run in contiguous chunks on the fit's
 ``n_jobs`` worker processes when it has several, with the same result),
 the lowest reduced losses polished on the full objective.
-This is a plain multi-start, not the basin-hopping search with its verdict
-(:mod:`licchie.fit.search`), which handles one feature space only.
+This is a plain multi-start, not the basin-hopping search of
+:mod:`licchie.fit.search` (one feature space only); its per-motif verdict
+(:func:`licchie.fit.spaces_verdict.diagnose_spaces`) judges the best
+reduced minimum against every start's local minimum (gap, reach), a
+bootstrap over frames and the curvature on the per-space unit spheres, the
+four scores of :mod:`licchie.fit.verdict`.
 """
 from __future__ import annotations
 
@@ -61,6 +65,13 @@ class SpacesReduced:
         """A copy on :meth:`PooledData.for_search` (for worker processes)."""
         out = object.__new__(SpacesReduced)
         out.__dict__.update(self.__dict__, d=self.d.for_search())
+        return out
+
+    def on(self, data: PooledData):
+        """The same groups and spaces on other statistics of the same structure
+        (a bootstrap's :meth:`PooledData.reweighted`)."""
+        out = object.__new__(SpacesReduced)
+        out.__dict__.update(self.__dict__, d=data)
         return out
 
     def profiles(self, C, R):
@@ -143,15 +154,20 @@ def profile_start(problem, C, R):
 
 
 def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opts,
-                  progress=None):
+                  progress=None, n_workers=None):
     """Random starts of the reduced problem with spaces, the best polished.
 
     Uses ``opts["search_evals"]`` (L-BFGS evaluations in all) and
-    ``opts["search_time"]`` (seconds) as budgets.
+    ``opts["search_time"]`` (seconds) as budgets; ``n_workers`` worker
+    processes (default: the fit's Numba threads) run the starts, with the
+    same result for any number.
 
     Returns
     -------
-    list of StartResult (no ``A``), one per polished candidate
+    results : list of StartResult (no ``A``), one per polished candidate
+    info : SpacesStart
+        The verdict's diagnosis (:func:`licchie.fit.spaces_verdict.diagnose_spaces`)
+        of the best reduced minimum, judged against every start's minimum.
     """
     from .global_start import reduced_data
 
@@ -170,7 +186,8 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     n_starts = max(2, -(-budget // PER_START))
     starts = [(rng.normal(size=shape) * mask, rng.normal(size=shape) * mask)
               for _ in range(n_starts)]
-    n_workers = min(numba.get_num_threads(), n_starts)
+    n_workers = min(numba.get_num_threads() if n_workers is None else int(n_workers),
+                    n_starts)
     t0 = time.perf_counter()
     if n_workers > 1:
         bounds = [n_starts * k // n_workers for k in range(n_workers + 1)]
@@ -198,6 +215,9 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
         if len(picked) >= max(1, int(n_polish)):
             break
     seeds = np.random.default_rng(rng.integers(2**32)).integers(0, 2**31, len(picked))
+    # drawn after the polish seeds, which stay those of a fit without verdict
+    diag_seed = int(rng.integers(2**31))
+    info = _diagnosed(red, p, cands, diag_seed, _noised_data(problem, obs))
     out = []
     for k, (F, Wbar, C, R) in enumerate(picked):
         W = np.ascontiguousarray(Wbar[p.group])
@@ -207,7 +227,37 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
                              extrapolate=bool(opts["extrapolate"]), init="given",
                              factors=(W, C, R), record_steps=bool(opts["record_steps"]),
                              keep_A=False))
-    return out
+    return out, info
+
+
+def _noised_data(problem, obs):
+    """``(sd, rng) -> PooledData``: the reduced statistics of the problem with
+    Gaussian noise of standard deviation ``sd`` on every observed feature."""
+    import copy
+
+    from .global_start import reduced_data
+
+    sp = problem.spaces
+    mask = sp.features[sp.population_space[obs.population]]   # (n_obs, d)
+
+    def noised(sd, rng):
+        p2 = copy.copy(problem)
+        p2.X = np.ascontiguousarray(problem.X + rng.normal(0.0, sd, problem.X.shape) * mask)
+        return reduced_data(p2, obs)[0]
+    return noised
+
+
+def _diagnosed(red, pairs, minima, seed, noised=None):
+    """The verdict's diagnosis of the best of ``minima`` (every start's, sorted)."""
+    from .spaces_verdict import SpacesStart, diagnose_spaces, unit_effects
+
+    ptr = pairs.tgt_ptr
+    has = ptr[1:] > ptr[:-1]   # each target's space: that of its pairs' groups
+    space = red.gp[pairs.group[ptr[:-1][has]]]
+    n_obs = int(red.features.sum(axis=1)[space].sum())
+    dg = diagnose_spaces(red, minima, n_obs, seed=seed, noised=noised)
+    return SpacesStart(dg, unit_effects(minima[0][2]), unit_effects(minima[0][3]),
+                       float(minima[0][0]), np.array([float(c[0]) for c in minima]))
 
 
 def _run_starts(red, starts, limit):

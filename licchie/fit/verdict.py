@@ -158,7 +158,7 @@ def _inverse(lam, floor_rel, drop):
     return 1.0 / np.maximum(lam, floor)
 
 
-def _determination(data, C, loss, used, owner, V, inv, z=2.0):
+def _determination(data, C, loss, used, owner, V, inv, z=2.0, sigma2=None):
     """Per-motif cosine of the ``z``-sigma angle of its worst determined direction,
     from the joint covariance ``2 sigma^2 H^-1`` of all motifs (profiles eliminated).
 
@@ -169,10 +169,12 @@ def _determination(data, C, loss, used, owner, V, inv, z=2.0):
         The other motif that moves most along the worst direction (-1: none
         moves more than a tenth as much): the motif it cannot be told from.
     """
-    d, J = C.shape
-    n_obs = int(data.n_targets.sum()) * d
-    n_par = data.n_groups * J + 2 * (d - 1) * J
-    sigma2 = max(loss, 0.0) / max(1, n_obs - n_par)
+    J = C.shape[-1]
+    if sigma2 is None:   # one feature space (the spaces' verdict passes its own)
+        d = C.shape[0]
+        n_obs = int(data.n_targets.sum()) * d
+        n_par = data.n_groups * J + 2 * (d - 1) * J
+        sigma2 = max(loss, 0.0) / max(1, n_obs - n_par)
     cov = (V * inv) @ V.T * (2.0 * sigma2)
     out = np.zeros(J)
     partner = np.full(J, -1, np.int64)

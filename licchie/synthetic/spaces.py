@@ -29,7 +29,8 @@ def _unit(rng, mask, J):
 
 def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
                          features_a=(0, 1, 2), features_b=(1, 3), radius=1.5,
-                         noise_sd=0.05, box=6.0, innovation_sd=0.1, n_dims=2):
+                         noise_sd=0.05, box=6.0, innovation_sd=0.1, n_dims=2,
+                         profile_mix=0.0):
     """Recording (xarray.Dataset, MODEL.md schema) and its truth.
 
     Parameters
@@ -47,6 +48,11 @@ def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
     innovation_sd : float
         A fresh random input of every cell at every frame, part of the
         state (so it propagates): it keeps the states excited.
+    profile_mix : float in [0, 1]
+        Every motif's profile over the classes is mixed towards motif 0's
+        (``(1 - mix) w_j + mix w_0``): near 1 the profiles are nearly
+        proportional and the data hardly tell the motifs apart (a hard
+        regime for the verdict).  0 draws the same recording as before.
 
     Returns
     -------
@@ -72,6 +78,9 @@ def make_space_recording(seed=0, n_cells=(20, 20), n_times=40, n_components=2,
             for self_ in (False, True):
                 scale = 1.0 if self_ else 0.5
                 profile[(p, q, self_)] = scale * rng.uniform(-1, 1, J)
+    if profile_mix:
+        for k, w in profile.items():
+            profile[k] = (1.0 - profile_mix) * w + profile_mix * w[0]
     s = int(n_dims)
     pos = np.empty((N, n_times, s))
     pos[:, 0] = rng.uniform(0, box, (N, s))
