@@ -124,3 +124,43 @@ class GroupingCV(_OneThread):
 
     def peakmem_cross_validate(self, n_pairs):
         GR.cross_validate(*self.args, self.C, self.R)
+
+
+class GainJoint(_OneThread):
+    """The joint solve of the gain search (:func:`licchie.fit.gains.joint_minimum`):
+    one evaluation of the gain-eliminated loss and its gradient (a pass over
+    the (target, group) rows, so it grows with targets, not with pairs per
+    target), and 200 evaluations of the solve."""
+
+    params = [10_000, 100_000, 1_000_000]
+    param_names = ["n_pairs"]
+    timeout = 600
+
+    def setup(self, n_pairs):
+        from licchie.fit import gains as FGN
+        from licchie.fit.pooling import gain_components
+        from licchie.kernels import gains as KG
+
+        self._limit_threads()
+        args, _ = _random_problem(n_pairs)
+        X, tgt_obs, tgt_ptr, src, gain, group, G, frame, nb = args
+        self.data = S.PooledData.from_pairs(X, tgt_obs, tgt_ptr, src, gain, group, G,
+                                            block=frame, n_blocks=nb, keep_rows=True)
+        tid = np.repeat(np.arange(tgt_ptr.size - 1), np.diff(tgt_ptr))
+        self.comps = gain_components(group, tid, G)
+        self.C, self.R = _random_effects(X.shape[1])
+        self.Wbar, _ = S._Sweeper(self.data).profiles(self.C, self.R)
+        rows = self.data.agg["rows"]
+        self.rows = (rows["Y"], rows["Z"], rows["tg_ptr"], rows["tg_group"])
+        self.grads = (np.empty_like(self.Wbar), np.empty_like(self.C), np.empty_like(self.R))
+        self.KG, self.FGN = KG, FGN
+        self.gamma = np.ones(tgt_ptr.size - 1)
+        self.time_gain_eliminated_loss(n_pairs)
+        FGN.joint_minimum(self.data, self.comps, self.C, self.R, self.gamma, max_eval=2)
+
+    def time_gain_eliminated_loss(self, n_pairs):
+        self.KG.gain_eliminated_loss(*self.rows, self.Wbar, self.C, self.R, *self.grads)
+
+    def time_joint_minimum_200(self, n_pairs):
+        self.FGN.joint_minimum(self.data, self.comps, self.C, self.R, self.gamma,
+                               max_eval=200)

@@ -184,6 +184,55 @@ def test_gain_solver_never_raises_the_loss_and_finds_planted_gains():
     assert no_gain > 10 * F
 
 
+def test_joint_minimum_never_raises_the_loss_and_finds_planted_gains():
+    data, C, R, Wt, gam, comps = planted_gains()
+    truth = FGN.gain_loss(data, Wt, C, R, gam)
+    rng = np.random.default_rng(3)
+    C0 = C + 0.2 * rng.normal(size=C.shape)
+    R0 = R + 0.2 * rng.normal(size=R.shape)
+    C0, R0 = C0 / np.linalg.norm(C0, axis=0), R0 / np.linalg.norm(R0, axis=0)
+    ones = np.ones(gam.size)
+    # the start: exact profiles at gains 1, then each target's best gain
+    W0, _ = S._Sweeper(data).profiles(C0, R0)
+    start = FGN.target_gains(data, W0, C0, R0, comps)[2]
+    for max_eval in (1, 5, 3000):
+        Wb, C1, R1, F, n, g = FGN.joint_minimum(data, comps, C0, R0, ones, max_eval=max_eval)
+        assert n <= max_eval
+        assert F <= start * (1 + 1e-12)
+        # the returned loss is that of the returned profiles, motifs and gains
+        assert F == pytest.approx(FGN.gain_loss(data, Wb, C1, R1, g), rel=1e-9)
+        np.testing.assert_allclose(np.linalg.norm(C1, axis=0), 1.0)
+    assert F <= truth * (1 + 1e-6)
+    assert S.motif_cos(C, R, C1, R1)[0].min() >= 0.999
+    assert np.median(np.abs(g - gam) / gam) < 0.02
+
+
+def test_refine_start_takes_a_fits_motifs_to_the_joint_minimum():
+    """The refinement of a fit with gains starts the polish at the joint
+    minimum nearest the fit's motifs, at that minimum's own gains."""
+    data, C, R, Wt, gam, comps = planted_gains(seed=1)
+    rng = np.random.default_rng(5)
+    C0 = C + 0.15 * rng.normal(size=C.shape)
+    R0 = R + 0.15 * rng.normal(size=R.shape)
+    c = FGN.refine_start(data, comps, C0 / np.linalg.norm(C0, axis=0),
+                         R0 / np.linalg.norm(R0, axis=0))
+    assert c.gamma is not None and c.gamma.shape == gam.shape
+    assert c.loss == pytest.approx(FGN.gain_loss(data, c.Wbar, c.C, c.R, c.gamma), rel=1e-9)
+    assert c.loss <= FGN.gain_loss(data, Wt, C, R, gam) * (1 + 1e-6)
+    assert S.motif_cos(C, R, c.C, c.R)[0].min() >= 0.999
+
+
+def test_lbfgs_flat_minimises_a_quadratic():
+    rng = np.random.default_rng(0)
+    M = rng.normal(size=(30, 30))
+    H = M @ M.T + 0.1 * np.eye(30)
+    b = rng.normal(size=30)
+    x, F, n = FGN.lbfgs_flat(lambda x: (0.5 * x @ H @ x - b @ x, H @ x - b), np.zeros(30),
+                             5000, tol=1e-15)
+    np.testing.assert_allclose(x, np.linalg.solve(H, b), rtol=1e-6, atol=1e-8)
+    assert n < 5000
+
+
 def test_search_with_gains_recovers_planted_truth():
     data, C, R, Wt, gam, comps = planted_gains(seed=1)
     res = S.search(data, 3, n_searches=2, n_starts=2, n_trials=4, time_budget=None, seed=1,

@@ -161,3 +161,28 @@ def test_target_gains_follow_the_generators_gains():
         r = np.corrcoef(gain.weights_["target_gain"].values[on],
                         truth["target_gain"].values[on])[0, 1]
         assert r >= 0.8, (pop, r)
+
+
+def test_final_verdict_names_the_partner_in_the_fitted_order():
+    """A reason naming the motif a fitted motif is confused with uses the
+    fitted motifs' indices, not the search's (which the polish may permute)."""
+    from licchie.fit import global_start as FG
+    from licchie.fit.verdict import Diagnosis
+
+    rng = np.random.default_rng(0)
+    C = np.linalg.qr(rng.normal(size=(6, 3)))[0]
+    R = np.linalg.qr(rng.normal(size=(6, 3)))[0]
+    J = 3
+    expl = ["determined", "the data do not tell it from motif 2 (2-sigma |cos| 0.30): x",
+            "the data do not tell it from motif 1 (2-sigma |cos| 0.30): x"]
+    dg = Diagnosis(np.array([0.95, 0.3, 0.3]), ["high", "low", "low"], expl, *([np.ones(J)] * 3),
+                   np.array([0.3, 0.3, 0.3]), np.full(J, np.inf), np.ones(J), 3, 5,
+                   partner=np.array([-1, 2, 1]))
+    result = type("R", (), {"C": C, "R": R})()
+    info = FG.GlobalStart(result, dg, None)
+    perm = [2, 0, 1]   # fitted motif j is the search's motif perm[j]
+    score, verdict, reason = FG.final_verdict(C[:, perm], R[:, perm], info)
+    assert verdict == ["low", "high", "low"]
+    # fitted motif 0 is search motif 2, confused with search motif 1 = fitted motif 2
+    assert "from motif 2 (" in reason[0]
+    assert "from motif 0 (" in reason[2]

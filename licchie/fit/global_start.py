@@ -36,7 +36,7 @@ import numba
 import numpy as np
 
 from .diagnostics import motif_agreement
-from .gains import gain_search, with_gains
+from .gains import gain_search, refine_start, with_gains
 from .pairs import pair_groups
 from .search import PooledData, SearchResult, pair_start, search
 from .solver import run_start
@@ -116,9 +116,9 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     results : list of StartResult (no ``A``), one per polished minimum
     info : GlobalStart
     """
-    data, move = reduced_data(problem, obs)
+    plain, move = reduced_data(problem, obs)
     res, diag, cands, seeds, data, gamma = searched_candidates(
-        data, move, n_components, opts, seed, show_search, n_polish,
+        plain, move, n_components, opts, seed, show_search, n_polish,
         gain_components=problem.gain_components if problem.target_gain else None,
         gain_free_search=gain_free_search)
 
@@ -136,6 +136,14 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
                             lambda c, s_: polish(c, s_, SCREEN_ITER, None, "screen").objective)
     results = [polish(c, seeds[k], max_iter, progress, f"polish {k + 1}")
                for k, c in enumerate(cands)]
+    if gamma is not None:
+        # with gains: the best polish's motifs taken to the reduced problem's
+        # joint minimum, polished again; kept when the full objective is lower
+        best = min(results, key=lambda r: r.objective)
+        refined = polish(refine_start(plain, problem.gain_components, best.C, best.R),
+                         seeds[0], max_iter, progress, "refined")
+        if refined.objective < best.objective:
+            results.append(refined)
     return results, GlobalStart(res, diag, data, target_gain=gamma is not None)
 
 
@@ -193,6 +201,11 @@ def final_verdict(C, R, info: GlobalStart):
     for j in range(C.shape[1]):
         v = "high" if score[j] >= HIGH else "medium" if score[j] >= MEDIUM else "low"
         why = dg.explanation[match[j]]
+        k = -1 if dg.partner is None else int(dg.partner[match[j]])
+        if k >= 0 and k in match and why.startswith("the data do not tell it from motif"):
+            # the partner in the fitted motifs' order, not the search's
+            why = why.replace(f"motif {k} (", f"motif {int(np.flatnonzero(match == k)[0])} (",
+                              1)
         if sim[j] < dg.score[match[j]]:
             why = (f"the full objective moved it away from the reduced optimum "
                    f"(|cos| {sim[j]:.2f})")
