@@ -138,12 +138,14 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
                for k, c in enumerate(cands)]
     if gamma is not None:
         # with gains: the best polish's motifs taken to the reduced problem's
-        # joint minimum, polished again; kept when the full objective is lower
-        best = min(results, key=lambda r: r.objective)
-        refined = polish(refine_start(plain, problem.gain_components, best.C, best.R),
+        # joint minimum, polished again; it replaces that polish when the
+        # full objective is lower (one result per polished candidate stays)
+        best = int(np.argmin([r.objective for r in results]))
+        refined = polish(refine_start(plain, problem.gain_components, results[best].C,
+                                      results[best].R),
                          seeds[0], max_iter, progress, "refined")
-        if refined.objective < best.objective:
-            results.append(refined)
+        if refined.objective < results[best].objective:
+            results[best] = refined
     return results, GlobalStart(res, diag, data, target_gain=gamma is not None)
 
 
