@@ -55,7 +55,7 @@ import numpy as np
 from .search import _weighted
 from .spaces import motif_agreement
 from .verdict import (AGREE_COS, BOOT_Q, GAP_REF, HIGH, MEDIUM, REACH_GAP, Diagnosis,
-                      _bound, _determination, _inverse)
+                      _bound, _determination, _inverse, explained)
 
 REACH_HITS = 4.0   # loss-weighted starts in a motif's basin for a full reach score
 
@@ -268,29 +268,11 @@ def diagnose_spaces(red, minima, n_obs, n_boot=10, seed=0, max_eval=150, n_linea
 
 def _explained(gap, reach, boot, det, partner, used, gap_loss, agree, hits, n_s,
                boot_local, boot_lin, noise):
-    J = gap.shape[0]
     parts = {"gap": gap, "reach": reach, "bootstrap": boot, "determination": det,
              "noise": noise}
-    why = WHY
-    score = np.minimum.reduce([gap, reach, boot, det, noise])
-    score[~used] = 0.0
-    verdict, expl = [], []
-    for j in range(J):
-        v = "high" if score[j] >= HIGH else "medium" if score[j] >= MEDIUM else "low"
-        verdict.append(v)
-        if not used[j]:
-            expl.append("unused: no group gives it weight")
-            continue
-        worst = min(parts, key=lambda k: parts[k][j])
-        if v == "high":
-            expl.append(f"determined: every check >= {HIGH} (weakest: {worst})")
-            continue
-        arg = {"gap": (gap_loss[j],), "reach": (hits[j], n_s),
-               "bootstrap": (boot[j],), "determination": (det[j],),
-               "noise": (noise[j],)}[worst]
-        if det[j] < HIGH and partner[j] >= 0:
-            worst, arg = "partner", (int(partner[j]), det[j])
-        expl.append(why[worst].format(*arg) if np.all(np.isfinite(arg)) else worst)
+    args = {"gap": (gap_loss,), "reach": (hits, n_s), "bootstrap": (boot,),
+            "determination": (det,), "noise": (noise,)}
+    score, verdict, expl = explained(parts, args, WHY, used, partner, det)
     dg = Diagnosis(score, verdict, expl, gap, reach, boot, det, gap_loss, agree, n_s,
                    n_s, boot_local, boot_lin, partner)
     dg.hits = hits

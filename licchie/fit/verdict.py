@@ -287,10 +287,36 @@ def diagnose(data: PooledData, result: SearchResult, n_boot=10, seed=0, max_eval
         "partner": "the data do not tell it from motif {} (2-sigma |cos| {:.2f}): "
                    "their weight profiles are nearly proportional",
     }
-    score = np.minimum.reduce([gap, reach, boot, det])
+    args = {"gap": (gap_loss,), "reach": (hits, n_s), "bootstrap": (boot,),
+            "determination": (det,)}
+    score, verdict, expl = explained(parts, args, why, used, partner, det)
+    return Diagnosis(score, verdict, expl, gap, reach, boot, det, gap_loss, agree, n_s,
+                     len(result.candidates), boot_local, boot_lin, partner)
+
+
+def explained(parts, args, why, used, partner, det):
+    """Per-motif score (the minimum of ``parts``), verdict and explanation.
+
+    Parameters
+    ----------
+    parts : dict name -> float64 (J,)
+        The scores; each can only veto.
+    args : dict name -> tuple
+        The format arguments of ``why[name]`` (arrays of shape (J,) are
+        indexed per motif, scalars used as they are).
+    why : dict name -> str
+        The explanations, with ``"partner"`` (motif index, determination).
+    used : bool (J,)
+    partner, det : int64 (J,), float64 (J,)
+
+    Returns
+    -------
+    score : float64 (J,), verdict : list of str, explanation : list of str
+    """
+    score = np.minimum.reduce(list(parts.values()))
     score[~used] = 0.0
     verdict, expl = [], []
-    for j in range(J):
+    for j in range(score.shape[0]):
         v = "high" if score[j] >= HIGH else "medium" if score[j] >= MEDIUM else "low"
         verdict.append(v)
         if not used[j]:
@@ -300,10 +326,8 @@ def diagnose(data: PooledData, result: SearchResult, n_boot=10, seed=0, max_eval
         if v == "high":
             expl.append(f"determined: every check >= {HIGH} (weakest: {worst})")
             continue
-        arg = {"gap": (gap_loss[j],), "reach": (hits[j], n_s),
-               "bootstrap": (boot[j],), "determination": (det[j],)}[worst]
+        arg = tuple(a[j] if np.ndim(a) else a for a in args[worst])
         if det[j] < HIGH and partner[j] >= 0:   # the more useful reason of two
             worst, arg = "partner", (int(partner[j]), det[j])
         expl.append(why[worst].format(*arg) if np.all(np.isfinite(arg)) else worst)
-    return Diagnosis(score, verdict, expl, gap, reach, boot, det, gap_loss, agree, n_s,
-                     len(result.candidates), boot_local, boot_lin, partner)
+    return score, verdict, expl
