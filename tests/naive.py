@@ -456,6 +456,45 @@ def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R):
     return F, gW, gC, gR
 
 
+def frozen_phi_parts(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P, fixed, lam4, lam5,
+                     W):
+    """The A-eliminated objective at fixed motifs (``licchie.kernels.frozen``):
+    ``(Phi, gradient of its smooth part)``, one target and one group at a time.
+
+    ``Phi = sum_t kappa_t |y_t - sum_{e in t} sum_j W[e, j] U[e, j] C[s_t][:, j]|^2
+    + lam4 |W|_1 + lam5 sum_e |W[e] - P_e|^2`` with ``P_e`` the mean of the
+    weights of e's group (or the fixed profile).
+    """
+    J = W.shape[1]
+    fid, grad = 0.0, np.zeros_like(W)
+    for t in range(Y.shape[0]):
+        Ct = C[tspace[t]]
+        rows = range(tgt_ptr[t], tgt_ptr[t + 1])
+        pred = sum((Ct @ (W[e] * U[e]) for e in rows), np.zeros(Y.shape[1]))
+        r = Y[t] - pred
+        fid += kappa[t] * (r @ r)
+        for e in rows:
+            grad[e] = -2.0 * kappa[t] * U[e] * (Ct.T @ r)
+    pool = 0.0
+    for g in range(n_groups):
+        members = np.flatnonzero(group == g)
+        if members.size == 0:
+            continue
+        centre = P[g] if fixed else W[members].mean(axis=0)
+        dev = W[members] - centre
+        pool += np.sum(dev * dev)
+        # with the mean eliminated its own derivative multiplies sum(dev) = 0
+        grad[members] += 2.0 * lam5 * dev
+    return fid + lam4 * np.abs(W).sum() + lam5 * pool, grad
+
+
+def lasso_optimality_gap(grad, W, lam):
+    """Largest violation of ``0 in grad + lam * sign(W)`` (subgradient at 0)."""
+    on = W != 0
+    viol = np.where(on, np.abs(grad + lam * np.sign(W)), np.maximum(np.abs(grad) - lam, 0.0))
+    return float(np.max(viol, initial=0.0))
+
+
 # --------------------------------------------------------------------------
 # objective and predictions
 # --------------------------------------------------------------------------

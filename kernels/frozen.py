@@ -1,0 +1,302 @@
+"""The weights at fixed motifs: coordinate descent on the A-eliminated objective.
+
+With ``lam2 = lam3 = 0`` and the effects ``C``, ``R`` fixed, eliminating the
+``A_e`` exactly (:mod:`.reduced`) and the pooling profiles (the group means
+of the weights) leaves a LASSO in the weights alone::
+
+    Phi(W) = sum_t kappa_t || y_t - sum_{e in t} sum_j W[e, j] u_ej c_j ||^2
+             + lam4 sum_{e,j} |W[e, j]|
+             + lam5 sum_{e,j} (W[e, j] - P[g(e), j])^2,
+
+with ``u_ej = r_j . z_e`` and ``P`` either the group means of ``W`` (the
+fit's profiles, eliminated) or fixed profiles.  ``Phi`` is convex, so
+cyclic coordinate descent with exact coordinate minimisation converges to
+its minimum; it replaces the alternation of A-step and weight step, which
+crawls when many pairs share one profile.
+
+As a function of one weight ``w = W[e, j]`` of a group of size ``n`` the
+eliminated pooling term is ``lam5 (n - 1) / n (w - m)^2`` (``m`` the mean of
+the group's other weights on ``j``), so each update is a soft threshold of a
+one-dimensional quadratic.  One serial pass in pair order per sweep, so the
+result does not depend on the number of threads.
+"""
+import numpy as np
+from numba import njit
+
+from ._config import JIT
+
+# sweeps between two recomputations of the residuals from scratch
+_FRESH_EVERY = 16
+
+
+@njit(**JIT)
+def _residuals(U, Y, tgt_ptr, tspace, C, W, resid):
+    """``resid[t] = y_t - sum_{e in t} sum_j W[e, j] u_ej c_j`` from scratch."""
+    nt, d = Y.shape
+    J = W.shape[1]
+    for t in range(nt):
+        s = tspace[t]
+        for a in range(d):
+            resid[t, a] = Y[t, a]
+        for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
+            for j in range(J):
+                v = W[e, j] * U[e, j]
+                if v != 0.0:
+                    for a in range(d):
+                        resid[t, a] -= v * C[s, a, j]
+
+
+@njit(**JIT)
+def _phi(kappa, group, W, P, fixed, gsum, gcount, lam4, lam5, resid):
+    """``Phi(W)`` from the residuals and the group sums of ``W`` (recomputed here)."""
+    nt, d = resid.shape
+    n_pairs, J = W.shape
+    fid = 0.0
+    for t in range(nt):
+        r2 = 0.0
+        for a in range(d):
+            r2 += resid[t, a] * resid[t, a]
+        fid += kappa[t] * r2
+    gsum[:, :] = 0.0
+    l1 = 0.0
+    for e in range(n_pairs):
+        g = group[e]
+        for j in range(J):
+            l1 += abs(W[e, j])
+            gsum[g, j] += W[e, j]
+    # squared deviations from the centre in a second pass (the one-pass
+    # sum w^2 - (sum w)^2 / n cancels when the deviations are small)
+    pool = 0.0
+    for e in range(n_pairs):
+        g = group[e]
+        for j in range(J):
+            if fixed:
+                dv = W[e, j] - P[g, j]
+            else:
+                dv = W[e, j] - gsum[g, j] / gcount[g]
+            pool += dv * dv
+    return fid + lam4 * l1 + lam5 * pool
+
+
+@njit(**JIT)
+def frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P, fixed, lam4,
+                     lam5, W, max_sweeps, tol, resid, gptr, gpairs, ptarget):
+    """Minimise ``Phi`` (module docstring) over ``W`` in place.
+
+    Parameters
+    ----------
+    U : float64 (n_pairs, J)
+        ``u_ej = r_j . z_e`` (``r_j`` of the pair's source feature space).
+    Y : float64 (n_targets, d)
+    kappa : float64 (n_targets,)
+    tgt_ptr : int64 (n_targets + 1,)
+        Pairs of target ``t`` at ``tgt_ptr[t]:tgt_ptr[t + 1]``.
+    tspace : int64 (n_targets,)
+        Feature space of each target: its effects are ``C[tspace[t]]``.
+    C : float64 (n_spaces, d, J)
+    group : int64 (n_pairs,)
+    n_groups : int
+    P : float64 (n_groups, J)
+        Fixed profiles (read only when ``fixed``).
+    fixed : bool
+        Pool toward ``P`` instead of the group means of ``W``.
+    lam4, lam5 : float >= 0
+    W : float64 (n_pairs, J)
+        Start, overwritten with the result.
+    max_sweeps : int
+    tol : float
+        Stop after the first sweep whose decrease of ``Phi`` is at most
+        ``tol * Phi``.
+    resid : float64 (n_targets, d)
+        Overwritten with the residuals ``y_t - prediction`` at the result.
+    gptr, gpairs : int64 (n_groups + 1,), (n_pairs,)
+        The pairs of group ``g`` at ``gpairs[gptr[g]:gptr[g + 1]]``, in pair
+        order.
+    ptarget : int64 (n_pairs,)
+        Target of each pair.
+
+    Returns
+    -------
+    history : float64 (n_sweeps + 1,)
+        ``Phi`` at the start and after every sweep.
+    converged : bool
+    """
+    nt, d = Y.shape
+    n_pairs, J = W.shape
+    gsum = np.zeros((n_groups, J))
+    gcount = np.zeros(n_groups)
+    for e in range(n_pairs):
+        gcount[group[e]] += 1.0
+    cc = np.zeros((C.shape[0], J))
+    for s in range(C.shape[0]):
+        for j in range(J):
+            for a in range(d):
+                cc[s, j] += C[s, a, j] * C[s, a, j]
+    gmax = 0
+    for g in range(n_groups):
+        gmax = max(gmax, gptr[g + 1] - gptr[g])
+    hbuf = np.empty((gmax, J))
+    tbuf = np.empty(gmax, np.int64)
+    vbuf = np.empty((J, gmax))
+    delta = np.empty(J)
+    history = np.empty(max_sweeps + 1)
+    _residuals(U, Y, tgt_ptr, tspace, C, W, resid)
+    prev = _phi(kappa, group, W, P, fixed, gsum, gcount, lam4, lam5, resid)
+    history[0] = prev
+    half_l1 = 0.5 * lam4
+    converged = False
+    n = 0
+    for sweep in range(max_sweeps):
+        for t in range(nt):
+            s = tspace[t]
+            k = kappa[t]
+            for e in range(tgt_ptr[t], tgt_ptr[t + 1]):
+                g = group[e]
+                for j in range(J):
+                    u = U[e, j]
+                    w0 = W[e, j]
+                    a = k * u * u * cc[s, j]
+                    b = 0.0
+                    if u != 0.0:
+                        for q in range(d):
+                            b += C[s, q, j] * resid[t, q]
+                        b *= k * u
+                    if fixed:
+                        lp, m = lam5, P[g, j]
+                    elif gcount[g] > 1.0:
+                        lp = lam5 * (gcount[g] - 1.0) / gcount[g]
+                        m = (gsum[g, j] - w0) / (gcount[g] - 1.0)
+                    else:
+                        lp, m = 0.0, 0.0
+                    quad = a + lp
+                    lin = a * w0 + b + lp * m
+                    if quad > 0.0 and abs(lin) > half_l1:
+                        w = (lin - half_l1 if lin > 0.0 else lin + half_l1) / quad
+                    else:
+                        w = 0.0
+                    dw = w - w0
+                    if dw != 0.0:
+                        W[e, j] = w
+                        gsum[g, j] += dw
+                        v = dw * u
+                        if v != 0.0:
+                            for q in range(d):
+                                resid[t, q] -= v * C[s, q, j]
+        _group_shifts(U, kappa, tspace, C, P, fixed, lam4, lam5, W, resid, gptr, gpairs,
+                      ptarget, cc, gsum, hbuf, tbuf, vbuf, delta)
+        n = sweep + 1
+        if n % _FRESH_EVERY == 0:
+            # from scratch now and then, so rounding in the running residuals
+            # never builds up (the group sums are rebuilt by every _phi)
+            _residuals(U, Y, tgt_ptr, tspace, C, W, resid)
+        cur = _phi(kappa, group, W, P, fixed, gsum, gcount, lam4, lam5, resid)
+        history[n] = cur
+        if prev - cur <= tol * abs(cur):
+            converged = True
+            break
+        prev = cur
+    _residuals(U, Y, tgt_ptr, tspace, C, W, resid)
+    history[n] = _phi(kappa, group, W, P, fixed, gsum, gcount, lam4, lam5, resid)
+    return history[:n + 1], converged
+
+
+@njit(**JIT)
+def _group_shifts(U, kappa, tspace, C, P, fixed, lam4, lam5, W, resid, gptr, gpairs, ptarget,
+                  cc, gsum, hbuf, tbuf, vbuf, delta):
+    """Move all weights ``W[e, j]`` of each group by the exact minimiser ``delta``.
+
+    Coordinate descent alone crawls along these directions: the pooling term
+    holds a group's weights together, so only their common shift is free, and
+    the data fix it weakly.  As a function of ``delta`` the objective is
+    ``a delta^2 - 2 b delta + lam4 sum_e |W[e, j] + delta|`` (plus the pooling
+    term's change toward fixed profiles), a convex piecewise quadratic whose
+    minimiser is found among its breakpoints ``-W[e, j]`` in sorted order.
+    Components one after the other (the residuals updated in between); one
+    gathering pass over the group's pairs for all of them.
+    """
+    d = resid.shape[1]
+    J = W.shape[1]
+    for g in range(gptr.shape[0] - 1):
+        p0, p1 = gptr[g], gptr[g + 1]
+        n = p1 - p0
+        if n == 0:
+            continue
+        # h[i, j] = sum of u over the group's pairs of its i-th target (pairs
+        # in target order), and the breakpoints -W of every component
+        nt = 0
+        for k in range(p0, p1):
+            e = gpairs[k]
+            t = ptarget[e]
+            if nt == 0 or tbuf[nt - 1] != t:
+                tbuf[nt] = t
+                hbuf[nt, :] = 0.0
+                nt += 1
+            for j in range(J):
+                hbuf[nt - 1, j] += U[e, j]
+                vbuf[j, k - p0] = -W[e, j]
+        moved = False
+        for j in range(J):
+            a = 0.0
+            b = 0.0
+            for i in range(nt):
+                h = hbuf[i, j]
+                if h != 0.0:
+                    t = tbuf[i]
+                    s = tspace[t]
+                    a += kappa[t] * h * h * cc[s, j]
+                    cr = 0.0
+                    for q in range(d):
+                        cr += C[s, q, j] * resid[t, q]
+                    b += kappa[t] * h * cr
+            if fixed:
+                a += lam5 * n
+                for k in range(n):
+                    b += lam5 * (vbuf[j, k] + P[g, j])
+            x = _piecewise_minimiser(a, b, lam4, vbuf[j, :n])
+            delta[j] = x
+            if x != 0.0:
+                moved = True
+                gsum[g, j] += n * x
+                for i in range(nt):
+                    v = x * hbuf[i, j]
+                    if v != 0.0:
+                        t = tbuf[i]
+                        s = tspace[t]
+                        for q in range(d):
+                            resid[t, q] -= v * C[s, q, j]
+        if moved:
+            for k in range(p0, p1):
+                e = gpairs[k]
+                for j in range(J):
+                    W[e, j] += delta[j]
+
+
+@njit(**JIT)
+def _piecewise_minimiser(a, b, lam, v):
+    """``argmin_x a x^2 - 2 b x + lam sum_k |x - v_k|`` (``v`` is sorted in place).
+
+    0 when the minimiser is not unique (``a = 0`` on a flat stretch)."""
+    n = v.shape[0]
+    if lam == 0.0 or n == 0:
+        return b / a if a > 0.0 else 0.0
+    v.sort()
+    m = 0    # breakpoints strictly below the current stretch
+    while True:
+        # open stretch (v[m-1], v[m]): slope 2 a x - 2 b + lam (2 m - n)
+        lo = v[m - 1] if m > 0 else -np.inf
+        hi = v[m] if m < n else np.inf
+        if a > 0.0:
+            x = (2.0 * b - lam * (2.0 * m - n)) / (2.0 * a)
+            if lo < x < hi:
+                return x
+        if m == n:
+            return 0.0
+        # at the breakpoint hi (multiplicity c): subgradient
+        # [2 a hi - 2 b + lam (2 m - n), ... + lam (2 (m + c) - n)]
+        c = 1
+        while m + c < n and v[m + c] == hi:
+            c += 1
+        base = 2.0 * a * hi - 2.0 * b
+        if base + lam * (2.0 * m - n) <= 0.0 <= base + lam * (2.0 * (m + c) - n):
+            return hi
+        m += c
