@@ -12,7 +12,8 @@ and ALS), :mod:`.weights` (the weight step's batched LASSO and group means),
 (population feature spaces: per-class motifs and contractions), :mod:`.reduced`
 (the A-eliminated objective; imported as a module), :mod:`.pooled` and
 :mod:`.gains` (the exactly pooled reduced problem, without and with
-per-target gains; imported as modules), :mod:`._linalg`
+per-target gains; imported as modules), :mod:`.frozen` (the weights at fixed
+motifs by coordinate descent; imported as a module), :mod:`._linalg`
 (Cholesky and heap shared by the others), :mod:`._parallel` and
 :mod:`._config` (threads, JIT options).
 """

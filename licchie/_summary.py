@@ -97,13 +97,14 @@ def summary_text(model):
 
 
 def _settled(model):
-    """", then N iterations of the weights at the fitted motifs" when the fit
-    ended with :func:`licchie.fit.settle_weights`."""
+    """", then the weights at the fitted motifs (N steps)" when the fit ended
+    with :func:`licchie.fit.settle_weights` (steps: sweeps of its coordinate
+    descent, or iterations of the alternation with lam2 or lam3 > 0)."""
     h = model.objective_history_
     if str(h["stage"].values[-1]) != FINAL_STAGE:
         return ""
     n = int(h["iteration"].values[-1]) - int(model.n_iter_)
-    return f", then {n} iterations of the weights at the fitted motifs"
+    return f", then the weights at the fitted motifs ({n} steps)"
 
 
 def _has_graph(model):

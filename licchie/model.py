@@ -189,10 +189,13 @@ class LICCHIE(BaseEstimator):
             lowest reduced losses, as before 0.3).
         ``settle_weights`` (bool, default True)
             End a pooled fit with the weights that minimise the objective at
-            the best start's motifs (:meth:`transform`'s computation, up to
-            ``10 * max_iter`` iterations), kept when the objective falls; the
-            iterations are in ``objective_history_`` with stage
-            ``"weights at fitted motifs"``.  Not on Dask.
+            the best start's motifs (:meth:`transform`'s computation:
+            coordinate descent on the A-eliminated objective, up to
+            ``100 * max_iter`` sweeps, where ``lambdas`` smoothness and l1_A
+            are 0; else the alternation, up to ``10 * max_iter``
+            iterations), kept when the objective falls; its end (or the
+            alternation's iterations) is in ``objective_history_`` with
+            stage ``"weights at fitted motifs"``.
     random_state : int, RandomState instance or None, default None
         Seeds the starts: an int always gives the same fit; a RandomState
         is drawn from (once per fit).

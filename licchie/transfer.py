@@ -6,8 +6,12 @@ model's objective (MODEL.md, "Objective", with the fit's lambdas, pairs,
 pair weights, smoothness graph rule and pooling groups, all built on the new
 data) over ``A_e``, ``W`` and the pooling profiles, with the target and
 source effects ``C``, ``R`` held at the fitted values and the data in the
-fitted model's units (its frozen ``scaling_``).  The solver is the fit's own
-A-step and weight step (:func:`licchie.fit.frozen.frozen_weights`).
+fitted model's units (its frozen ``scaling_``).  With ``lam2 = lam3 = 0``
+(the defaults) and no target gains the solver is coordinate descent on the
+objective with the ``A_e`` and the profiles eliminated exactly
+(:func:`licchie.fit.frozen.descend`), which reaches the minimiser; otherwise
+the fit's own A-step and weight step
+(:func:`licchie.fit.frozen.frozen_weights`).
 
 Pooling profiles (``profiles``):
 
@@ -23,11 +27,11 @@ Pooling profiles (``profiles``):
   term ``lambda5 ||W[e] - Wbar_train[g(e)]||^2`` pulls the new weights toward
   what the class did in training.  Not with ``target_gain``.
 
-Either way the alternation starts from the exact minimiser of the
+Either way the solver starts from the exact minimiser of the
 A-eliminated objective for the frozen ``C``, ``R`` (the fit's reduced start,
 :func:`licchie.fit.reduced_init`, with no sweeps over ``C``, ``R``), which
-leaves out only the L1 term of ``W`` and the smoothness pull; the
-alternation adds them.  With population feature spaces the start is each
+leaves out only the L1 term of ``W`` and the smoothness pull; the solver
+adds them.  With population feature spaces the start is each
 pair's exactly pooled profile at the frozen effects
 (:func:`licchie.fit.spaces_search.profile_start`).
 """

@@ -241,10 +241,60 @@ def _settle(est, su, result):
     ``"settle"``) when they lower it.  Returns whether they were kept."""
     cl, red = su.cluster, su.reducer
     Wbar, lam_dev = settle_profiles(cl, red, result.C, result.R)
-    res = run_start(cl, red, "settle", Wbar, result.C, result.R, result.seed,
-                    F.frozen.ITER_PER_FIT_ITER * est.max_iter, est.tol,
-                    extrapolate=bool(su.opts["extrapolate"]), frozen_lam_dev=lam_dev)
+    if su.lambdas[1] == 0 and su.lambdas[2] == 0:
+        res = _settle_exact(est, su, result, Wbar, lam_dev)
+    else:
+        res = run_start(cl, red, "settle", Wbar, result.C, result.R, result.seed,
+                        F.frozen.ITER_PER_FIT_ITER * est.max_iter, est.tol,
+                        extrapolate=bool(su.opts["extrapolate"]), frozen_lam_dev=lam_dev)
     return F.frozen.adopt_settled(result, res)
+
+
+def _settle_exact(est, su, result, Wbar, lam_dev):
+    """The settle step of :func:`licchie.fit.frozen.descend_weights`: its
+    coordinate descent on the driver, in the local fit's pair order (so the
+    two fits take the same steps), then the A-step and the objective on the
+    partitions.  The driver holds the recording and its pairs already; this
+    adds pair-sized arrays of ``d + J`` columns, never an ``A_e``."""
+    from ..fit import reduced_start as RS
+    from ..kernels import reduced as KR
+    cl, red = su.cluster, su.reducer
+    obs, pairs = su.recording.obs, su.pairs
+    Xf = obs.features
+    graph = F.empty_graph(pairs.n_pairs)
+    fpairs, perm = pairs, None
+    if F.REORDER_PAIRS:
+        fpairs, graph, perm = F.reorder(pairs, graph, F.locality_order(Xf, pairs))
+    ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
+    problem = F.Problem(Xf, fpairs, graph, tuple(su.lambdas), ridge)
+    C, R = result.C, result.R
+    # the start of weights_at_motifs: each pair's deviation from its profile
+    Z, Y, kappa = RS.reduced_inputs(problem)
+    W0 = KR.pooled_deviations(np.ascontiguousarray(Z @ R), C, Y, fpairs.tgt_ptr, fpairs.group,
+                              np.ascontiguousarray(Wbar), lam_dev / kappa,
+                              np.ones(kappa.size))
+    del Z, Y
+    W, phi, converged = F.frozen.descend(problem, C, R, W0,
+                                         F.frozen.CD_SWEEPS_PER_ITER * F.frozen.ITER_PER_FIT_ITER
+                                         * est.max_iter, F.frozen.CD_TOL_FACTOR * est.tol)
+    if perm is not None:
+        W = W[F.inverse_permutation(perm)]
+    # the partitions hold consecutive runs of the pairs, in partition order
+    n_sess = np.bincount(obs.session[pairs.tgt], minlength=su.recording.n_sessions)
+    ends = np.cumsum([0] + [int(n_sess[cl.blocks[k][0]:cl.blocks[k][1]].sum())
+                            for k in cl.parts])
+    start = dict(zip(cl.parts, ends[:-1]))
+    stop = dict(zip(cl.parts, ends[1:]))
+    out = cl.map("begin_given", lambda k: ("settle", W[start[k]:stop[k]], C, R))
+    Wbar = red.profiles([g for g, _ in out])
+    terms = red.weighted([t for t, _ in cl.map("objective",
+                                                lambda k: ("settle", red.local(Wbar, k)))])
+    cl.map("finish", lambda k: ("settle", False))
+    res = F.frozen.FrozenResult(W, Wbar, None, n_iter=phi.size - 1, converged=converged,
+                                n_cd_not_converged=sum(n for _, n in out))
+    res.history.append((res.n_iter, "weights", terms))
+    res.objective = float(terms.sum())
+    return res
 
 
 def _read(X):

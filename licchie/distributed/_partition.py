@@ -209,6 +209,15 @@ class Partition:
                                  np.ones(kappa.size))
         return self._begin(key, np.ascontiguousarray(W), C, R)
 
+    def begin_given(self, key, W, C, R):
+        """Start ``key`` at given weights ``W`` (this partition's pairs in data
+        order, as :meth:`weights` returns them) with the exact A-step.
+        Returns ``(group sums of W, n_bad)``."""
+        W = np.asarray(W, dtype=np.float64)
+        if self.perm is not None:
+            W = W[self.perm]
+        return self._begin(key, np.ascontiguousarray(W), C, R)
+
     def objective(self, key, Wbar, C=None, R=None, alpha=None, C_raw=None, R_raw=None):
         """Unweighted objective terms at the current iterate with profiles ``Wbar``
         (and ``C, R`` when given, else the partition's); with ``alpha``, also

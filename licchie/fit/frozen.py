@@ -2,13 +2,22 @@
 
 With the target and source effects ``C``, ``R`` held fixed, the objective of
 MODEL.md is minimised over the interaction matrices ``A_e``, the weights
-``W`` and the pooling profiles ``W̄`` only, by alternating the fit's own
-exact block steps (:meth:`Problem.a_step`, :meth:`Problem.weight_step`).
-For fixed ``C``, ``R`` and without target gains every term is jointly
-convex in ``(A, W, W̄)`` (each is a convex function of expressions linear in
-them), so the alternation approaches the same minimum from any start, and on
-the training data it returns the fit's weights up to the fit's own
-convergence.
+``W`` and the pooling profiles ``W̄`` only.  For fixed ``C``, ``R`` and
+without target gains every term is jointly convex in ``(A, W, W̄)`` (each is
+a convex function of expressions linear in them), so there is one minimum
+value.  Two solvers:
+
+* :func:`descend` where :func:`exact_applies` (``lam2 = lam3 = 0``, the
+  defaults, and no gains): ``A`` and the profiles have closed forms, which
+  leaves a LASSO in ``W`` (:mod:`licchie.kernels.frozen`); coordinate
+  descent with group shifts reaches its minimiser in a few hundred sweeps.
+* :func:`frozen_weights` otherwise: the alternation of the fit's own exact
+  block steps (:meth:`Problem.a_step`, :meth:`Problem.weight_step`), which
+  approaches the minimum slowly when many pairs share a profile.
+
+The fit's settle step and ``transform`` call the same one
+(:func:`weights_at_motifs`), so on the training data ``transform`` returns the
+fit's weights.
 
 ``profiles="refit"`` leaves ``W̄`` free (the group means of the new weights,
 as in the fit); ``"frozen"`` holds it at given values (the training
@@ -35,6 +44,12 @@ ITER_PER_FIT_ITER = 10
 # and the largest gain change that ends it
 SETTLE_GAIN_ROUNDS = 100
 SETTLE_GAIN_TOL = 1e-8
+# descend_weights (where it applies): sweeps per iteration of the frozen
+# budget, and its tolerance relative to the fit's (a sweep costs a small
+# fraction of an alternation's iteration and converges along every direction,
+# so the minimiser itself is reached, not a point of a crawl)
+CD_SWEEPS_PER_ITER = 10
+CD_TOL_FACTOR = 1e-2
 
 
 @dataclass
@@ -151,6 +166,78 @@ def frozen_weights(problem: Problem, C, R, W0, max_iter, tol, Wbar_fixed=None,
     return res
 
 
+def exact_applies(problem: Problem):
+    """Whether :func:`descend_weights` solves the frozen problem exactly: the
+    A-step has a closed form (``lam2 = lam3 = 0``) and there are no target
+    gains (with them the problem is not convex in the weights and gains)."""
+    lam2, lam3 = problem.lambdas[1:3]
+    return lam2 == 0 and lam3 == 0 and not problem.target_gain
+
+
+def descend(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None):
+    """The weights at fixed ``C``, ``R`` by coordinate descent on the A-eliminated
+    objective (:func:`licchie.kernels.frozen.frozen_weight_cd`), without ``A``.
+
+    Only where :func:`exact_applies`.  Parameters as :func:`frozen_weights`
+    (``max_sweeps`` sweeps over all weights at most).
+
+    Returns
+    -------
+    W : float64 (n_pairs, J)
+    phi : float64 (n_sweeps + 1,)
+        The objective (``A`` at its exact minimiser) at the start and after
+        every sweep.
+    converged : bool
+    """
+    from ..kernels import frozen as KF
+    from .reduced_start import reduced_inputs
+    p = problem.pairs
+    Z, Y, kappa = reduced_inputs(problem)
+    J = W0.shape[1]
+    tspace = np.zeros(kappa.size, np.int64)
+    if C.ndim == 2:
+        U = np.ascontiguousarray(Z @ R)
+        C3 = C[None]
+    else:
+        tq = problem.spaces.class_space[problem.spaces.pair_class]  # (target, source) space
+        U = np.empty((p.n_pairs, J))
+        for q in range(R.shape[0]):
+            on = tq[:, 1] == q
+            U[on] = Z[on] @ R[q]
+        C3 = C
+        tspace[problem.pair_target] = tq[:, 0]
+    fixed = Wbar_fixed is not None
+    G = max(p.n_groups, 1)
+    P = np.ascontiguousarray(Wbar_fixed, dtype=np.float64) if fixed else np.zeros((G, J))
+    W = np.array(W0, dtype=np.float64, order="C")
+    # the pairs of each group, in pair order (hence sorted by target)
+    gpairs = np.argsort(p.group, kind="stable").astype(np.int64)
+    gptr = np.searchsorted(p.group[gpairs], np.arange(G + 1)).astype(np.int64)
+    phi, converged = KF.frozen_weight_cd(
+        U, np.ascontiguousarray(Y), kappa, p.tgt_ptr, tspace, np.ascontiguousarray(C3),
+        p.group, G, P, fixed, float(problem.lambdas[3]), float(problem.lambdas[4]), W,
+        int(max_sweeps), float(tol), np.empty_like(Y), gptr, gpairs, problem.pair_target)
+    return W, phi, bool(converged)
+
+
+def descend_weights(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None):
+    """:func:`descend`, then the exact A-step: a :class:`FrozenResult` whose
+    history holds the end (its objective equals ``phi[-1]`` up to rounding)."""
+    W, phi, converged = descend(problem, C, R, W0, max_sweeps, tol, Wbar_fixed)
+    Wbar = (np.ascontiguousarray(Wbar_fixed, dtype=np.float64) if Wbar_fixed is not None
+            else problem.profiles(W)[0])
+    B = problem.lowrank(W, C, R)
+    A, nbad = problem.a_step(B, W, C, R)
+    del B
+    res = FrozenResult(W, Wbar, None, n_cd_not_converged=nbad, n_iter=phi.size - 1,
+                       converged=converged)
+    terms = problem.objective(A, W, C, R, Wbar)
+    _check_finite(terms, res.n_iter, "weights")
+    res.history.append((res.n_iter, "weights", terms))
+    res.objective = float(terms.sum())
+    return res
+
+
 def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W0=None,
                       Wbar_fixed=None, progress=None):
     """The weights for fixed ``C``, ``R``: :func:`frozen_weights` from the exact
@@ -189,6 +276,9 @@ def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W
         # 100 rounds 12.84, docs/global-search.md)
         W0 = reduced_init(problem, C.shape[1], 0, max_sweeps=0, C0=C, R0=R,
                           gain_rounds=SETTLE_GAIN_ROUNDS, gain_tol=SETTLE_GAIN_TOL)[0]
+    if exact_applies(problem):
+        return descend_weights(problem, C, R, W0, CD_SWEEPS_PER_ITER * max_iter,
+                               CD_TOL_FACTOR * tol, Wbar_fixed=Wbar_fixed)
     return frozen_weights(problem, C, R, W0, max_iter, tol, Wbar_fixed=Wbar_fixed,
                           extrapolate=extrapolate, progress=progress)
 
