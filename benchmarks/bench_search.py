@@ -164,3 +164,38 @@ class GainJoint(_OneThread):
     def time_joint_minimum_200(self, n_pairs):
         self.FGN.joint_minimum(self.data, self.comps, self.C, self.R, self.gamma,
                                max_eval=200)
+
+
+class FrozenDescent(_OneThread):
+    """One sweep of the settle step's coordinate descent
+    (:func:`licchie.kernels.frozen.frozen_weight_cd`: every weight, then every
+    group's shift) at fixed motifs, linear in pairs."""
+
+    params = [10_000, 100_000, 1_000_000]
+    param_names = ["n_pairs"]
+    timeout = 600
+
+    def setup(self, n_pairs):
+        from licchie.kernels import frozen as KF
+
+        self._limit_threads()
+        args, _ = _random_problem(n_pairs)
+        X, tgt_obs, tgt_ptr, src, gain, group, G, frame, nb = args
+        C, R = _random_effects(X.shape[1])
+        Z = X[src]
+        kappa = 1.0 / (1.0 + np.add.reduceat(np.einsum("ed,ed->e", Z, Z) / 10.0,
+                                             tgt_ptr[:-1]))
+        nt = tgt_ptr.size - 1
+        gpairs = np.argsort(group, kind="stable").astype(np.int64)
+        self.args = (np.ascontiguousarray(Z @ R), np.ascontiguousarray(X[tgt_obs]), kappa,
+                     tgt_ptr, np.zeros(nt, np.int64), np.ascontiguousarray(C[None]),
+                     group.astype(np.int64), G, np.zeros((G, C.shape[1])), False, 1e-3, 10.0)
+        self.W = np.zeros((src.size, C.shape[1]))
+        self.tail = (np.empty((nt, X.shape[1])),
+                     np.searchsorted(group[gpairs], np.arange(G + 1)).astype(np.int64),
+                     gpairs, np.repeat(np.arange(nt), np.diff(tgt_ptr)).astype(np.int64))
+        self.KF = KF
+        self.time_one_sweep(n_pairs)
+
+    def time_one_sweep(self, n_pairs):
+        self.KF.frozen_weight_cd(*self.args, self.W, 1, 0.0, *self.tail)
