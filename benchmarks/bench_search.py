@@ -193,7 +193,8 @@ class FrozenDescent(_OneThread):
         self.W = np.zeros((src.size, C.shape[1]))
         self.tail = (np.empty((nt, X.shape[1])),
                      np.searchsorted(group[gpairs], np.arange(G + 1)).astype(np.int64),
-                     gpairs, np.repeat(np.arange(nt), np.diff(tgt_ptr)).astype(np.int64))
+                     gpairs, np.repeat(np.arange(nt), np.diff(tgt_ptr)).astype(np.int64),
+                     np.arange(nt, dtype=np.int64))
         self.KF = KF
         self.time_one_sweep(n_pairs)
 

@@ -80,7 +80,7 @@ def _phi(kappa, group, W, P, fixed, gsum, gcount, lam4, lam5, resid):
 
 @njit(**JIT)
 def frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P, fixed, lam4,
-                     lam5, W, max_sweeps, tol, resid, gptr, gpairs, ptarget):
+                     lam5, W, max_sweeps, tol, resid, gptr, gpairs, ptarget, torder):
     """Minimise ``Phi`` (module docstring) over ``W`` in place.
 
     Parameters
@@ -110,10 +110,14 @@ def frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P, fixed,
     resid : float64 (n_targets, d)
         Overwritten with the residuals ``y_t - prediction`` at the result.
     gptr, gpairs : int64 (n_groups + 1,), (n_pairs,)
-        The pairs of group ``g`` at ``gpairs[gptr[g]:gptr[g + 1]]``, in pair
-        order.
+        The pairs of group ``g`` at ``gpairs[gptr[g]:gptr[g + 1]]``, those of
+        one target together, in ``torder``'s order.
     ptarget : int64 (n_pairs,)
         Target of each pair.
+    torder : int64 (n_targets,)
+        The order in which a sweep visits the targets.  The result depends
+        on the order (not on where the targets sit in memory), so a fit
+        passes its targets' order in the data.
 
     Returns
     -------
@@ -147,7 +151,8 @@ def frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P, fixed,
     converged = False
     n = 0
     for sweep in range(max_sweeps):
-        for t in range(nt):
+        for ti in range(nt):
+            t = torder[ti]
             s = tspace[t]
             k = kappa[t]
             for e in range(tgt_ptr[t], tgt_ptr[t + 1]):

@@ -32,17 +32,20 @@ def _problem(seed, n_targets, n_groups, d, J, n_spaces, fixed, pooled=False):
     P = rng.normal(size=(n_groups, J)) if fixed else np.zeros((n_groups, J))
     W = rng.normal(size=(n_pairs, J))
     ptarget = np.repeat(np.arange(n_targets), count).astype(np.int64)
-    gpairs = np.argsort(group, kind="stable").astype(np.int64)
+    # targets visited in a random order, each group's pairs in that order
+    torder = rng.permutation(n_targets).astype(np.int64)
+    rank = np.argsort(torder)
+    gpairs = np.lexsort((np.arange(n_pairs), rank[ptarget], group)).astype(np.int64)
     gptr = np.searchsorted(group[gpairs], np.arange(n_groups + 1)).astype(np.int64)
-    return U, Y, kappa, tgt_ptr, tspace, C, group, P, W, gptr, gpairs, ptarget
+    return U, Y, kappa, tgt_ptr, tspace, C, group, P, W, gptr, gpairs, ptarget, torder
 
 
 def _run(prob, n_groups, fixed, lam4, lam5, max_sweeps, tol):
-    U, Y, kappa, tgt_ptr, tspace, C, group, P, W, gptr, gpairs, ptarget = prob
+    U, Y, kappa, tgt_ptr, tspace, C, group, P, W, gptr, gpairs, ptarget, torder = prob
     W = W.copy()
     hist, conv = KF.frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P,
                                      fixed, lam4, lam5, W, max_sweeps, tol,
-                                     np.empty_like(Y), gptr, gpairs, ptarget)
+                                     np.empty_like(Y), gptr, gpairs, ptarget, torder)
     return W, hist, conv
 
 

@@ -262,11 +262,12 @@ def _settle_exact(est, su, result, Wbar, lam_dev):
     obs, pairs = su.recording.obs, su.pairs
     Xf = obs.features
     graph = F.empty_graph(pairs.n_pairs)
-    fpairs, perm = pairs, None
+    fpairs, perm, order = pairs, None, None
     if F.REORDER_PAIRS:
-        fpairs, graph, perm = F.reorder(pairs, graph, F.locality_order(Xf, pairs))
+        order = F.locality_order(Xf, pairs)
+        fpairs, graph, perm = F.reorder(pairs, graph, order)
     ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
-    problem = F.Problem(Xf, fpairs, graph, tuple(su.lambdas), ridge)
+    problem = F.Problem(Xf, fpairs, graph, tuple(su.lambdas), ridge, target_order=order)
     C, R = result.C, result.R
     # the start of weights_at_motifs: each pair's deviation from its profile
     Z, Y, kappa = RS.reduced_inputs(problem)

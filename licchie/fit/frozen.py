@@ -210,13 +210,19 @@ def descend(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None):
     G = max(p.n_groups, 1)
     P = np.ascontiguousarray(Wbar_fixed, dtype=np.float64) if fixed else np.zeros((G, J))
     W = np.array(W0, dtype=np.float64, order="C")
-    # the pairs of each group, in pair order (hence sorted by target)
-    gpairs = np.argsort(p.group, kind="stable").astype(np.int64)
+    # visit targets and each group's pairs in the data's order, wherever the
+    # fit keeps them (pairs.reorder): the result must not depend on it
+    nt = kappa.size
+    rank = (np.arange(nt, dtype=np.int64) if problem.target_order is None
+            else np.asarray(problem.target_order, dtype=np.int64))   # data index of target
+    torder = np.argsort(rank, kind="stable").astype(np.int64)
+    tid = problem.pair_target
+    gpairs = np.lexsort((np.arange(p.n_pairs), rank[tid], p.group)).astype(np.int64)
     gptr = np.searchsorted(p.group[gpairs], np.arange(G + 1)).astype(np.int64)
     phi, converged = KF.frozen_weight_cd(
         U, np.ascontiguousarray(Y), kappa, p.tgt_ptr, tspace, np.ascontiguousarray(C3),
         p.group, G, P, fixed, float(problem.lambdas[3]), float(problem.lambdas[4]), W,
-        int(max_sweeps), float(tol), np.empty_like(Y), gptr, gpairs, problem.pair_target)
+        int(max_sweeps), float(tol), np.empty_like(Y), gptr, gpairs, tid, torder)
     return W, phi, bool(converged)
 
 
