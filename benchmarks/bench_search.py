@@ -52,17 +52,21 @@ class _OneThread:
         self._blas.unregister()
 
 
+class _PairSizes(_OneThread):
+    """Benchmarks at 10 k, 100 k and 1 M pairs."""
+
+    params = [10_000, 100_000, 1_000_000]
+    param_names = ["n_pairs"]
+    timeout = 600
+
+
 def _random_effects(d, J=10):
     """Unit ``C, R`` (d, J), the same in every benchmark."""
     rng = np.random.default_rng(1)
     return S._random_unit(rng, d, J), S._random_unit(rng, d, J)
 
 
-class PooledSweep(_OneThread):
-    params = [10_000, 100_000, 1_000_000]
-    param_names = ["n_pairs"]
-    timeout = 600
-
+class PooledSweep(_PairSizes):
     def setup(self, n_pairs):
         self._limit_threads()
         self.args, _ = _random_problem(n_pairs)
@@ -105,11 +109,7 @@ class PooledSearch(_OneThread):
                  max_sweeps=200, move_groups=self.classes, seed=0, n_workers=n_workers)
 
 
-class GroupingCV(_OneThread):
-    params = [10_000, 100_000, 1_000_000]
-    param_names = ["n_pairs"]
-    timeout = 600
-
+class GroupingCV(_PairSizes):
     def setup(self, n_pairs):
         self._limit_threads()
         args, self.classes = _random_problem(n_pairs)
@@ -126,15 +126,11 @@ class GroupingCV(_OneThread):
         GR.cross_validate(*self.args, self.C, self.R)
 
 
-class GainJoint(_OneThread):
+class GainJoint(_PairSizes):
     """The joint solve of the gain search (:func:`licchie.fit.gains.joint_minimum`):
     one evaluation of the gain-eliminated loss and its gradient (a pass over
     the (target, group) rows, so it grows with targets, not with pairs per
     target), and 200 evaluations of the solve."""
-
-    params = [10_000, 100_000, 1_000_000]
-    param_names = ["n_pairs"]
-    timeout = 600
 
     def setup(self, n_pairs):
         from licchie.fit import gains as FGN
@@ -166,14 +162,10 @@ class GainJoint(_OneThread):
                                max_eval=200)
 
 
-class FrozenDescent(_OneThread):
+class FrozenDescent(_PairSizes):
     """One sweep of the settle step's coordinate descent
     (:func:`licchie.kernels.frozen.frozen_weight_cd`: every weight, then every
     group's shift) at fixed motifs, linear in pairs."""
-
-    params = [10_000, 100_000, 1_000_000]
-    param_names = ["n_pairs"]
-    timeout = 600
 
     def setup(self, n_pairs):
         from licchie.kernels import frozen as KF
