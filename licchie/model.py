@@ -867,14 +867,19 @@ class LICCHIE(BaseEstimator):
             original units.
         profiles : {"refit", "frozen"}, default "refit"
         max_iter : int, optional
-            Default ``10 * max_iter``.
+            Default ``10 * max_iter``.  With default lambdas and no target
+            gains the solver is coordinate descent, allowed ``10 *
+            max_iter`` sweeps and stopping at ``tol / 100``
+            (:func:`licchie.fit.frozen.descend`); else the alternation's
+            iterations.
         tol : float, optional
             Default ``tol``.
 
         Returns
         -------
         xarray.DataArray (pair, component), labelled like ``weights_``
-            attrs ``objective``, ``n_iter``, ``converged``, ``profiles``.
+            attrs ``objective``, ``n_iter`` (sweeps or iterations),
+            ``converged``, ``profiles``.
         """
         from .transfer import transform
         return transform(self, X, profiles=profiles, max_iter=max_iter, tol=tol)
