@@ -101,6 +101,9 @@ class Setup:
     lambdas: object
     opts: dict
     n_edges: int
+    ridge: float           # the A-step's ridge of the whole fit
+    order: object          # the local fit's target order (locality_order), or None
+    part_pairs: dict       # partition -> (start, stop) of its pairs in ``pairs``
 
 
 def setup(est, X, client=None):
@@ -148,7 +151,11 @@ def setup(est, X, client=None):
         want = np.array([n_sess[cl.blocks[b][0]:cl.blocks[b][1]].sum() for b in cl.parts])
         if not np.array_equal(got, want):  # pragma: no cover - a bug
             raise RuntimeError("The partitions' pairs differ from the recording's.")
-        orders = _block_orders(obs, pairs, rec.n_sessions, cl.blocks)
+        order = F.locality_order(Xf, pairs) if F.REORDER_PAIRS else None
+        orders = _block_orders(obs, pairs, order, rec.n_sessions, cl.blocks)
+        # each partition holds a consecutive run of the pairs, in partition order
+        ends = np.cumsum(np.concatenate([[0], want]))
+        part_pairs = {k: (int(a), int(b)) for k, a, b in zip(cl.parts, ends[:-1], ends[1:])}
         out = cl.map("setup", lambda k: (ridge, orders[k]))
         counts = np.zeros(pairs.n_groups)
         for k, (c, _) in zip(cl.parts, out):
@@ -157,7 +164,7 @@ def setup(est, X, client=None):
         cl.close()
         raise
     return Setup(cl, Reducer(cl, gi, counts, lam), rec, pairs, gi, lam, opts,
-                 sum(e for _, e in out))
+                 sum(e for _, e in out), ridge, order, part_pairs)
 
 
 def fit_dask(est, X, client=None):
@@ -241,7 +248,7 @@ def _settle(est, su, result):
     ``"settle"``) when they lower it.  Returns whether they were kept."""
     cl, red = su.cluster, su.reducer
     Wbar, lam_dev = settle_profiles(cl, red, result.C, result.R)
-    if su.lambdas[1] == 0 and su.lambdas[2] == 0:
+    if F.frozen.exact_for(su.lambdas, target_gain=False):  # no gains on Dask
         res = _settle_exact(est, su, result, Wbar, lam_dev)
     else:
         res = run_start(cl, red, "settle", Wbar, result.C, result.R, result.seed,
@@ -259,15 +266,13 @@ def _settle_exact(est, su, result, Wbar, lam_dev):
     from ..fit import reduced_start as RS
     from ..kernels import reduced as KR
     cl, red = su.cluster, su.reducer
-    obs, pairs = su.recording.obs, su.pairs
-    Xf = obs.features
+    pairs = su.pairs
     graph = F.empty_graph(pairs.n_pairs)
-    fpairs, perm, order = pairs, None, None
-    if F.REORDER_PAIRS:
-        order = F.locality_order(Xf, pairs)
-        fpairs, graph, perm = F.reorder(pairs, graph, order)
-    ridge = F.RIDGE_REL * max(float(np.mean(Xf * Xf)), np.finfo(float).tiny)
-    problem = F.Problem(Xf, fpairs, graph, tuple(su.lambdas), ridge, target_order=order)
+    fpairs, perm = pairs, None
+    if su.order is not None:
+        fpairs, graph, perm = F.reorder(pairs, graph, su.order)
+    problem = F.Problem(su.recording.obs.features, fpairs, graph, tuple(su.lambdas), su.ridge,
+                        target_order=su.order)
     C, R = result.C, result.R
     # the start of weights_at_motifs: each pair's deviation from its profile
     Z, Y, kappa = RS.reduced_inputs(problem)
@@ -280,13 +285,8 @@ def _settle_exact(est, su, result, Wbar, lam_dev):
                                          * est.max_iter, F.frozen.CD_TOL_FACTOR * est.tol)
     if perm is not None:
         W = W[F.inverse_permutation(perm)]
-    # the partitions hold consecutive runs of the pairs, in partition order
-    n_sess = np.bincount(obs.session[pairs.tgt], minlength=su.recording.n_sessions)
-    ends = np.cumsum([0] + [int(n_sess[cl.blocks[k][0]:cl.blocks[k][1]].sum())
-                            for k in cl.parts])
-    start = dict(zip(cl.parts, ends[:-1]))
-    stop = dict(zip(cl.parts, ends[1:]))
-    out = cl.map("begin_given", lambda k: ("settle", W[start[k]:stop[k]], C, R))
+    out = cl.map("begin_given",
+                 lambda k: ("settle", W[slice(*su.part_pairs[k])], C, R))
     Wbar = red.profiles([g for g, _ in out])
     terms = red.weighted([t for t, _ in cl.map("objective",
                                                 lambda k: ("settle", red.local(Wbar, k)))])
@@ -312,16 +312,15 @@ def _read(X):
     return as_recording(X), None
 
 
-def _block_orders(obs, pairs, n_sessions, blocks):
+def _block_orders(obs, pairs, order, n_sessions, blocks):
     """Each partition's targets in the local fit's order (None: the data's order).
 
-    The order of :func:`licchie.fit.pairs.locality_order` over all targets,
-    restricted to each partition's sessions (whose targets are a contiguous
-    range of them): int64 arrays of the partition's target indices.
+    ``order`` (:func:`licchie.fit.pairs.locality_order` over all targets, or
+    None) restricted to each partition's sessions (whose targets are a
+    contiguous range of them): int64 arrays of the partition's target indices.
     """
-    if not F.REORDER_PAIRS:
+    if order is None:
         return [None] * len(blocks)
-    order = F.locality_order(obs.features, pairs)
     sess = obs.session[pairs.tgt_obs]
     start = np.searchsorted(sess, np.arange(n_sessions + 1))
     by = sess[order]

@@ -166,12 +166,16 @@ def frozen_weights(problem: Problem, C, R, W0, max_iter, tol, Wbar_fixed=None,
     return res
 
 
-def exact_applies(problem: Problem):
+def exact_for(lambdas, target_gain):
     """Whether :func:`descend_weights` solves the frozen problem exactly: the
     A-step has a closed form (``lam2 = lam3 = 0``) and there are no target
     gains (with them the problem is not convex in the weights and gains)."""
-    lam2, lam3 = problem.lambdas[1:3]
-    return lam2 == 0 and lam3 == 0 and not problem.target_gain
+    return lambdas[1] == 0 and lambdas[2] == 0 and not target_gain
+
+
+def exact_applies(problem: Problem):
+    """:func:`exact_for` of ``problem``'s lambdas and gains."""
+    return exact_for(problem.lambdas, problem.target_gain)
 
 
 def descend(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None):
