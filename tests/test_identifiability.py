@@ -177,7 +177,7 @@ def test_final_verdict_names_the_partner_in_the_fitted_order():
             "the data do not tell it from motif 1 (2-sigma |cos| 0.30): x"]
     dg = Diagnosis(np.array([0.95, 0.3, 0.3]), ["high", "low", "low"], expl, *([np.ones(J)] * 3),
                    np.array([0.3, 0.3, 0.3]), np.full(J, np.inf), np.ones(J), 3, 5,
-                   partner=np.array([-1, 2, 1]))
+                   partner=np.array([-1, 2, 1]), reason_key=["high", "partner", "partner"])
     result = type("R", (), {"C": C, "R": R})()
     info = FG.GlobalStart(result, dg, None)
     perm = [2, 0, 1]   # fitted motif j is the search's motif perm[j]

@@ -176,6 +176,7 @@ def test_final_verdict_names_the_partner_in_the_fitted_order(small):
     dg.determination = np.array([0.3, 0.5, 0.95])
     dg.partner = np.array([2, -1, -1])
     dg.explanation = [SV.WHY["partner"].format(2, 0.3), "x", "y"]
+    dg.reason_key = ["partner", "gap", "high"]
     info = SV.SpacesStart(dg, C, R, L, np.array([L]))
     order = [2, 0, 1]   # fitted motif k is diagnosed motif order[k]
     score, verdict, reason = SV.final_verdict(C[:, :, order], R[:, :, order], info)

@@ -40,7 +40,7 @@ from .gains import gain_search, refine_start, with_gains
 from .pairs import pair_groups
 from .search import PooledData, SearchResult, pair_start, search
 from .solver import run_start
-from .verdict import HIGH, MEDIUM, Diagnosis, diagnose
+from .verdict import HIGH, MEDIUM, WHY, Diagnosis, diagnose, fitted_reason
 
 SCREEN_ITER = 20   # iterations of the full objective that rank the candidates
 
@@ -202,12 +202,7 @@ def final_verdict(C, R, info: GlobalStart):
     verdict, reason = [], []
     for j in range(C.shape[1]):
         v = "high" if score[j] >= HIGH else "medium" if score[j] >= MEDIUM else "low"
-        why = dg.explanation[match[j]]
-        k = -1 if dg.partner is None else int(dg.partner[match[j]])
-        if k >= 0 and k in match and why.startswith("the data do not tell it from motif"):
-            # the partner in the fitted motifs' order, not the search's
-            why = why.replace(f"motif {k} (", f"motif {int(np.flatnonzero(match == k)[0])} (",
-                              1)
+        why = fitted_reason(dg, WHY, match, j)
         if sim[j] < dg.score[match[j]]:
             why = (f"the full objective moved it away from the reduced optimum "
                    f"(|cos| {sim[j]:.2f})")

@@ -55,12 +55,14 @@ import numpy as np
 from .search import _weighted
 from .spaces import motif_agreement
 from .verdict import (AGREE_COS, BOOT_Q, GAP_REF, HIGH, MEDIUM, REACH_GAP, Diagnosis,
-                      _bound, _determination, _inverse, explained)
+                      _bound, _determination, _inverse, explained, fitted_reason)
 
 REACH_HITS = 4.0   # loss-weighted starts in a motif's basin for a full reach score
 
 
 PARTNER = "the data do not tell it from motif"
+
+
 WHY = {
     "gap": "a different motif fits almost as well (loss {:+.1%})",
     "reach": "only {:.1f} of {} random starts reached it (weighted by loss)",
@@ -272,9 +274,9 @@ def _explained(gap, reach, boot, det, partner, used, gap_loss, agree, hits, n_s,
              "noise": noise}
     args = {"gap": (gap_loss,), "reach": (hits, n_s), "bootstrap": (boot,),
             "determination": (det,), "noise": (noise,)}
-    score, verdict, expl = explained(parts, args, WHY, used, partner, det)
+    score, verdict, expl, keys = explained(parts, args, WHY, used, partner, det)
     dg = Diagnosis(score, verdict, expl, gap, reach, boot, det, gap_loss, agree, n_s,
-                   n_s, boot_local, boot_lin, partner)
+                   n_s, boot_local, boot_lin, partner, keys)
     dg.hits = hits
     dg.noise = noise
     return dg
@@ -297,12 +299,7 @@ def final_verdict(C, R, info: SpacesStart):
     verdict, reason = [], []
     for j in range(score.shape[0]):
         v = "high" if score[j] >= HIGH else "medium" if score[j] >= MEDIUM else "low"
-        why = dg.explanation[match[j]]
-        k = dg.partner[match[j]]
-        if why.startswith(PARTNER) and k >= 0 and k in match:
-            # the partner in the fitted motifs' order, not the diagnosis's
-            why = WHY["partner"].format(int(np.flatnonzero(match == k)[0]),
-                                        dg.determination[match[j]])
+        why = fitted_reason(dg, WHY, match, j)
         if sim[j] < dg.score[match[j]]:
             why = (f"the full objective moved it away from the reduced optimum "
                    f"(|cos| {sim[j]:.2f})")

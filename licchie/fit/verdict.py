@@ -73,6 +73,17 @@ def _bound(q):
     return np.cos(np.minimum(BOOT_WIDEN * np.arccos(q), np.pi / 2))
 
 
+# what each score's veto means (explanations; "partner": motif index, determination)
+WHY = {
+    "gap": "a different motif fits almost as well (loss {:+.1%})",
+    "reach": "only {:.1f} of {} independent searches reached it (weighted by loss)",
+    "bootstrap": "resampled data move it (|cos| {:.2f} at the 99% bound)",
+    "determination": "the data do not pin its direction (2-sigma |cos| {:.2f})",
+    "partner": "the data do not tell it from motif {} (2-sigma |cos| {:.2f}): "
+               "their weight profiles are nearly proportional",
+}
+
+
 @dataclass
 class Diagnosis:
     """Per-motif verdict of :func:`diagnose` (arrays of shape (J,), motifs of the best).
@@ -100,6 +111,8 @@ class Diagnosis:
     bootstrap_local: np.ndarray = None
     bootstrap_linear: np.ndarray = None
     partner: np.ndarray = None
+    # which reason each explanation gives (a key of WHY, "unused" or "high")
+    reason_key: list = None
 
 
 def _tangent_basis(C, R, used):
@@ -279,19 +292,11 @@ def diagnose(data: PooledData, result: SearchResult, n_boot=10, seed=0, max_eval
     boot = _bound(np.minimum(boot_local, boot_lin))
     det, partner = _determination(data, C, L, used, owner, V, _inverse(lam, 1e-10, False))
     parts = {"gap": gap, "reach": reach, "bootstrap": boot, "determination": det}
-    why = {
-        "gap": "a different motif fits almost as well (loss {:+.1%})",
-        "reach": "only {:.1f} of {} independent searches reached it (weighted by loss)",
-        "bootstrap": "resampled data move it (|cos| {:.2f} at the 99% bound)",
-        "determination": "the data do not pin its direction (2-sigma |cos| {:.2f})",
-        "partner": "the data do not tell it from motif {} (2-sigma |cos| {:.2f}): "
-                   "their weight profiles are nearly proportional",
-    }
     args = {"gap": (gap_loss,), "reach": (hits, n_s), "bootstrap": (boot,),
             "determination": (det,)}
-    score, verdict, expl = explained(parts, args, why, used, partner, det)
+    score, verdict, expl, keys = explained(parts, args, WHY, used, partner, det)
     return Diagnosis(score, verdict, expl, gap, reach, boot, det, gap_loss, agree, n_s,
-                     len(result.candidates), boot_local, boot_lin, partner)
+                     len(result.candidates), boot_local, boot_lin, partner, keys)
 
 
 def explained(parts, args, why, used, partner, det):
@@ -311,23 +316,41 @@ def explained(parts, args, why, used, partner, det):
 
     Returns
     -------
-    score : float64 (J,), verdict : list of str, explanation : list of str
+    score : float64 (J,), verdict : list of str, explanation : list of str,
+    key : list of str
+        Which reason each explanation gives: a key of ``why``, ``"unused"``
+        or ``"high"``.
     """
     score = np.minimum.reduce(list(parts.values()))
     score[~used] = 0.0
-    verdict, expl = [], []
+    verdict, expl, keys = [], [], []
     for j in range(score.shape[0]):
         v = "high" if score[j] >= HIGH else "medium" if score[j] >= MEDIUM else "low"
         verdict.append(v)
         if not used[j]:
             expl.append("unused: no group gives it weight")
+            keys.append("unused")
             continue
         worst = min(parts, key=lambda k: parts[k][j])
         if v == "high":
             expl.append(f"determined: every check >= {HIGH} (weakest: {worst})")
+            keys.append("high")
             continue
         arg = tuple(a[j] if np.ndim(a) else a for a in args[worst])
         if det[j] < HIGH and partner[j] >= 0:   # the more useful reason of two
             worst, arg = "partner", (int(partner[j]), det[j])
         expl.append(why[worst].format(*arg) if np.all(np.isfinite(arg)) else worst)
-    return score, verdict, expl
+        keys.append(worst)
+    return score, verdict, expl, keys
+
+
+def fitted_reason(dg, why, match, j):
+    """The diagnosis's explanation for fitted motif ``j`` (diagnosed motif
+    ``match[j]``), a partner motif named by its index among the fitted motifs
+    rather than the diagnosed ones (``why``: the templates it was made with)."""
+    i = int(match[j])
+    k = -1 if dg.partner is None else int(dg.partner[i])
+    if dg.reason_key is not None and dg.reason_key[i] == "partner" and k in match:
+        return why["partner"].format(int(np.flatnonzero(match == k)[0]),
+                                     dg.determination[i])
+    return dg.explanation[i]
