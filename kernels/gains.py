@@ -17,39 +17,25 @@ theorem, is that of ``F`` at the optimal gains:
 ``dF/dC = sum_i q_i v_i^T``, ``u_i = C^T q_i``,
 ``dF/dWbar[g, j] = sum_{i} u_i[j] r_j^T z_{i,g}`` and
 ``dF/dr_j = sum_{i,g} u_i[j] Wbar[g, j] z_{i,g}``.
-One serial pass over the (target, group) rows, so the result does not depend
-on the number of threads.
+One pass over the (target, group) rows, in fixed blocks of
+``_TARGETS_PER_TASK`` targets on the kernel threads, each block's partial
+summed in block order, so the result does not depend on the number of
+threads.
 """
 import numpy as np
 from numba import njit
 
+from . import _parallel
 from ._config import JIT
+
+# targets per task of the parallel pass (at paper size, about 1,700 targets:
+# 4 tasks)
+_TARGETS_PER_TASK = 512
 
 
 @njit(**JIT)
-def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR):
-    """``F(Wbar, C, R)`` with the optimal gains, and its gradient (see the module).
-
-    Parameters
-    ----------
-    Y : float64 (n_targets, d)
-        The targets' states ``x_i``.
-    Z : float64 (n_rows, d)
-        Summed source states ``z_{i,g}``, one row per (target, group), the
-        rows of target ``i`` at ``tg_ptr[i]:tg_ptr[i + 1]``.
-    tg_ptr : int64 (n_targets + 1,)
-    tg_group : int64 (n_rows,)
-        The group of each row.
-    Wbar : float64 (n_groups, J)
-    C, R : float64 (d, J)
-    gW : float64 (n_groups, J), gC, gR : float64 (d, J)
-        Out: the gradient (overwritten).
-
-    Returns
-    -------
-    float : the loss.
-    """
-    nt = tg_ptr.shape[0] - 1
+def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu):
+    """The loss and gradient of targets ``i0:i1`` (see :func:`gain_eliminated_loss`)."""
     d, J = C.shape
     gW[:] = 0.0
     gC[:] = 0.0
@@ -58,11 +44,11 @@ def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR):
     u = np.empty(J)
     p = np.empty(d)
     most = 0
-    for i in range(nt):
+    for i in range(i0, i1):
         most = max(most, tg_ptr[i + 1] - tg_ptr[i])
     zr = np.empty((most, J))   # r_j^T z_{i,g} of the target's rows, for the gradient
     F = 0.0
-    for i in range(nt):
+    for i in range(i0, i1):
         v[:] = 0.0
         a0 = tg_ptr[i]
         for a in range(a0, tg_ptr[i + 1]):
@@ -84,10 +70,11 @@ def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR):
             xp += Y[i, m] * s
             pp += s * s
             xx += Y[i, m] * Y[i, m]
-        if not pp > 0.0:
+        if not pp + mu > 0.0:
             F += xx   # no prediction: the gain is 0 and nothing moves it
             continue
-        gam = xp / pp
+        gam = (xp + mu) / (pp + mu)
+        F += mu * (gam - 1.0) * (gam - 1.0)
         # q = -2 gamma (x - gamma p), into p
         for m in range(d):
             r = Y[i, m] - gam * p[m]
@@ -108,3 +95,58 @@ def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR):
                     for m in range(d):
                         gR[m, j] += w * Z[a, m]
     return F
+
+
+@njit(**JIT)
+def _loss_tasks(t0, t1, Y, Z, tg_ptr, tg_group, Wbar, C, R, mu, F_part, gW_part, gC_part,
+                gR_part):
+    nt = tg_ptr.shape[0] - 1
+    for k in range(t0, t1):
+        F_part[k] = _loss_range(k * _TARGETS_PER_TASK, min(nt, (k + 1) * _TARGETS_PER_TASK),
+                                Y, Z, tg_ptr, tg_group, Wbar, C, R, gW_part[k], gC_part[k],
+                                gR_part[k], mu)
+
+
+def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu=0.0):
+    """``F(Wbar, C, R)`` with the optimal gains, and its gradient (see the module).
+
+    Parameters
+    ----------
+    Y : float64 (n_targets, d)
+        The targets' states ``x_i``.
+    Z : float64 (n_rows, d)
+        Summed source states ``z_{i,g}``, one row per (target, group), the
+        rows of target ``i`` at ``tg_ptr[i]:tg_ptr[i + 1]``.
+    tg_ptr : int64 (n_targets + 1,)
+    tg_group : int64 (n_rows,)
+        The group of each row.
+    Wbar : float64 (n_groups, J)
+    C, R : float64 (d, J)
+    gW : float64 (n_groups, J), gC, gR : float64 (d, J)
+        Out: the gradient (overwritten).
+    mu : float
+        Weight of each gain's prior ``mu (gamma_i - 1)^2`` (0: none).  It
+        makes the optimal gain ``(<x_i, p_i> + mu) / (|p_i|^2 + mu)``, bounded
+        when the prediction ``p_i`` vanishes (see
+        :func:`licchie.fit.gains.joint_minimum`).
+
+    Returns
+    -------
+    float : the loss (prior included).
+    """
+    nt = tg_ptr.shape[0] - 1
+    n_tasks = max(1, -(-nt // _TARGETS_PER_TASK))
+    if n_tasks == 1:
+        return _loss_range(0, nt, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, float(mu))
+    # one partial loss and gradient per fixed block of targets, summed in
+    # block order: the same result for any number of threads
+    F_part = np.empty(n_tasks)
+    gW_part = np.empty((n_tasks,) + gW.shape)
+    gC_part = np.empty((n_tasks,) + gC.shape)
+    gR_part = np.empty((n_tasks,) + gR.shape)
+    _parallel.run(_loss_tasks, n_tasks, Y, Z, tg_ptr, tg_group, Wbar, C, R, float(mu),
+                  F_part, gW_part, gC_part, gR_part)
+    gW[:] = gW_part.sum(axis=0)
+    gC[:] = gC_part.sum(axis=0)
+    gR[:] = gR_part.sum(axis=0)
+    return float(F_part.sum())

@@ -429,10 +429,11 @@ def gain_profile_rounds(W, group, n_groups, tid, gamma, rounds, tol):
             break
     return Wbar, gam
 
-def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R):
+def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, mu=0.0):
     """The pooled loss at each target's best gain, and its gradient by the
     chain rule through the target's prediction (the gain held at its
-    optimum: its own derivative multiplies a zero).
+    optimum: its own derivative multiplies a zero).  ``mu``: each gain's
+    prior ``mu (gamma - 1)^2``, added to the loss.
 
     Returns ``F, dF/dWbar, dF/dC, dF/dR``.
     """
@@ -443,9 +444,9 @@ def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R):
         # p_i = sum_g C diag(Wbar[g]) R^T z_{i,g}
         v = sum((Wbar[tg_group[a]] * (R.T @ Z[a]) for a in rows), np.zeros(C.shape[1]))
         p = C @ v
-        gam = (Y[i] @ p) / (p @ p) if p @ p > 0 else 0.0
+        gam = (Y[i] @ p + mu) / (p @ p + mu) if p @ p + mu > 0 else 0.0
         res = Y[i] - gam * p
-        F += res @ res
+        F += res @ res + mu * (gam - 1.0) ** 2
         q = -2.0 * gam * res                     # dF/dp at the optimal gain
         gC += np.outer(q, v)
         u = C.T @ q                               # dF/dv

@@ -184,7 +184,11 @@ def test_gain_solver_never_raises_the_loss_and_finds_planted_gains():
     assert no_gain > 10 * F
 
 
-def test_joint_minimum_never_raises_the_loss_and_finds_planted_gains():
+@pytest.mark.parametrize("prior", [0.0, None])
+def test_joint_minimum_never_raises_the_loss_and_finds_planted_gains(prior):
+    """Without the gains' prior the loss never rises; with the default prior
+    it rises by at most the prior's value at the start's gains (the solve
+    lowers loss + prior), and the planted motifs and gains are found."""
     data, C, R, Wt, gam, comps = planted_gains()
     truth = FGN.gain_loss(data, Wt, C, R, gam)
     rng = np.random.default_rng(3)
@@ -195,14 +199,20 @@ def test_joint_minimum_never_raises_the_loss_and_finds_planted_gains():
     # the start: exact profiles at gains 1, then each target's best gain
     W0, _ = S._Sweeper(data).profiles(C0, R0)
     start = FGN.target_gains(data, W0, C0, R0, comps)[2]
+    rows = data.agg["rows"]
+    P0 = KP.predict_targets(rows, W0, C0, R0)
+    g0 = np.einsum("td,td->t", P0, rows["Y"]) / np.einsum("td,td->t", P0, P0)
+    mu = (FGN.GAIN_PRIOR if prior is None else prior) * np.mean(
+        np.einsum("td,td->t", rows["Y"], rows["Y"]))
     for max_eval in (1, 5, 3000):
-        Wb, C1, R1, F, n, g = FGN.joint_minimum(data, comps, C0, R0, ones, max_eval=max_eval)
+        Wb, C1, R1, F, n, g = FGN.joint_minimum(data, comps, C0, R0, ones, max_eval=max_eval,
+                                                prior=prior)
         assert n <= max_eval
-        assert F <= start * (1 + 1e-12)
+        assert F <= (start + mu * np.sum((g0 - 1.0) ** 2)) * (1 + 1e-12)
         # the returned loss is that of the returned profiles, motifs and gains
         assert F == pytest.approx(FGN.gain_loss(data, Wb, C1, R1, g), rel=1e-9)
         np.testing.assert_allclose(np.linalg.norm(C1, axis=0), 1.0)
-    assert F <= truth * (1 + 1e-6)
+    assert F <= (truth + mu * np.sum((gam - 1.0) ** 2)) * (1 + 1e-6)
     assert S.motif_cos(C, R, C1, R1)[0].min() >= 0.999
     assert np.median(np.abs(g - gam) / gam) < 0.02
 

@@ -1,0 +1,36 @@
+"""The suite with a prior on the gains in the gain search's joint solves (2026-12-07, not kept).
+
+Runs :mod:`studies.suite` (same arguments) with
+:data:`licchie.fit.gains.GAIN_PRIOR` set to ``--prior``: every joint solve of
+``(Wbar, C, R, gamma)`` (the gain search's rounds and the refinement of a fit
+with gains) then lowers the loss plus ``mu (gamma_i - 1)^2`` per target, with
+``mu = prior`` times the targets' mean ``|x_i|^2``.  Only fits with target
+gains change.
+
+    NUMBA_NUM_THREADS=1 python -m studies.gain_prior --prior 1e-4 -- \\
+        --regimes owned_gains pooled shared_gains --out /tmp/gain-prior.csv
+
+docs/global-search.md, "A prior on the gains (tried, not kept)".
+"""
+from __future__ import annotations
+
+import argparse
+
+from licchie.fit import gains as FGN
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--prior", type=float, default=1e-4)
+    p.add_argument("suite_args", nargs=argparse.REMAINDER)
+    a = p.parse_args()
+    if not a.prior >= 0:
+        p.error(f"--prior must be >= 0, got {a.prior}")
+    FGN.GAIN_PRIOR = a.prior
+    from studies import suite
+    args = a.suite_args[1:] if a.suite_args[:1] == ["--"] else a.suite_args
+    suite.main(args)
+
+
+if __name__ == "__main__":
+    main()
