@@ -379,6 +379,9 @@ def refine_start(data: PooledData, comps, C, R):
                                           max_eval=joint_evals(data, REFINE_EVALS))
     return Candidate(F, Wb, C, R, gamma=gamma)
 
+# relative difference of two rounds' joint losses treated as a tie
+TIE_REL = 1e-9
+
 # spawn-key namespace of the gain search's later rounds (the search's own
 # children are ``spawn_key + (i,)``, one element longer)
 _LATER_ROUNDS = 0x6A17
@@ -400,7 +403,8 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
     the gain-alternating local solver inside the search is not (one call
     costs 1-3 k evaluations at paper size, so the same budget buys only the
     random starts).  The round whose best reaches the lowest joint loss
-    wins: gains fitted to a wrong basin cannot replace a better round.
+    wins (the later round on a tie, to a relative ``TIE_REL``): gains
+    fitted to a wrong basin cannot replace a better round.
 
     Parameters
     ----------
@@ -452,7 +456,11 @@ def gain_search(data: PooledData, n_components, comps, *, rounds=3, seed=0,
         joint = [joint_minimum(data, comps, res.C, res.R, g0, max_eval=joint_evals(data))
                  for g0 in starts]
         Wb, C, R, F, _, g_joint = min(joint, key=lambda j: j[3])
-        if best is None or F < best[0]:
+        # a later round wins a tie (its joint minimum the same to TIE_REL): it
+        # searched at gains nearer that minimum's, so its candidates and the
+        # verdict's gain-weighted data match it better (ties are common where
+        # every round's joint solve converges to the same minimum)
+        if best is None or F <= best[0] * (1.0 + TIE_REL):
             best = (F, dataclasses.replace(res, joint=Candidate(F, Wb, C, R, gamma=g_joint)),
                     gamma)
         gamma = g_joint
