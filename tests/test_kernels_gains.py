@@ -86,7 +86,7 @@ def test_gain_eliminated_loss_is_the_loss_at_the_best_gains(seed, n_targets, n_g
 def test_gain_eliminated_loss_in_blocks_matches_reference_for_any_threads(mu):
     """More targets than one task holds: the blocks' partials, summed in block
     order, equal the reference, and one or two threads give the same bits."""
-    n_targets = 2 * KG._TARGETS_PER_TASK + 37
+    n_targets = 2 * KG._TARGETS_PER_TASK + 37   # three blocks
     Y, Z, tg_ptr, tg_group, Wbar, C, R = _rows(11, n_targets, 6, 4, 3)
     F_ref, *g_ref = naive.gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, mu)
     out = []
