@@ -1,0 +1,91 @@
+"""Where a default fit spends its time: wall seconds per phase, by wrapping the phase functions.
+
+Fits one suite regime and seed with package defaults (``target_gain="auto"``
+included) and prints the total, the recovery of the planted motifs and the
+seconds spent in each phase.  Phases nest (``gain_search`` holds the later
+rounds' searches and joint solves; ``joint solves`` holds the refinement's),
+so the lines do not add up to the total.  The first fit in a process
+includes Numba's compile or cache load.
+
+    NUMBA_NUM_THREADS=2 python benchmarks/fit_phases.py shared_gains 0
+"""
+import argparse
+import collections
+import functools
+import sys
+import time
+import warnings
+
+import numpy as np
+
+import licchie.fit as F
+from licchie import LICCHIE
+from licchie.fit import gains as FGN
+from licchie.fit import global_start as FG
+from licchie.fit import search as S
+from licchie.synthetic import SUITE, make_suite_recording
+
+# (module, function, label): the phases timed; a phase called by another
+# is counted in both
+PHASES = [
+    (FG, "search", "search (gain-free)"),
+    (FG, "gain_search", "gain search (rounds 1-2 and joint solves)"),
+    (S, "search", "searches of rounds 1-2"),
+    (FGN, "joint_minimum", "joint solves (all)"),
+    (FG, "refine_start", "refinement's joint solve"),
+    (FG, "diagnose", "verdict (diagnose)"),
+    (FG, "screened", "screen of candidates"),
+    (FG, "run_start", "polishes (run_start)"),
+    (F, "settle_weights", "settle"),
+    (F, "gain_check", "gain check"),
+]
+
+
+def timed(seconds, calls):
+    """Wrap every phase so that it adds its wall time to ``seconds[label]``."""
+    for mod, name, label in PHASES:
+        fn = getattr(mod, name)
+
+        @functools.wraps(fn)
+        def wrapper(*a, _fn=fn, _label=label, **k):
+            t = time.perf_counter()
+            try:
+                return _fn(*a, **k)
+            finally:
+                seconds[_label] += time.perf_counter() - t
+                calls[_label] += 1
+
+        setattr(mod, name, wrapper)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("regime", choices=sorted(SUITE))
+    p.add_argument("seed", type=int)
+    a = p.parse_args(argv)
+    seconds, calls = collections.defaultdict(float), collections.Counter()
+    timed(seconds, calls)
+    ds, truth = make_suite_recording(a.regime, a.seed)
+    J = int(truth.sizes["component"])
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = LICCHIE(n_components=J, radius=float(ds.attrs["radius"]),
+                    random_state=a.seed).fit(ds)
+    total = time.perf_counter() - t0
+    comp = m.components_
+    C = comp["target_effect"].transpose("feature", "component").values
+    R = comp["source_effect"].transpose("feature", "component").values
+    used = truth["motif_used"].values.astype(bool)
+    rec = np.mean(S.motif_cos(truth["target_effect"].values.T,
+                              truth["source_effect"].values.T, C, R)[0][used])
+    obj = float(m.objective_history_.isel(step=-1).sel(term="total"))
+    print(f"{a.regime} seed {a.seed}: total {total:.1f} s, target_gain_={m.target_gain_}, "
+          f"recovery {rec:.4f}, objective {obj:.6f}")
+    for label, sec in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:44s} {sec:7.1f} s  ({calls[label]} calls)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
