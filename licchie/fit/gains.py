@@ -341,8 +341,8 @@ JOINT_MIN_EVALS = 100
 
 # weight of each gain's prior mu (gamma - 1)^2 in the joint solve, relative to
 # the mean |x_i|^2 of the targets (joint_minimum); 0: none.  Tried at 1e-4
-# (2026-12-07): it stops the runaway minima (profiles of 1e9 at gains near 0)
-# and lowered the full objective on 11 of 12 gain fits, but recovery fell on
+# (2026-12-07): it stops the runaway minima (profiles of 1.4e9, gains from
+# -40 to 116 on pooled seed 0) and lowered the full objective on 11 of 12 gain fits, but recovery fell on
 # owned_gains (0.928 to 0.892) and per-pair error rose on 3 fits
 # (docs/global-search.md, "A prior on the gains (tried, not kept)")
 GAIN_PRIOR = 0.0
