@@ -142,8 +142,12 @@ def _verdict_lines(model):
 
 def _gain_advice(model):
     if model._gains():
+        # the gain search ends in different basins under small changes
+        # (docs/global-search.md, "A prior on the gains ... and rounding")
         return ("  [GAINS: the fit without gains was misspecified; this is the fit with "
-                "target gains (target_gain='auto')]")
+                "target gains (target_gain='auto'). Fits with gains can end in other "
+                "motifs under another random_state: compare a refit with a second seed "
+                "before trusting one]")
     if model.target_gain == "auto":  # gains were not available for this fit
         return ("  [GAINS: the fit without gains is misspecified; gains are fitted "
                 "locally and for one feature space only]")

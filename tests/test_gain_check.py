@@ -125,6 +125,7 @@ def test_auto_fits_again_with_gains_when_the_check_asks(gained_fit, tmp_path):
     np.testing.assert_allclose(auto.weights_.values, on.weights_.values, rtol=1e-9, atol=1e-12)
     text = auto.summary()
     assert "this is the fit with target gains" in text and "(pooling with target gains)" in text
+    assert "compare a refit with a second seed" in text
     path = tmp_path / "auto.nc"
     auto.save(path)
     back = licchie.load(path)
