@@ -272,7 +272,9 @@ class LICCHIE(BaseEstimator):
         errors summed over all cells (``"class_time"``, ``"class"``) and the
         share of frames in which class x frame had the lower one
         (``"class_time_frames"``; below 0.5, the fit fell back to class
-        profiles).  None otherwise.
+        profiles).  None otherwise.  A fit that ``target_gain="auto"``
+        refitted with gains keeps the gain-free fit's groups, cross-validation
+        and fallback reason (the cross-validation fits profiles without gains).
     gain_check_ : dict or None
         For a pooled fit without ``target_gain``: the held-out check for
         per-target gains at the fitted motifs (:mod:`licchie.fit.gain_heldout`):
@@ -478,7 +480,12 @@ class LICCHIE(BaseEstimator):
                           f"{check['heldout_share']:.0%} of the error (gain check); fitting "
                           "again with target gains", file=sys.stderr)
                 self._fitting_gains = True
-                cv, fallback = self._fit_pooling(X, client)
+                # the pooling groups are chosen once, by the gain-free fit: the
+                # groups' cross-validation fits profiles without gains, and on
+                # a fit with gains it once chose class profiles (owned_gains
+                # seed 1, objective 15.9 -> 178.8; docs/global-search.md,
+                # "Pooling groups of a refit with gains")
+                self._fit_groups_fixed(X, client, self.pooling_groups_)
                 self.gain_check_ = check  # the evidence for the refit
             self.target_gain_ = (self._fitting_gains
                                  and resolve_lambdas(self.lambdas).pooling > 0)
@@ -527,6 +534,19 @@ class LICCHIE(BaseEstimator):
         finally:
             del self._fitting_groups
         return cv, fallback
+
+    def _fit_groups_fixed(self, X, client, groups):
+        """One fit with the pooling groups ``groups`` and no groups check
+        (``pooling_groups="auto"``'s choice already made)."""
+        self._fitting_groups = groups
+        self._groups_fixed = True
+        try:
+            self._fit_groups(X, client)
+            F.warn_cancelling_profiles(self.group_weights_["cancellation"].values,
+                                       stacklevel=3)
+            self.pooling_groups_ = groups
+        finally:
+            del self._fitting_groups, self._groups_fixed
 
     def _fit_groups(self, X, client):
         """One fit with the pooling groups ``self._pooling()``; sets the fitted
@@ -629,7 +649,8 @@ class LICCHIE(BaseEstimator):
         """Whether this fit cross-validates its pooling groups: ``"auto"``,
         pooled, while it fits class x frame."""
         return (self.pooling_groups == "auto" and self._pooling() == "class_time"
-                and resolve_lambdas(self.lambdas).pooling > 0)
+                and resolve_lambdas(self.lambdas).pooling > 0
+                and not getattr(self, "_groups_fixed", False))
 
     def _init_method(self):
         """``init`` with ``"auto"`` resolved: the global search for pooled fits

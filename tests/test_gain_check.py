@@ -7,6 +7,7 @@ deviations; a pooled fit stores it, warns (``target_gain=False``) or fits
 again with gains (``target_gain="auto"``, the default), prints it and keeps
 it in its file.
 """
+import dataclasses
 import warnings
 
 import numpy as np
@@ -131,6 +132,32 @@ def test_auto_fits_again_with_gains_when_the_check_asks(gained_fit, tmp_path):
     back = licchie.load(path)
     assert back.target_gain_ is True and back.target_gain == "auto"
     assert back.gain_check_ == auto.gain_check_
+
+
+def test_auto_refit_with_gains_keeps_the_gain_free_fits_pooling_groups(gained_fit,
+                                                                       monkeypatch):
+    """The groups' cross-validation fits profiles without gains, so it judges
+    only the gain-free fit: even when it would prefer class profiles at the
+    fit with gains, the refit keeps the gain-free fit's class x frame groups,
+    cross-validation and fallback reason."""
+    off, ds, _ = gained_fit
+    import licchie.fit as F
+    real = F.grouping_cv
+    seen = []
+
+    def grouping_cv(*args, **kwargs):
+        cv = real(*args, **kwargs)
+        seen.append(cv)
+        # from the second call on, every frame "prefers" class profiles
+        return cv if len(seen) == 1 else dataclasses.replace(cv, fine_share=0.0)
+
+    monkeypatch.setattr(F, "grouping_cv", grouping_cv)
+    auto, _ = small_fit(ds)
+    assert auto.target_gain_ is True
+    assert len(seen) == 1   # the gain-free fit's check only
+    assert auto.pooling_groups_ == off.pooling_groups_ == "class_time"
+    assert auto.pooling_cv_ == off.pooling_cv_
+    assert auto.pooling_fallback_ is None
 
 
 def test_auto_keeps_the_gain_free_fit_when_the_check_is_quiet():
