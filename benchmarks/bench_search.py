@@ -126,6 +126,15 @@ class GroupingCV(_PairSizes):
         GR.cross_validate(*self.args, self.C, self.R)
 
 
+def _gain_components(args):
+    """:func:`~licchie.fit.pooling.gain_components` of a :func:`_random_problem`'s pairs."""
+    from licchie.fit.pooling import gain_components
+
+    tgt_ptr, group, G = args[2], args[5], args[6]
+    tid = np.repeat(np.arange(tgt_ptr.size - 1), np.diff(tgt_ptr))
+    return gain_components(group, tid, G)
+
+
 class GainJoint(_PairSizes):
     """The joint solve of the gain search (:func:`licchie.fit.gains.joint_minimum`):
     one evaluation of the gain-eliminated loss and its gradient (a pass over
@@ -134,23 +143,19 @@ class GainJoint(_PairSizes):
 
     def setup(self, n_pairs):
         from licchie.fit import gains as FGN
-        from licchie.fit.pooling import gain_components
         from licchie.kernels import gains as KG
 
         self._limit_threads()
         args, _ = _random_problem(n_pairs)
-        X, tgt_obs, tgt_ptr, src, gain, group, G, frame, nb = args
-        self.data = S.PooledData.from_pairs(X, tgt_obs, tgt_ptr, src, gain, group, G,
-                                            block=frame, n_blocks=nb, keep_rows=True)
-        tid = np.repeat(np.arange(tgt_ptr.size - 1), np.diff(tgt_ptr))
-        self.comps = gain_components(group, tid, G)
-        self.C, self.R = _random_effects(X.shape[1])
+        self.data = S.PooledData.from_pairs(*args, keep_rows=True)
+        self.comps = _gain_components(args)
+        self.C, self.R = _random_effects(args[0].shape[1])
         self.Wbar, _ = S._Sweeper(self.data).profiles(self.C, self.R)
         rows = self.data.agg["rows"]
         self.rows = (rows["Y"], rows["Z"], rows["tg_ptr"], rows["tg_group"])
         self.grads = (np.empty_like(self.Wbar), np.empty_like(self.C), np.empty_like(self.R))
         self.KG, self.FGN = KG, FGN
-        self.gamma = np.ones(tgt_ptr.size - 1)
+        self.gamma = np.ones(args[2].size - 1)
         self.time_gain_eliminated_loss(n_pairs)
         FGN.joint_minimum(self.data, self.comps, self.C, self.R, self.gamma, max_eval=2)
 

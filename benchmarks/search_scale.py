@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from benchmarks.bench_search import _random_problem
+from benchmarks.bench_search import _gain_components, _random_problem
 from licchie.fit import search as S
 from licchie.params import SOLVER_OPTIONS
 
@@ -78,16 +78,13 @@ def main(argv=None):
 def gains(a):
     """The search of a fit with target gains (see the module docstring)."""
     from licchie.fit import gains as FGN
-    from licchie.fit.pooling import gain_components
 
     for n in a.pairs:
         args, classes = _random_problem(n)
-        X, tgt_obs, tgt_ptr, src, gain, group, G, frame, nb = args
         t0 = time.perf_counter()
         data = S.PooledData.from_pairs(*args, keep_rows=True)
         t_agg = time.perf_counter() - t0
-        tid = np.repeat(np.arange(tgt_ptr.size - 1), np.diff(tgt_ptr))
-        comps = gain_components(group, tid, G)
+        comps = _gain_components(args)
         kw = dict(n_searches=SOLVER_OPTIONS["n_searches"], time_budget=None, seed=0,
                   move_groups=classes, patience=SOLVER_OPTIONS["search_patience"],
                   eval_budget=SOLVER_OPTIONS["search_evals"], n_workers=a.workers)

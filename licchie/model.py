@@ -485,7 +485,7 @@ class LICCHIE(BaseEstimator):
                 # a fit with gains it once chose class profiles (owned_gains
                 # seed 1, objective 15.9 -> 178.8; docs/global-search.md,
                 # "Pooling groups of a refit with gains")
-                self._fit_groups_fixed(X, client, self.pooling_groups_)
+                self._fit_pooling(X, client, chosen=self.pooling_groups_)
                 self.gain_check_ = check  # the evidence for the refit
             self.target_gain_ = (self._fitting_gains
                                  and resolve_lambdas(self.lambdas).pooling > 0)
@@ -508,19 +508,28 @@ class LICCHIE(BaseEstimator):
             return "backend='dask'"
         return None
 
-    def _fit_pooling(self, X, client):
+    def _fit_pooling(self, X, client, chosen=None):
         """The fit with ``pooling_groups`` resolved ("auto": class x frame, or
         class profiles when those predict held-out cells better or the
         class x frame profiles cancel).  Returns the groups' cross-validation
-        and the fallback reason (None: no fallback)."""
+        and the fallback reason (None: no fallback, or ``chosen`` given).
+
+        ``chosen``: groups that "auto" has already chosen (the refit with
+        gains keeps the gain-free fit's): fitted as they are, without the
+        groups' check.
+        """
         auto = self.pooling_groups == "auto"
-        fallback = None
-        # the fit below reads the groups it fits from here (_pooling); a
-        # failed fit leaves no fitted attribute behind
-        self._fitting_groups = "class_time" if auto else self.pooling_groups
+        check = auto and chosen is None
+        fallback = cv = None
+        # the fit below reads the groups it fits from here (_pooling) and
+        # whether it checks them (_groups_fixed); a failed fit leaves no
+        # fitted attribute behind
+        self._fitting_groups = (chosen if chosen is not None
+                                else "class_time" if auto else self.pooling_groups)
+        self._groups_fixed = not check
         try:
             cv = self._fit_groups(X, client)
-            if auto and resolve_lambdas(self.lambdas).pooling > 0:
+            if check and resolve_lambdas(self.lambdas).pooling > 0:
                 fallback = _fallback_reason(self.group_weights_["cancellation"].values, cv)
                 if fallback is not None:
                     if self.verbose:
@@ -528,25 +537,13 @@ class LICCHIE(BaseEstimator):
                               "interaction class", file=sys.stderr)
                     self._fitting_groups = "class"
                     self._fit_groups(X, client)
+            if auto and resolve_lambdas(self.lambdas).pooling > 0:
                 F.warn_cancelling_profiles(self.group_weights_["cancellation"].values,
                                            stacklevel=3)
             self.pooling_groups_ = self._fitting_groups
         finally:
-            del self._fitting_groups
-        return cv, fallback
-
-    def _fit_groups_fixed(self, X, client, groups):
-        """One fit with the pooling groups ``groups`` and no groups check
-        (``pooling_groups="auto"``'s choice already made)."""
-        self._fitting_groups = groups
-        self._groups_fixed = True
-        try:
-            self._fit_groups(X, client)
-            F.warn_cancelling_profiles(self.group_weights_["cancellation"].values,
-                                       stacklevel=3)
-            self.pooling_groups_ = groups
-        finally:
             del self._fitting_groups, self._groups_fixed
+        return cv, fallback
 
     def _fit_groups(self, X, client):
         """One fit with the pooling groups ``self._pooling()``; sets the fitted
@@ -649,8 +646,7 @@ class LICCHIE(BaseEstimator):
         """Whether this fit cross-validates its pooling groups: ``"auto"``,
         pooled, while it fits class x frame."""
         return (self.pooling_groups == "auto" and self._pooling() == "class_time"
-                and resolve_lambdas(self.lambdas).pooling > 0
-                and not getattr(self, "_groups_fixed", False))
+                and resolve_lambdas(self.lambdas).pooling > 0 and not self._groups_fixed)
 
     def _init_method(self):
         """``init`` with ``"auto"`` resolved: the global search for pooled fits

@@ -28,8 +28,7 @@ def main():
         p.error(f"--prior must be >= 0, got {a.prior}")
     FGN.GAIN_PRIOR = a.prior
     from studies import suite
-    args = a.suite_args[1:] if a.suite_args[:1] == ["--"] else a.suite_args
-    suite.main(args)
+    suite.main(a.suite_args)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,7 @@ def main():
     from licchie.kernels import gains as KG
     KG._TARGETS_PER_TASK = a.block
     from studies import suite
-    args = a.suite_args[1:] if a.suite_args[:1] == ["--"] else a.suite_args
-    suite.main(args)
+    suite.main(a.suite_args)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,7 @@ def main():
     FG.gain_search = functools.partial(FGN.gain_search, rounds=a.rounds,
                                        both_starts=a.both_starts)
     from studies import suite
-    args = a.suite_args[1:] if a.suite_args[:1] == ["--"] else a.suite_args
-    suite.main(args)
+    suite.main(a.suite_args)
 
 
 if __name__ == "__main__":

@@ -337,6 +337,10 @@ def run(regimes, seeds, out, overrides, heldout=False, resume=False, log=print):
 
 
 def main(argv=None):
+    """Run the suite; a leading ``--`` in ``argv`` is dropped (the wrappers
+    that change one setting pass their remaining arguments on as they came)."""
+    if argv and argv[0] == "--":
+        argv = argv[1:]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--regimes", nargs="+", default=list(SUITE), choices=list(SUITE))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])

@@ -81,11 +81,7 @@ def target_gains(data: PooledData, Wbar, C, R, comps, gamma=None, mu=0.0):
     P = KP.predict_targets(rows, Wbar, C, R)
     Y = rows["Y"]
     fallback = 1.0 if gamma is None else gamma
-    if mu > 0:
-        g = ((np.einsum("td,td->t", P, Y) + mu)
-             / (np.einsum("td,td->t", P, P) + mu))
-    else:
-        g = fitted_gains(P, Y, fallback=fallback)
+    g = fitted_gains(P, Y, fallback=fallback, prior=mu)
     res = Y - g[:, None] * P
     loss = float(np.einsum("td,td->", res, res))
     g, Wbar = normalise_gains(g, np.asarray(Wbar, dtype=np.float64), comps)
@@ -342,9 +338,10 @@ JOINT_MIN_EVALS = 100
 # weight of each gain's prior mu (gamma - 1)^2 in the joint solve, relative to
 # the mean |x_i|^2 of the targets (joint_minimum); 0: none.  Tried at 1e-4
 # (2026-12-07): it stops the runaway minima (profiles of 1.4e9, gains from
-# -40 to 116 on pooled seed 0) and lowered the full objective on 11 of 12 gain fits, but recovery fell on
-# owned_gains (0.928 to 0.892) and per-pair error rose on 3 fits
-# (docs/global-search.md, "A prior on the gains (tried, not kept)")
+# -40 to 116 on pooled seed 0) and lowered the full objective on 11 of 12
+# gain fits, but recovery fell on owned_gains (0.928 to 0.892) and per-pair
+# error rose on 3 fits (docs/global-search.md, "A prior on the gains
+# (tried, not kept), and rounding")
 GAIN_PRIOR = 0.0
 
 

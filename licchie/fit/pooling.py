@@ -17,12 +17,13 @@ from .. import kernels as K
 from .lstsq import safe_ratio
 
 
-def fitted_gains(p, y, w=None, thr=None, fallback=0.0):
+def fitted_gains(p, y, w=None, thr=None, fallback=0.0, prior=0.0):
     """Per-target least-squares gain of the prediction ``p`` for ``y``.
 
     ``argmin_g w_s ||y_s - g p_s||^2`` for every target ``s``, with an
     optional L1 threshold ``thr`` on the gain's numerator (the L1 of the
-    implied weights per unit gain).
+    implied weights per unit gain) and an optional prior
+    ``prior (g - 1)^2`` (:func:`licchie.fit.gains.joint_minimum`).
 
     Parameters
     ----------
@@ -33,6 +34,8 @@ def fitted_gains(p, y, w=None, thr=None, fallback=0.0):
     thr : float64 (n_targets,) or None
     fallback : float or float64 (n_targets,)
         The gain of a target whose prediction is zero.
+    prior : float
+        Weight of the prior toward 1 (0: none).
 
     Returns
     -------
@@ -45,6 +48,8 @@ def fitted_gains(p, y, w=None, thr=None, fallback=0.0):
         py = w * py
     if thr is not None:
         py = np.sign(py) * np.maximum(np.abs(py) - thr, 0.0)
+    if prior:
+        py, pp = py + prior, pp + prior
     return safe_ratio(py, pp, fallback)
 
 
