@@ -17,6 +17,11 @@ theorem, is that of ``F`` at the optimal gains:
 ``dF/dC = sum_i q_i v_i^T``, ``u_i = C^T q_i``,
 ``dF/dWbar[g, j] = sum_{i} u_i[j] r_j^T z_{i,g}`` and
 ``dF/dr_j = sum_{i,g} u_i[j] Wbar[g, j] z_{i,g}``.
+Two optional terms keep the gains and weights finite (see
+:func:`gain_eliminated_loss`): a prior ``mu (gamma_i - 1)^2`` and a ridge
+``gamma_i^2 q_i``, ``q_i = rho sum_g |Wbar[g]|^2`` over the target's rows,
+on its pooled weights; then ``gamma_i = (<x_i, p_i> + mu) / (|p_i|^2 + mu +
+q_i)`` and the gradient gains ``2 rho gamma_i^2 Wbar[g]`` per row.
 One pass over the (target, group) rows, in fixed blocks of
 ``_TARGETS_PER_TASK`` targets on the kernel threads, each block's partial
 summed in block order, so the result does not depend on the number of
@@ -38,7 +43,7 @@ _TARGETS_PER_TASK = 4096
 
 
 @njit(**JIT)
-def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu):
+def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu, rho):
     """The loss and gradient of targets ``i0:i1`` (see :func:`gain_eliminated_loss`)."""
     d, J = C.shape
     gW[:] = 0.0
@@ -55,8 +60,12 @@ def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu):
     for i in range(i0, i1):
         v[:] = 0.0
         a0 = tg_ptr[i]
+        q = 0.0
         for a in range(a0, tg_ptr[i + 1]):
             g = tg_group[a]
+            if rho > 0.0:
+                for j in range(J):
+                    q += Wbar[g, j] * Wbar[g, j]
             for j in range(J):
                 s = 0.0
                 for m in range(d):
@@ -74,11 +83,12 @@ def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu):
             xp += Y[i, m] * s
             pp += s * s
             xx += Y[i, m] * Y[i, m]
-        if not pp + mu > 0.0:
+        q *= rho
+        if not pp + mu + q > 0.0:
             F += xx   # no prediction: the gain is 0 and nothing moves it
             continue
-        gam = (xp + mu) / (pp + mu)
-        F += mu * (gam - 1.0) * (gam - 1.0)
+        gam = (xp + mu) / (pp + mu + q)
+        F += mu * (gam - 1.0) * (gam - 1.0) + gam * gam * q
         # q = -2 gamma (x - gamma p), into p
         for m in range(d):
             r = Y[i, m] - gam * p[m]
@@ -93,7 +103,7 @@ def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu):
         for a in range(a0, tg_ptr[i + 1]):
             g = tg_group[a]
             for j in range(J):
-                gW[g, j] += u[j] * zr[a - a0, j]
+                gW[g, j] += u[j] * zr[a - a0, j] + 2.0 * rho * gam * gam * Wbar[g, j]
                 w = u[j] * Wbar[g, j]
                 if w != 0.0:
                     for m in range(d):
@@ -102,16 +112,16 @@ def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu):
 
 
 @njit(**JIT)
-def _loss_tasks(t0, t1, Y, Z, tg_ptr, tg_group, Wbar, C, R, mu, F_part, gW_part, gC_part,
-                gR_part):
+def _loss_tasks(t0, t1, Y, Z, tg_ptr, tg_group, Wbar, C, R, mu, rho, F_part, gW_part,
+                gC_part, gR_part):
     nt = tg_ptr.shape[0] - 1
     for k in range(t0, t1):
         F_part[k] = _loss_range(k * _TARGETS_PER_TASK, min(nt, (k + 1) * _TARGETS_PER_TASK),
                                 Y, Z, tg_ptr, tg_group, Wbar, C, R, gW_part[k], gC_part[k],
-                                gR_part[k], mu)
+                                gR_part[k], mu, rho)
 
 
-def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu=0.0):
+def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu=0.0, rho=0.0):
     """``F(Wbar, C, R)`` with the optimal gains, and its gradient (see the module).
 
     Parameters
@@ -133,15 +143,19 @@ def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu=0.0)
         makes the optimal gain ``(<x_i, p_i> + mu) / (|p_i|^2 + mu)``, bounded
         when the prediction ``p_i`` vanishes (see
         :func:`licchie.fit.gains.joint_minimum`).
+    rho : float
+        Weight of the ridge ``rho gamma_i^2 |Wbar[g]|^2`` on the pooled
+        weights of every (target, group) row (0: none).
 
     Returns
     -------
-    float : the loss (prior included).
+    float : the loss (prior and ridge included).
     """
     nt = tg_ptr.shape[0] - 1
     n_tasks = max(1, -(-nt // _TARGETS_PER_TASK))
     if n_tasks == 1:
-        return _loss_range(0, nt, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, float(mu))
+        return _loss_range(0, nt, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, float(mu),
+                           float(rho))
     # one partial loss and gradient per fixed block of targets, summed in
     # block order: the same result for any number of threads
     F_part = np.empty(n_tasks)
@@ -149,7 +163,7 @@ def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu=0.0)
     gC_part = np.empty((n_tasks,) + gC.shape)
     gR_part = np.empty((n_tasks,) + gR.shape)
     _parallel.run(_loss_tasks, n_tasks, Y, Z, tg_ptr, tg_group, Wbar, C, R, float(mu),
-                  F_part, gW_part, gC_part, gR_part)
+                  float(rho), F_part, gW_part, gC_part, gR_part)
     gW[:] = gW_part.sum(axis=0)
     gC[:] = gC_part.sum(axis=0)
     gR[:] = gR_part.sum(axis=0)

@@ -429,11 +429,12 @@ def gain_profile_rounds(W, group, n_groups, tid, gamma, rounds, tol):
             break
     return Wbar, gam
 
-def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, mu=0.0):
+def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, mu=0.0, rho=0.0):
     """The pooled loss at each target's best gain, and its gradient by the
     chain rule through the target's prediction (the gain held at its
     optimum: its own derivative multiplies a zero).  ``mu``: each gain's
-    prior ``mu (gamma - 1)^2``, added to the loss.
+    prior ``mu (gamma - 1)^2``; ``rho``: a ridge ``rho gamma^2 |Wbar[g]|^2``
+    on the pooled weights of every (target, group) row; both added to the loss.
 
     Returns ``F, dF/dWbar, dF/dC, dF/dR``.
     """
@@ -444,15 +445,16 @@ def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, mu=0.0):
         # p_i = sum_g C diag(Wbar[g]) R^T z_{i,g}
         v = sum((Wbar[tg_group[a]] * (R.T @ Z[a]) for a in rows), np.zeros(C.shape[1]))
         p = C @ v
-        gam = (Y[i] @ p + mu) / (p @ p + mu) if p @ p + mu > 0 else 0.0
+        q_i = rho * sum((Wbar[tg_group[a]] @ Wbar[tg_group[a]] for a in rows), 0.0)
+        gam = (Y[i] @ p + mu) / (p @ p + mu + q_i) if p @ p + mu + q_i > 0 else 0.0
         res = Y[i] - gam * p
-        F += res @ res + mu * (gam - 1.0) ** 2
+        F += res @ res + mu * (gam - 1.0) ** 2 + gam ** 2 * q_i
         q = -2.0 * gam * res                     # dF/dp at the optimal gain
         gC += np.outer(q, v)
         u = C.T @ q                               # dF/dv
         for a in rows:
             g = tg_group[a]
-            gW[g] += u * (R.T @ Z[a])
+            gW[g] += u * (R.T @ Z[a]) + 2.0 * rho * gam ** 2 * Wbar[g]
             gR += np.outer(Z[a], u * Wbar[g])
     return F, gW, gC, gR
 
