@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import naive
 from licchie import LICCHIE
 from licchie import kernels as K
 from licchie.fit import gains as FGN
@@ -273,7 +274,40 @@ def test_gain_search_alternates_to_planted_truth_and_gains(both_starts):
     j = res.joint
     assert j is not None and j.gamma is not None and j.gamma is not gamma
     assert j.loss == pytest.approx(FGN.gain_loss(data, j.Wbar, j.C, j.R, j.gamma), rel=1e-8)
-    assert j.loss <= FGN.gain_loss(data, res.Wbar, res.C, res.R, gamma) * (1 + 1e-12)
+    # the joint solve lowers the loss plus its ridge on the pooled weights
+    # from the round's best (exact profiles at the round's gains); the loss
+    # alone at the returned gains can only be lower than that
+    rows = data.agg["rows"]
+    rho = FGN.GAIN_RIDGE * float(np.mean(np.sum(rows["Y"] ** 2, axis=1)))
+    start = S._Sweeper(dg).profiles(res.C, res.R)[0]
+    f = FGN.joint_loss(rows, *start.shape, 0.0, rho)
+    assert j.loss <= f(np.concatenate([start.ravel(), res.C.ravel(), res.R.ravel()]))[0] * (
+        1 + 1e-12)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.05])
+def test_joint_loss_is_the_kernel_with_its_gradient(rho):
+    """The joint solve's function: its value is the gain-eliminated loss
+    with the ridge at the raveled ``(Wbar, C, R)``, it rises with the ridge,
+    and its gradient matches central differences."""
+    data, C, R, Wt, _, _ = planted_gains(seed=1, n_targets=40)
+    rows = data.agg["rows"]
+    G, J = Wt.shape
+    f = FGN.joint_loss(rows, G, J, 0.0, rho)
+    rng = np.random.default_rng(0)
+    W = Wt + 0.3 * rng.normal(size=Wt.shape)
+    Cs, Rs = C * [2.0, 0.5, 3.0], R * [0.7, 4.0, 1.5]
+    x = np.concatenate([W.ravel(), Cs.ravel(), Rs.ravel()])
+    F, g = f(x)
+    F_ref = naive.gain_eliminated_loss(rows["Y"], rows["Z"], rows["tg_ptr"], rows["tg_group"],
+                                       W, Cs, Rs, 0.0, rho)[0]
+    assert F == pytest.approx(F_ref, rel=1e-11)
+    if rho > 0:
+        assert F > FGN.joint_loss(rows, G, J, 0.0, 0.0)(x)[0]
+    D = rng.normal(size=x.shape)
+    h = 1e-6
+    fd = (f(x + h * D)[0] - f(x - h * D)[0]) / (2 * h)
+    assert fd == pytest.approx(g @ D, rel=1e-5, abs=1e-8)
 
 
 def test_polish_candidates_with_gains_lead_with_the_joint_minimum():

@@ -196,7 +196,7 @@ class GainSolver:
 
 
 def joint_minimum(data: PooledData, comps, C, R, gamma, max_eval=3000, tol=1e-10,
-                  prior=None):
+                  prior=None, ridge=None):
     """A local minimum of ``(Wbar, C, R, gamma)`` by L-BFGS with the gains eliminated.
 
     Variable projection on the gains: every gain is a one-dimensional least
@@ -226,6 +226,15 @@ def joint_minimum(data: PooledData, comps, C, R, gamma, max_eval=3000, tol=1e-10
         Each gain's prior ``mu (gamma_i - 1)^2`` with ``mu = prior`` times
         the targets' mean ``|x_i|^2``, added to the loss the solve lowers and
         used for the returned gains (None: ``GAIN_PRIOR``, 0: none).
+    ridge : float or None
+        A ridge ``rho gamma_i^2 |Wbar[g]|^2`` on the pooled weights of every
+        (target, group) row, with ``rho = ridge`` times the targets' mean
+        ``|x_i|^2``, added to the loss the solve lowers (None:
+        ``GAIN_RIDGE``, 0: none).  The gain-eliminated loss alone has
+        valleys in which profiles and gains diverge together (profiles of
+        1.4e9 on ``pooled`` seed 0): pooled weights the full objective's
+        ``lambda_4 |W|_1`` would never accept.  The returned loss and gains
+        are without it.
 
     Returns
     -------
@@ -235,24 +244,18 @@ def joint_minimum(data: PooledData, comps, C, R, gamma, max_eval=3000, tol=1e-10
         (normalised as :func:`target_gains`, ``Wbar`` rescaled to match).
     """
     rows = _rows(data)
-    Y, Z, ptr, grp = rows["Y"], rows["Z"], rows["tg_ptr"], rows["tg_group"]
+    Y = rows["Y"]
     prior = GAIN_PRIOR if prior is None else float(prior)
     mu = prior * float(np.einsum("td,td->", Y, Y)) / max(1, Y.shape[0])
+    ridge = GAIN_RIDGE if ridge is None else float(ridge)
+    rho = ridge * float(np.einsum("td,td->", Y, Y)) / max(1, Y.shape[0])
     C, R = np.ascontiguousarray(C, dtype=np.float64), np.ascontiguousarray(R, dtype=np.float64)
     Wbar, _ = _Sweeper(with_gains(data, gamma)).profiles(C, R)
     G, J = Wbar.shape
     d = C.shape[0]
     n1, n2 = G * J, G * J + d * J
-    grad = np.empty(n2 + d * J)
-    gW, gC, gR = grad[:n1].reshape(G, J), grad[n1:n2].reshape(d, J), grad[n2:].reshape(d, J)
-
-    def f(x):
-        F = KG.gain_eliminated_loss(Y, Z, ptr, grp, x[:n1].reshape(G, J),
-                                    x[n1:n2].reshape(d, J), x[n2:].reshape(d, J),
-                                    gW, gC, gR, mu)
-        return F, grad.copy()
-
-    x, _, n_eval = lbfgs_flat(f, np.concatenate([np.ravel(Wbar), C.ravel(), R.ravel()]),
+    x, _, n_eval = lbfgs_flat(joint_loss(rows, G, J, mu, rho),
+                              np.concatenate([np.ravel(Wbar), C.ravel(), R.ravel()]),
                               max_eval, tol)
     Wbar = x[:n1].reshape(G, J)
     C, R = x[n1:n2].reshape(d, J), x[n2:].reshape(d, J)
@@ -262,6 +265,32 @@ def joint_minimum(data: PooledData, comps, C, R, gamma, max_eval=3000, tol=1e-10
     Wbar, C, R = Wbar * (nc * nr), np.ascontiguousarray(C / nc), np.ascontiguousarray(R / nr)
     gamma, Wbar, F = target_gains(data, np.ascontiguousarray(Wbar), C, R, comps, mu=mu)
     return Wbar, C, R, F, n_eval, gamma
+
+
+def joint_loss(rows, G, J, mu=0.0, rho=0.0):
+    """The function :func:`joint_minimum` minimises: ``x -> (value, gradient)``.
+
+    ``x`` is ``(Wbar, C, R)`` raveled and concatenated; the value is
+    :func:`licchie.kernels.gains.gain_eliminated_loss` with the prior ``mu``
+    and the ridge ``rho``.  The motifs' lengths are free here: the ridge on
+    ``Wbar`` can be traded for longer ``c``, ``r`` (its hold weakens as the
+    solve goes on), which is what was measured and kept; with unit columns
+    the same ridge moved the truth's minimum (docs/global-search.md, "A
+    ridge on the pooled weights in the joint solve").
+    """
+    Y, Z, ptr, grp = rows["Y"], rows["Z"], rows["tg_ptr"], rows["tg_group"]
+    d = Y.shape[1]
+    n1, n2 = G * J, G * J + d * J
+    grad = np.empty(n2 + d * J)
+    gW, gC, gR = grad[:n1].reshape(G, J), grad[n1:n2].reshape(d, J), grad[n2:].reshape(d, J)
+
+    def f(x):
+        F = KG.gain_eliminated_loss(Y, Z, ptr, grp, x[:n1].reshape(G, J),
+                                    x[n1:n2].reshape(d, J), x[n2:].reshape(d, J),
+                                    gW, gC, gR, mu, rho)
+        return F, grad.copy()
+
+    return f
 
 
 def lbfgs_flat(f, x, max_eval, tol=1e-10, memory=10, c1=1e-4):
@@ -343,6 +372,13 @@ JOINT_MIN_EVALS = 100
 # error rose on 3 fits (docs/global-search.md, "A prior on the gains
 # (tried, not kept), and rounding")
 GAIN_PRIOR = 0.0
+
+# weight of a ridge rho * gamma_i^2 |Wbar[g]|^2 on the pooled weights of every
+# (target, group) row in the joint solve, relative to the mean |x_i|^2 of the
+# targets (joint_minimum); 0: none.  Unlike the prior it does not pull the
+# gains anywhere, only keeps weights finite; measured in
+# docs/global-search.md, "A ridge on the pooled weights in the joint solve"
+GAIN_RIDGE = 1e-6
 
 
 def joint_evals(data: PooledData, evals=JOINT_EVALS):
