@@ -24,7 +24,8 @@ most the running fit; ``--resume`` skips the fits already there); the CSV
 itself appears atomically at the end (the complete partial file
 is renamed).  A summary (median over seeds per
 regime) is printed, and :func:`plot_verdicts` draws stability/verdict
-against recovery to ``docs/studies/suite-verdicts.png``.
+against recovery to ``--figure`` (default ``<out>-verdicts.png`` beside the
+CSV: ``docs/studies/suite-verdicts.png`` for the default ``--out``).
 
 Usage (from the repository root, with the package importable)::
 
@@ -345,7 +346,9 @@ def main(argv=None):
     p.add_argument("--regimes", nargs="+", default=list(SUITE), choices=list(SUITE))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--out", default="docs/studies/suite.csv")
-    p.add_argument("--figure", default="docs/studies/suite-verdicts.png")
+    p.add_argument("--figure", default=None,
+                   help="the verdict scatter (default: <out>-verdicts.png beside --out, so "
+                        "a run to /tmp never redraws the figure in docs/)")
     p.add_argument("--fit", nargs="*", default=[], metavar="KEY=VALUE",
                    help="estimator overrides, e.g. pooling=1 n_init=2 max_iter=30")
     p.add_argument("--heldout", action="store_true",
@@ -362,7 +365,11 @@ def main(argv=None):
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.float_format", "{:.4g}".format):
         print(summarise(df).to_string())
-    print("figure:", plot_verdicts(df, a.figure))
+    figure = a.figure
+    if figure is None:
+        stem = os.path.splitext(a.out)[0]
+        figure = f"{stem}-verdicts.png"
+    print("figure:", plot_verdicts(df, figure))
 
 
 if __name__ == "__main__":
