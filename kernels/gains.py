@@ -100,10 +100,11 @@ def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu, rho)
                 gC[m, j] += p[m] * v[j]
                 s += C[m, j] * p[m]
             u[j] = s
+        ridge = 2.0 * rho * gam * gam   # d(gamma^2 q_i) / dWbar[g] = ridge * Wbar[g]
         for a in range(a0, tg_ptr[i + 1]):
             g = tg_group[a]
             for j in range(J):
-                gW[g, j] += u[j] * zr[a - a0, j] + 2.0 * rho * gam * gam * Wbar[g, j]
+                gW[g, j] += u[j] * zr[a - a0, j] + ridge * Wbar[g, j]
                 w = u[j] * Wbar[g, j]
                 if w != 0.0:
                     for m in range(d):

@@ -245,10 +245,10 @@ def joint_minimum(data: PooledData, comps, C, R, gamma, max_eval=3000, tol=1e-10
     """
     rows = _rows(data)
     Y = rows["Y"]
-    prior = GAIN_PRIOR if prior is None else float(prior)
-    mu = prior * float(np.einsum("td,td->", Y, Y)) / max(1, Y.shape[0])
-    ridge = GAIN_RIDGE if ridge is None else float(ridge)
-    rho = ridge * float(np.einsum("td,td->", Y, Y)) / max(1, Y.shape[0])
+    # the prior's and the ridge's weights are relative to the mean |x_i|^2
+    scale = float(np.einsum("td,td->", Y, Y)) / max(1, Y.shape[0])
+    mu = scale * (GAIN_PRIOR if prior is None else float(prior))
+    rho = scale * (GAIN_RIDGE if ridge is None else float(ridge))
     C, R = np.ascontiguousarray(C, dtype=np.float64), np.ascontiguousarray(R, dtype=np.float64)
     Wbar, _ = _Sweeper(with_gains(data, gamma)).profiles(C, R)
     G, J = Wbar.shape
