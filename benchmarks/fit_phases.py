@@ -41,8 +41,9 @@ PHASES = [
 ]
 
 
-def timed(seconds, calls):
-    """Wrap every phase so that it adds its wall time to ``seconds[label]``."""
+def timed(seconds):
+    """Wrap every phase so that it adds its wall time to ``seconds[label]``
+    (a list: one entry per call)."""
     for mod, name, label in PHASES:
         fn = getattr(mod, name)
 
@@ -52,8 +53,7 @@ def timed(seconds, calls):
             try:
                 return _fn(*a, **k)
             finally:
-                seconds[_label] += time.perf_counter() - t
-                calls[_label] += 1
+                seconds[_label].append(time.perf_counter() - t)
 
         setattr(mod, name, wrapper)
 
@@ -63,8 +63,8 @@ def main(argv=None):
     p.add_argument("regime", choices=sorted(SUITE))
     p.add_argument("seed", type=int)
     a = p.parse_args(argv)
-    seconds, calls = collections.defaultdict(float), collections.Counter()
-    timed(seconds, calls)
+    seconds = collections.defaultdict(list)
+    timed(seconds)
     ds, truth = make_suite_recording(a.regime, a.seed)
     J = int(truth.sizes["component"])
     t0 = time.perf_counter()
@@ -82,8 +82,10 @@ def main(argv=None):
     obj = float(m.objective_history_.isel(step=-1).sel(term="total"))
     print(f"{a.regime} seed {a.seed}: total {total:.1f} s, target_gain_={m.target_gain_}, "
           f"recovery {rec:.4f}, objective {obj:.6f}")
-    for label, sec in sorted(seconds.items(), key=lambda kv: -kv[1]):
-        print(f"  {label:44s} {sec:7.1f} s  ({calls[label]} calls)")
+    for label, sec in sorted(seconds.items(), key=lambda kv: -sum(kv[1])):
+        each = ("" if len(sec) == 1 or len(sec) > 4
+                else "; " + " + ".join(f"{s:.1f}" for s in sec))
+        print(f"  {label:44s} {sum(sec):7.1f} s  ({len(sec)} calls{each})")
     return 0
 
 

@@ -491,6 +491,21 @@ def frozen_phi_parts(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P, fixed,
     return fid + lam4 * np.abs(W).sum() + lam5 * pool, grad
 
 
+def anderson_point(iterates):
+    """Anderson extrapolation of ``iterates`` (K + 1 arrays of one shape):
+    ``sum_k c_k x_k`` over ``k = 1..K`` with ``c`` minimising
+    ``|sum_k c_k (x_k - x_{k-1})|`` subject to ``sum_k c_k = 1``, from the
+    equality-constrained least squares' KKT system."""
+    X = np.stack([np.ravel(x) for x in iterates], axis=1)
+    D = np.diff(X, axis=1)
+    K = D.shape[1]
+    kkt = np.zeros((K + 1, K + 1))
+    kkt[:K, :K] = 2.0 * D.T @ D
+    kkt[:K, K] = kkt[K, :K] = 1.0
+    c = np.linalg.solve(kkt, np.r_[np.zeros(K), 1.0])[:K]
+    return (X[:, 1:] @ c).reshape(np.shape(iterates[0]))
+
+
 def lasso_optimality_gap(grad, W, lam):
     """Largest violation of ``0 in grad + lam * sign(W)`` (subgradient at 0)."""
     on = W != 0

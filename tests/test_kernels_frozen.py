@@ -40,12 +40,13 @@ def _problem(seed, n_targets, n_groups, d, J, n_spaces, fixed, pooled=False):
     return U, Y, kappa, tgt_ptr, tspace, C, group, P, W, gptr, gpairs, ptarget, torder
 
 
-def _run(prob, n_groups, fixed, lam4, lam5, max_sweeps, tol):
+def _run(prob, n_groups, fixed, lam4, lam5, max_sweeps, tol, anderson=0):
     U, Y, kappa, tgt_ptr, tspace, C, group, P, W, gptr, gpairs, ptarget, torder = prob
     W = W.copy()
     hist, conv = KF.frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P,
                                      fixed, lam4, lam5, W, max_sweeps, tol,
-                                     np.empty_like(Y), gptr, gpairs, ptarget, torder)
+                                     np.empty_like(Y), gptr, gpairs, ptarget, torder,
+                                     anderson)
     return W, hist, conv
 
 
@@ -56,12 +57,14 @@ CASES = dict(seed=st.integers(0, 2**32 - 1), n_targets=st.integers(1, 6),
 
 
 @settings(**SETTINGS)
-@given(**CASES)
+@given(**CASES, anderson=st.sampled_from([0, 2, 3]))
 def test_objective_matches_reference(seed, n_targets, n_groups, d, J, n_spaces, fixed,
-                                     lam4, lam5):
+                                     lam4, lam5, anderson):
+    """The objective at the start and at the result, with and without
+    Anderson extrapolation (windows of 2 and 3 within the 7 sweeps)."""
     prob = _problem(seed, n_targets, n_groups, d, J, n_spaces, fixed)
     U, Y, kappa, tgt_ptr, tspace, C, group, P, W0, *_ = prob
-    W, hist, _ = _run(prob, n_groups, fixed, lam4, lam5, 3, 0.0)
+    W, hist, _ = _run(prob, n_groups, fixed, lam4, lam5, 7, 0.0, anderson)
     for V, value in ((W0, hist[0]), (W, hist[-1])):
         ref, _ = naive.frozen_phi_parts(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P,
                                         fixed, lam4, lam5, V)
@@ -71,9 +74,9 @@ def test_objective_matches_reference(seed, n_targets, n_groups, d, J, n_spaces, 
 
 @settings(**SETTINGS, derandomize=True)
 @given(**{**CASES, "n_targets": st.integers(3, 8), "lam4": st.sampled_from([1e-3, 0.3]),
-          "lam5": st.sampled_from([0.5, 10.0])})
+          "lam5": st.sampled_from([0.5, 10.0])}, anderson=st.sampled_from([0, 5]))
 def test_result_is_the_minimiser(seed, n_targets, n_groups, d, J, n_spaces, fixed, lam4,
-                                 lam5):
+                                 lam5, anderson):
     """At the result no weight can move: the reference's subgradient condition
     of the LASSO (the pooling term's group means eliminated) holds.  (With
     ``lam4 = 0`` the minimum need not be attained: few features and several
@@ -89,7 +92,7 @@ def test_result_is_the_minimiser(seed, n_targets, n_groups, d, J, n_spaces, fixe
     fixed set that passes, not a flaky draw.)"""
     prob = _problem(seed, n_targets, n_groups, J + d, J, n_spaces, fixed, pooled=True)
     U, Y, kappa, tgt_ptr, tspace, C, group, P, W0, *_ = prob
-    W, hist, conv = _run(prob, n_groups, fixed, lam4, lam5, 20000, 1e-15)
+    W, hist, conv = _run(prob, n_groups, fixed, lam4, lam5, 20000, 1e-15, anderson)
     assert conv
     phi, grad = naive.frozen_phi_parts(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P,
                                        fixed, lam4, lam5, W)
@@ -119,3 +122,71 @@ def test_group_shift_minimises_its_piecewise_quadratic(a, b, lam, v, ties):
         assert x == 0.0
     else:
         assert base - lam * at <= slack and base + lam * at >= -slack
+
+
+@settings(**SETTINGS)
+@given(seed=st.integers(0, 2**32 - 1), K=st.integers(1, 6), n_pairs=st.integers(1, 7),
+       J=st.integers(1, 3))
+def test_anderson_point_matches_reference(seed, K, n_pairs, J):
+    """The extrapolation of K + 1 generic iterates: the reference's
+    constrained least squares (the kernel's relative ridge of 1e-10 aside).
+    With more changes than entries the combination is not unique (any with
+    ``sum_k c_k D_k = 0``): then only a finite point is asked for."""
+    rng = np.random.default_rng(seed)
+    window = rng.normal(size=(K + 1, n_pairs, J))
+    out = np.full((n_pairs, J), np.nan)
+    assert KF._anderson_point(window, out)
+    assert np.all(np.isfinite(out))
+    if K > n_pairs * J:
+        return
+    np.testing.assert_allclose(out, naive.anderson_point(list(window)), rtol=1e-6, atol=1e-6)
+    # an affine combination of the iterates whose change is no larger than
+    # any single change's
+    X = window.reshape(K + 1, -1).T
+    D = np.diff(X, axis=1)
+    c = np.linalg.lstsq(X[:, 1:], out.ravel(), rcond=None)[0]
+    assert abs(c.sum() - 1.0) < 1e-6
+    assert np.linalg.norm(D @ c) <= np.min(np.linalg.norm(D, axis=0)) * (1 + 1e-6) + 1e-9
+
+
+def test_anderson_point_is_the_fixed_point_of_an_affine_map():
+    """Iterates of ``x <- M x + b`` in n dimensions: with a window of K >= n + 1
+    changes Anderson's combination is the fixed point (the changes span the
+    map's Krylov space); the plain iterate after K steps is far from it."""
+    rng = np.random.default_rng(0)
+    n = 4
+    M = rng.normal(size=(n, n))
+    M *= 0.9 / np.max(np.abs(np.linalg.eigvals(M)))
+    b = rng.normal(size=n)
+    fixed = np.linalg.solve(np.eye(n) - M, b)
+    x = np.zeros(n)
+    window = [x]
+    for _ in range(n + 1):
+        x = M @ x + b
+        window.append(x)
+    out = np.empty((n, 1))
+    assert KF._anderson_point(np.stack(window)[:, :, None], out)
+    np.testing.assert_allclose(out[:, 0], fixed, rtol=1e-6, atol=1e-6)
+    assert np.linalg.norm(window[-1] - fixed) > 1e-2
+
+
+def test_anderson_point_declines_a_still_window():
+    """No change in the window: nothing to extrapolate, ``out`` untouched."""
+    window = np.ones((4, 3, 2))
+    out = np.full((3, 2), 7.0)
+    assert not KF._anderson_point(window, out)
+    assert np.all(out == 7.0)
+
+
+def test_extrapolation_reaches_the_minimum_in_fewer_sweeps():
+    """A pooled problem of the suite's shape (8 components, 10 features, 30
+    groups of about 10 pairs): the descent with windows of 5 meets the same
+    tolerance in fewer sweeps (22 against 38 when written) and ends no
+    higher.  (The fitted problems crawl far longer: 4,014 plain sweeps
+    against 755 on the suite's pooled seed 0.)"""
+    prob = _problem(1, 150, 30, 10, 8, 1, False, pooled=True)
+    _, plain, conv0 = _run(prob, 30, False, 1e-3, 10.0, 20000, 1e-12, 0)
+    _, fast, conv5 = _run(prob, 30, False, 1e-3, 10.0, 20000, 1e-12, 5)
+    assert conv0 and conv5
+    assert fast[-1] <= plain[-1] * (1 + 1e-9)
+    assert fast.size < plain.size
