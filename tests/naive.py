@@ -460,15 +460,18 @@ def gain_eliminated_loss(Y, Z, tg_ptr, tg_group, Wbar, C, R, mu=0.0, rho=0.0):
 
 
 def frozen_phi_parts(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P, fixed, lam4, lam5,
-                     W):
+                     W, pgain=None):
     """The A-eliminated objective at fixed motifs (``licchie.kernels.frozen``):
     ``(Phi, gradient of its smooth part)``, one target and one group at a time.
 
     ``Phi = sum_t kappa_t |y_t - sum_{e in t} sum_j W[e, j] U[e, j] C[s_t][:, j]|^2
-    + lam4 |W|_1 + lam5 sum_e |W[e] - P_e|^2`` with ``P_e`` the mean of the
-    weights of e's group (or the fixed profile).
+    + lam4 |W|_1 + lam5 sum_e |W[e] - gamma_e P_e|^2`` with ``gamma_e`` the
+    pair's gain (``pgain``; all 1 if None) and ``P_e`` the profile of e's
+    group that minimises the pooling term, ``sum gamma W / sum gamma^2``
+    over the group (the mean without gains), or the fixed profile.
     """
     J = W.shape[1]
+    gains = np.ones(W.shape[0]) if pgain is None else np.asarray(pgain, dtype=np.float64)
     fid, grad = 0.0, np.zeros_like(W)
     for t in range(Y.shape[0]):
         Ct = C[tspace[t]]
@@ -483,10 +486,15 @@ def frozen_phi_parts(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P, fixed,
         members = np.flatnonzero(group == g)
         if members.size == 0:
             continue
-        centre = P[g] if fixed else W[members].mean(axis=0)
-        dev = W[members] - centre
+        ge = gains[members]
+        if fixed:
+            profile = P[g]
+        else:
+            norm = ge @ ge
+            profile = (ge @ W[members]) / norm if norm > 0 else np.zeros(J)
+        dev = W[members] - ge[:, None] * profile
         pool += np.sum(dev * dev)
-        # with the mean eliminated its own derivative multiplies sum(dev) = 0
+        # the eliminated profile's own derivative multiplies sum(gamma dev) = 0
         grad[members] += 2.0 * lam5 * dev
     return fid + lam4 * np.abs(W).sum() + lam5 * pool, grad
 

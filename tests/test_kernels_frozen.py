@@ -3,6 +3,7 @@ against its NumPy reference: the objective, optimality at the result, and the
 one-dimensional minimiser of the group shifts.
 """
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,11 +41,23 @@ def _problem(seed, n_targets, n_groups, d, J, n_spaces, fixed, pooled=False):
     return U, Y, kappa, tgt_ptr, tspace, C, group, P, W, gptr, gpairs, ptarget, torder
 
 
-def _run(prob, n_groups, fixed, lam4, lam5, max_sweeps, tol, anderson=0):
+def _gains(seed, n_pairs, kind):
+    """Per-pair target gains: "unit" (all 1, MODEL.md's pooling) or "mixed"
+    (positive, negative and some exactly 0)."""
+    if kind == "unit":
+        return np.ones(n_pairs)
+    rng = np.random.default_rng(seed + 1)
+    g = rng.uniform(-0.5, 2.0, size=n_pairs)
+    g[rng.random(n_pairs) < 0.15] = 0.0
+    return g
+
+
+def _run(prob, n_groups, fixed, lam4, lam5, max_sweeps, tol, anderson=0, pgain=None):
     U, Y, kappa, tgt_ptr, tspace, C, group, P, W, gptr, gpairs, ptarget, torder = prob
     W = W.copy()
-    hist, conv = KF.frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P,
-                                     fixed, lam4, lam5, W, max_sweeps, tol,
+    pgain = np.ones(W.shape[0]) if pgain is None else pgain
+    hist, conv = KF.frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups,
+                                     pgain, P, fixed, lam4, lam5, W, max_sweeps, tol,
                                      np.empty_like(Y), gptr, gpairs, ptarget, torder,
                                      anderson)
     return W, hist, conv
@@ -57,26 +70,29 @@ CASES = dict(seed=st.integers(0, 2**32 - 1), n_targets=st.integers(1, 6),
 
 
 @settings(**SETTINGS)
-@given(**CASES, anderson=st.sampled_from([0, 2, 3]))
+@given(**CASES, anderson=st.sampled_from([0, 2, 3]), gains=st.sampled_from(["unit", "mixed"]))
 def test_objective_matches_reference(seed, n_targets, n_groups, d, J, n_spaces, fixed,
-                                     lam4, lam5, anderson):
+                                     lam4, lam5, anderson, gains):
     """The objective at the start and at the result, with and without
-    Anderson extrapolation (windows of 2 and 3 within the 7 sweeps)."""
+    Anderson extrapolation (windows of 2 and 3 within the 7 sweeps), with
+    unit and with mixed target gains."""
     prob = _problem(seed, n_targets, n_groups, d, J, n_spaces, fixed)
     U, Y, kappa, tgt_ptr, tspace, C, group, P, W0, *_ = prob
-    W, hist, _ = _run(prob, n_groups, fixed, lam4, lam5, 7, 0.0, anderson)
+    pgain = _gains(seed, W0.shape[0], gains)
+    W, hist, _ = _run(prob, n_groups, fixed, lam4, lam5, 7, 0.0, anderson, pgain)
     for V, value in ((W0, hist[0]), (W, hist[-1])):
         ref, _ = naive.frozen_phi_parts(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P,
-                                        fixed, lam4, lam5, V)
+                                        fixed, lam4, lam5, V, pgain)
         np.testing.assert_allclose(value, ref, rtol=1e-10, atol=1e-12)
     assert np.all(np.diff(hist) <= 1e-12 * np.abs(hist[:-1]) + 1e-14)  # never rises
 
 
 @settings(**SETTINGS, derandomize=True)
 @given(**{**CASES, "n_targets": st.integers(3, 8), "lam4": st.sampled_from([1e-3, 0.3]),
-          "lam5": st.sampled_from([0.5, 10.0])}, anderson=st.sampled_from([0, 5]))
+          "lam5": st.sampled_from([0.5, 10.0])}, anderson=st.sampled_from([0, 5]),
+       gains=st.sampled_from(["unit", "mixed"]))
 def test_result_is_the_minimiser(seed, n_targets, n_groups, d, J, n_spaces, fixed, lam4,
-                                 lam5, anderson):
+                                 lam5, anderson, gains):
     """At the result no weight can move: the reference's subgradient condition
     of the LASSO (the pooling term's group means eliminated) holds.  (With
     ``lam4 = 0`` the minimum need not be attained: few features and several
@@ -92,15 +108,16 @@ def test_result_is_the_minimiser(seed, n_targets, n_groups, d, J, n_spaces, fixe
     fixed set that passes, not a flaky draw.)"""
     prob = _problem(seed, n_targets, n_groups, J + d, J, n_spaces, fixed, pooled=True)
     U, Y, kappa, tgt_ptr, tspace, C, group, P, W0, *_ = prob
-    W, hist, conv = _run(prob, n_groups, fixed, lam4, lam5, 20000, 1e-15, anderson)
+    pgain = _gains(seed, W0.shape[0], gains)
+    W, hist, conv = _run(prob, n_groups, fixed, lam4, lam5, 20000, 1e-15, anderson, pgain)
     assert conv
     phi, grad = naive.frozen_phi_parts(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P,
-                                       fixed, lam4, lam5, W)
+                                       fixed, lam4, lam5, W, pgain)
     scale = 1.0 + np.abs(grad).max() + np.abs(Y).max()
     assert naive.lasso_optimality_gap(grad, W, lam4) <= 1e-6 * scale
     # and the start is no better
     phi0, _ = naive.frozen_phi_parts(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, P,
-                                     fixed, lam4, lam5, W0)
+                                     fixed, lam4, lam5, W0, pgain)
     assert phi <= phi0 * (1 + 1e-12) + 1e-12
 
 
@@ -123,6 +140,32 @@ def test_group_shift_minimises_its_piecewise_quadratic(a, b, lam, v, ties):
     else:
         assert base - lam * at <= slack and base + lam * at >= -slack
 
+
+@settings(**SETTINGS)
+@given(st.one_of(st.just(0.0), st.floats(1e-3, 10.0)), st.floats(-10.0, 10.0), st.floats(0.0, 3.0),
+       st.lists(st.tuples(st.floats(-5.0, 5.0), st.floats(0.05, 3.0)), min_size=1, max_size=8),
+       st.booleans())
+def test_weighted_group_shift_minimises_its_piecewise_quadratic(a, b, lam, vw, ties):
+    """``a x^2 - 2 b x + lam sum_k w_k |x - v_k|`` (the group shift with target
+    gains): 0 is in the subdifferential at the returned ``x``; with unit
+    weights it is the unweighted minimiser's answer."""
+    vw = vw + vw[:2] if ties else vw
+    v = np.array([p[0] for p in vw])
+    w = np.array([p[1] for p in vw])
+    if a == 0.0:
+        b = 0.0
+    x = KF._weighted_piecewise_minimiser(a, b, lam, v.copy(), w.copy())
+    below, at, above = w[v < x].sum(), w[v == x].sum(), w[v > x].sum()
+    base = 2.0 * a * x - 2.0 * b + lam * (below - above)
+    slack = 1e-9 * (1.0 + abs(2.0 * a * x) + abs(2.0 * b) + lam * w.sum())
+    if lam == 0.0 and a == 0.0:
+        assert x == 0.0
+    else:
+        assert base - lam * at <= slack and base + lam * at >= -slack
+    if a > 0.0:  # unique minimiser: the unweighted search agrees on unit weights
+        ones = np.ones_like(v)
+        assert KF._weighted_piecewise_minimiser(a, b, lam, v.copy(), ones) == pytest.approx(
+            KF._piecewise_minimiser(a, b, lam, v.copy()), rel=1e-12, abs=1e-12)
 
 @settings(**SETTINGS)
 @given(seed=st.integers(0, 2**32 - 1), K=st.integers(1, 6), n_pairs=st.integers(1, 7),
