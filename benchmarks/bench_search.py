@@ -186,7 +186,8 @@ class FrozenDescent(_PairSizes):
         gpairs = np.argsort(group, kind="stable").astype(np.int64)
         self.args = (np.ascontiguousarray(Z @ R), np.ascontiguousarray(X[tgt_obs]), kappa,
                      tgt_ptr, np.zeros(nt, np.int64), np.ascontiguousarray(C[None]),
-                     group.astype(np.int64), G, np.zeros((G, C.shape[1])), False, 1e-3, 10.0)
+                     group.astype(np.int64), G, np.ones(src.size), np.zeros((G, C.shape[1])),
+                     False, 1e-3, 10.0)
         self.W = np.zeros((src.size, C.shape[1]))
         self.tail = (np.empty((nt, X.shape[1])),
                      np.searchsorted(group[gpairs], np.arange(G + 1)).astype(np.int64),
@@ -196,9 +197,9 @@ class FrozenDescent(_PairSizes):
         self.time_one_sweep(n_pairs)
 
     def time_one_sweep(self, n_pairs):
-        self.KF.frozen_weight_cd(*self.args, self.W, 1, 0.0, *self.tail, 0)
+        self.KF.frozen_weight_cd(*self.args, self.W, 1, 0.0, *self.tail, 0, False)
 
     def time_anderson_window(self, n_pairs):
         """Five sweeps and their Anderson extrapolation (the settle step's
         unit of work): against five times ``time_one_sweep``, its overhead."""
-        self.KF.frozen_weight_cd(*self.args, self.W, 5, 0.0, *self.tail, 5)
+        self.KF.frozen_weight_cd(*self.args, self.W, 5, 0.0, *self.tail, 5, False)

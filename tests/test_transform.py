@@ -164,14 +164,12 @@ def test_a_fit_without_gains_keeps_its_settle_step():
 
 
 def test_the_gain_settle_descends_below_the_alternation():
-    """With target gains the settle step and transform alternate the descent
-    in W at fixed gains with the exact profiles-and-gains block
-    (fit.frozen.descend_gain_weights).  From the same start and budget (100
-    rounds against 100 iterations) it ends below the alternation of A-step
-    and weight step it replaced, and below its own start; transform on the
-    training data returns the fit's weights and gains.  (Neither is at a
-    minimum after 100: the alternation continued from the descent's result
-    lowers it by another 0.1 % here; docs/model-choices.md.)"""
+    """With target gains the settle step and transform descend in the weights
+    and gains together (fit.frozen.descend_gain_weights).  From the same
+    start it ends below the alternation of A-step and weight step it
+    replaced, and below its own start; the alternation continued from its
+    result finds nothing markedly lower; transform on the training data
+    returns the fit's weights and gains."""
     from licchie.fit import frozen as FZ
     ds, _ = make_suite_recording("owned_gains", seed=0, n_cells=(10, 6), n_frames=12,
                                  n_features=4, n_components=2)
@@ -188,10 +186,13 @@ def test_the_gain_settle_descends_below_the_alternation():
     R = np.ascontiguousarray(m.components_["source_effect"].values.T)
     start = FZ.reduced_init(pr, 2, 0, max_sweeps=0, C0=C, R0=R,
                             gain_rounds=FZ.SETTLE_GAIN_ROUNDS, gain_tol=FZ.SETTLE_GAIN_TOL)[0]
-    new = FZ.descend_gain_weights(pr, C, R, start, 100, 1e-8)
-    old = frozen_weights(pr, C, R, start, 100, 1e-8)
-    assert new.objective < old.objective
+    new = FZ.descend_gain_weights(pr, C, R, start, 20000, 1e-8)
+    old = frozen_weights(pr, C, R, start, 1000, 1e-10)
+    assert new.converged and new.objective < old.objective
     assert new.objective <= old.history[0][2].sum()
+    more = frozen_weights(pr, C, R, new.W, 200, 0.0)
+    assert more.objective >= new.objective * (1 - 1e-6)
+    # measured when written: 1.00887 against the alternation's 1.21775
 
 
 def test_heldout_frames(small, pooled_fit):

@@ -234,10 +234,12 @@ class _Descent:
         self.G, self.pairs = G, p
         self.lam4, self.lam5 = float(problem.lambdas[3]), float(problem.lambdas[4])
 
-    def __call__(self, W0, max_sweeps, tol, gamma=None):
-        """Descend from ``W0`` at the target gains ``gamma`` (None: all 1).
+    def __call__(self, W0, max_sweeps, tol, gamma=None, free_gains=False):
+        """Descend from ``W0`` at the target gains ``gamma`` (None: all 1),
+        moving the gains too if ``free_gains``.
 
-        Returns ``W, phi, converged`` as :func:`descend`."""
+        Returns ``W, phi, converged`` as :func:`descend`, and the gains
+        (float64 (n_targets,); None if ``gamma`` is None)."""
         from ..kernels import frozen as KF
         p = self.pairs
         pgain = (np.ones(p.n_pairs) if gamma is None
@@ -247,8 +249,12 @@ class _Descent:
             self.U, self.Y, self.kappa, p.tgt_ptr, self.tspace, self.C3, p.group, self.G,
             pgain, self.P, self.fixed, self.lam4, self.lam5, W, int(max_sweeps), float(tol),
             np.empty_like(self.Y), self.gptr, self.gpairs, self.tid, self.torder,
-            ANDERSON_WINDOW)
-        return W, phi, bool(converged)
+            ANDERSON_WINDOW, bool(free_gains) and gamma is not None)
+        gains = None
+        if gamma is not None:
+            gains = np.array(gamma, dtype=np.float64)
+            gains[self.tid] = pgain
+        return W, phi, bool(converged), gains
 
 
 def descend(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None, gamma=None):
@@ -269,7 +275,7 @@ def descend(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None, gamma=
         every sweep.
     converged : bool
     """
-    return _Descent(problem, C, R, Wbar_fixed)(W0, max_sweeps, tol, gamma)
+    return _Descent(problem, C, R, Wbar_fixed)(W0, max_sweeps, tol, gamma)[:3]
 
 
 def _descent_result(problem, W, C, R, Wbar, gamma, n_iter, converged):
@@ -296,65 +302,38 @@ def descend_weights(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None
     return _descent_result(problem, W, C, R, Wbar, None, phi.size - 1, converged)
 
 
-def descend_gain_weights(problem: Problem, C, R, W0, max_rounds, tol):
-    """The weights, profiles and target gains at fixed ``C``, ``R``: block descent.
+def descend_gain_weights(problem: Problem, C, R, W0, max_sweeps, tol):
+    """The weights, profiles and target gains at fixed ``C``, ``R`` by descent.
 
     With target gains the frozen problem is not convex (the pooling term
-    pulls ``W[e]`` toward ``gamma_t W̄[g]``), but it is in ``W`` at fixed
-    gains.  So every round runs the coordinate descent in ``W`` at fixed
-    gains (:func:`descend`, profiles eliminated, to ``CD_TOL_FACTOR * tol``)
-    and then the exact block of profiles and gains at fixed ``W``
-    (:meth:`Problem.profiles`); each lowers the objective.  The rounds crawl
-    where weights and gains move together, so every ``ANDERSON_WINDOW``
-    rounds the Anderson extrapolation of ``(W, gamma)`` over the window is
-    tried and kept when it lowers the objective: it never rises.  It stops
-    when a round lowers it by at most ``tol`` of it, or after
-    ``max_rounds`` rounds.  It replaces the alternation of A-step and weight
-    step, which crawled further (docs/model-choices.md, "Descent with target
-    gains").
+    pulls ``W[e]`` toward ``gamma_t W̄[g]``), but it is a LASSO in ``W`` at
+    fixed gains.  The descent (:func:`licchie.kernels.frozen.frozen_weight_cd`
+    with ``free_gains``) sweeps the weights at fixed gains and then moves
+    every target's gain together with its pairs' weights along their
+    profiles, which leaves the pooling deviations unchanged; then the exact
+    block of profiles and gains at fixed ``W`` (:meth:`Problem.profiles`,
+    which also normalises the gains).  Every step lowers the objective.
+    Rounds of both until a round lowers it by at most ``tol`` of it, or
+    ``max_sweeps`` sweeps in all.  It replaces the alternation of A-step
+    and weight step (docs/model-choices.md, "Descent with target gains").
 
     Returns
     -------
     FrozenResult
-        ``n_iter`` counts the rounds.
     """
-    from ..kernels import frozen as KF
     run = _Descent(problem, C, R)
     W = np.array(W0, dtype=np.float64, order="C")
     Wbar, gamma = problem.profiles(W, None)
-
-    def value(W_, gamma_):   # the objective at (W_, gamma_), profiles eliminated
-        return float(run(W_, 0, 0.0, gamma_)[1][0])
-
-    def packed(W_, gamma_):
-        return np.concatenate([W_.ravel(), gamma_])[:, None]
-
-    K = ANDERSON_WINDOW
-    window = [packed(W, gamma)]
-    prev, converged, n = value(W, gamma), False, 0
-    for n in range(1, int(max_rounds) + 1):
-        W, _, _ = run(W, CD_SWEEPS_PER_ITER * int(max_rounds), CD_TOL_FACTOR * tol, gamma)
+    left, prev, converged = int(max_sweeps), np.inf, False
+    while left > 0:
+        W, phi, _, gamma = run(W, left, tol, gamma, free_gains=True)
+        left -= phi.size - 1
         Wbar, gamma = problem.profiles(W, gamma)
-        cur = value(W, gamma)
-        if K > 0:
-            window.append(packed(W, gamma))
-            if len(window) == K + 1:
-                trial = np.empty_like(window[0])
-                if KF._anderson_point(np.ascontiguousarray(np.stack(window)), trial):
-                    W_t = np.ascontiguousarray(trial[:W.size, 0].reshape(W.shape))
-                    g_t = np.ascontiguousarray(trial[W.size:, 0])
-                    v_t = value(W_t, g_t)
-                    if v_t < cur:
-                        # the exact profiles and gains from there lower it further
-                        W = W_t
-                        Wbar, gamma = problem.profiles(W, g_t)
-                        cur = value(W, gamma)
-                window = [packed(W, gamma)]
-        if prev - cur <= tol * abs(cur):
+        if prev - phi[-1] <= tol * abs(phi[-1]):
             converged = True
             break
-        prev = cur
-    return _descent_result(problem, W, C, R, Wbar, gamma, n, converged)
+        prev = phi[-1]
+    return _descent_result(problem, W, C, R, Wbar, gamma, int(max_sweeps) - left, converged)
 
 
 def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W0=None,
@@ -399,12 +378,8 @@ def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W
         return descend_weights(problem, C, R, W0, CD_SWEEPS_PER_ITER * max_iter,
                                CD_TOL_FACTOR * tol, Wbar_fixed=Wbar_fixed)
     if gain_descent_applies(problem) and Wbar_fixed is None:
-        # one round per iteration of the fit's max_iter: a round costs about
-        # one alternation iteration's time and lowers the objective far more
-        # (pooled seed 0: 100 rounds 12.31 in 7 s against the alternation's
-        # 13.26 after 1000 iterations in 18 s; to tol 11.87 after 842 rounds)
-        return descend_gain_weights(problem, C, R, W0, max(1, max_iter // ITER_PER_FIT_ITER),
-                                    tol)
+        return descend_gain_weights(problem, C, R, W0, CD_SWEEPS_PER_ITER * max_iter,
+                                    CD_TOL_FACTOR * tol)
     return frozen_weights(problem, C, R, W0, max_iter, tol, Wbar_fixed=Wbar_fixed,
                           extrapolate=extrapolate, progress=progress)
 
