@@ -197,9 +197,9 @@ class FrozenDescent(_PairSizes):
         self.time_one_sweep(n_pairs)
 
     def time_one_sweep(self, n_pairs):
-        self.KF.frozen_weight_cd(*self.args, self.W, 1, 0.0, *self.tail, 0, False)
+        self.KF.frozen_weight_cd(*self.args, self.W, 1, 0.0, *self.tail, 0)
 
     def time_anderson_window(self, n_pairs):
         """Five sweeps and their Anderson extrapolation (the settle step's
         unit of work): against five times ``time_one_sweep``, its overhead."""
-        self.KF.frozen_weight_cd(*self.args, self.W, 5, 0.0, *self.tail, 5, False)
+        self.KF.frozen_weight_cd(*self.args, self.W, 5, 0.0, *self.tail, 5)

@@ -92,7 +92,7 @@ def _phi(kappa, group, pgain, W, P, fixed, gsum, gcount, lam4, lam5, resid):
 @njit(**JIT)
 def frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, pgain, P, fixed,
                      lam4, lam5, W, max_sweeps, tol, resid, gptr, gpairs, ptarget, torder,
-                     anderson, free_gains):
+                     anderson):
     """Minimise ``Phi`` (module docstring) over ``W`` in place.
 
     Parameters
@@ -141,11 +141,6 @@ def frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, pgain, P,
         crawl along the directions the data fix weakly (2,000-4,000 sweeps
         at paper size); the extrapolation follows them.  Memory: ``K + 2``
         copies of ``W`` (the window and a trial point).
-    free_gains : bool
-        Also move the target gains (not with ``fixed``): after every sweep
-        each target's gain and its pairs' weights move together along the
-        profiles (:func:`_gain_shifts`), ``pgain`` updated in place (the
-        pairs of one target keep one gain).  Without it the gains are fixed.
 
     Returns
     -------
@@ -172,13 +167,6 @@ def frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, pgain, P,
     vbuf = np.empty((J, gmax))
     obuf = np.empty(gmax)
     delta = np.empty(J)
-    tmax = 0
-    for t in range(nt):
-        tmax = max(tmax, tgt_ptr[t + 1] - tgt_ptr[t])
-    pbuf = np.empty((tmax if free_gains else 0, J))
-    bbuf = np.empty(tmax * J if free_gains else 0)
-    wbuf = np.empty(tmax * J if free_gains else 0)
-    qbuf = np.empty(d)
     K = max(anderson, 0)
     # the window's iterates (slot 0: where it began) and a trial point
     window = np.empty((K + 1 if K > 0 else 0, n_pairs, J))
@@ -197,18 +185,11 @@ def frozen_weight_cd(U, Y, kappa, tgt_ptr, tspace, C, group, n_groups, pgain, P,
                   resid, torder, cc, gsum, gcount)
         _group_shifts(U, kappa, tspace, C, pgain, P, fixed, lam4, lam5, W, resid, gptr,
                       gpairs, ptarget, cc, gsum, gcount, hbuf, tbuf, vbuf, obuf, delta)
-        if free_gains and not fixed:
-            _gain_shifts(U, kappa, tgt_ptr, tspace, C, group, pgain, lam4, W, resid, torder,
-                         gsum, gcount, pbuf, bbuf, wbuf, qbuf)
         n = sweep + 1
         if n % _FRESH_EVERY == 0:
             # from scratch now and then, so rounding in the running residuals
             # never builds up (the group sums are rebuilt by every _phi)
             _residuals(U, Y, tgt_ptr, tspace, C, W, resid)
-            if free_gains:
-                gcount[:] = 0.0
-                for e in range(n_pairs):
-                    gcount[group[e]] += pgain[e] * pgain[e]
         cur = _phi(kappa, group, pgain, W, P, fixed, gsum, gcount, lam4, lam5, resid)
         if K > 0:
             k = (n - 1) % K + 1
@@ -424,73 +405,6 @@ def _group_shifts(U, kappa, tspace, C, pgain, P, fixed, lam4, lam5, W, resid, gp
                 if ge != 0.0:
                     for j in range(J):
                         W[e, j] += ge * delta[j]
-
-
-@njit(**JIT)
-def _gain_shifts(U, kappa, tgt_ptr, tspace, C, group, pgain, lam4, W, resid, torder, gsum,
-                 gcount, pbuf, bbuf, wbuf, qbuf):
-    """Move each target's gain with its pairs' weights: ``gamma_t += delta``,
-    ``W[e] += delta P[g(e)]`` for its pairs, ``delta`` the exact minimiser.
-
-    The sweeps and group shifts hold the gains; moving a gain alone changes
-    the pooling term, so a target's gain and its weights could only crawl
-    together.  With the profiles ``P`` held this move leaves every pooling
-    deviation ``W[e] - gamma_t P[g]`` as it is, so in ``delta`` only the data
-    term and the L1 term change: ``a delta^2 - 2 b delta + lam4 sum |P[g, j]|
-    |delta + W[e, j] / P[g, j]|``, minimised exactly; the profiles then
-    re-eliminated (the group sums of ``gamma W`` and ``gamma^2`` updated) can
-    only lower the pooling term.
-    """
-    d = resid.shape[1]
-    J = W.shape[1]
-    for ti in range(torder.shape[0]):
-        t = torder[ti]
-        e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
-        if e1 == e0:
-            continue
-        s = tspace[t]
-        # the profiles of the target's pairs (before any of them moves), the
-        # prediction's direction q and the breakpoints
-        for a in range(d):
-            qbuf[a] = 0.0
-        nb = 0
-        for e in range(e0, e1):
-            g = group[e]
-            for j in range(J):
-                pj = gsum[g, j] / gcount[g] if gcount[g] > 0.0 else 0.0
-                pbuf[e - e0, j] = pj
-                if pj != 0.0:
-                    v = pj * U[e, j]
-                    if v != 0.0:
-                        for a in range(d):
-                            qbuf[a] += v * C[s, a, j]
-                    bbuf[nb] = -W[e, j] / pj
-                    wbuf[nb] = abs(pj)
-                    nb += 1
-        if nb == 0:
-            continue
-        qq = 0.0
-        qr = 0.0
-        for a in range(d):
-            qq += qbuf[a] * qbuf[a]
-            qr += qbuf[a] * resid[t, a]
-        x = _weighted_piecewise_minimiser(kappa[t] * qq, kappa[t] * qr, lam4, bbuf[:nb],
-                                          wbuf[:nb])
-        if x == 0.0:
-            continue
-        for e in range(e0, e1):
-            g = group[e]
-            ge = pgain[e]
-            gn = ge + x
-            for j in range(J):
-                w0 = W[e, j]
-                w1 = w0 + x * pbuf[e - e0, j]
-                W[e, j] = w1
-                gsum[g, j] += gn * w1 - ge * w0
-            gcount[g] += gn * gn - ge * ge
-            pgain[e] = gn
-        for a in range(d):
-            resid[t, a] -= x * qbuf[a]
 
 
 @njit(**JIT)

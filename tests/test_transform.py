@@ -163,13 +163,16 @@ def test_a_fit_without_gains_keeps_its_settle_step():
     assert _relerr(W.values, m.weights_.values) < 1e-9
 
 
-def test_the_gain_settle_descends_below_the_alternation():
-    """With target gains the settle step and transform descend in the weights
-    and gains together (fit.frozen.descend_gain_weights).  From the same
-    start it ends below the alternation of A-step and weight step it
-    replaced, and below its own start; the alternation continued from its
-    result finds nothing markedly lower; transform on the training data
-    returns the fit's weights and gains."""
+def test_the_gain_settle_is_the_minimiser_at_its_gains():
+    """With target gains the settle step and transform hold the gains of the
+    start's profiles-and-gains block and descend in the weights
+    (fit.frozen.descend_gain_weights): converged; the reduced objective the
+    descent minimises equals the full objective at the exact A-step, the
+    result's profiles and gains; a further descent at those gains finds
+    nothing lower; it ends no higher than the alternation of A-step and
+    weight step it replaced, though that also moves the gains (here 1.054
+    against 1.218 when written; on the suite's pooled seed 0 5e-6 above);
+    transform on the training data returns the fit's weights."""
     from licchie.fit import frozen as FZ
     ds, _ = make_suite_recording("owned_gains", seed=0, n_cells=(10, 6), n_frames=12,
                                  n_features=4, n_components=2)
@@ -186,13 +189,14 @@ def test_the_gain_settle_descends_below_the_alternation():
     R = np.ascontiguousarray(m.components_["source_effect"].values.T)
     start = FZ.reduced_init(pr, 2, 0, max_sweeps=0, C0=C, R0=R,
                             gain_rounds=FZ.SETTLE_GAIN_ROUNDS, gain_tol=FZ.SETTLE_GAIN_TOL)[0]
-    new = FZ.descend_gain_weights(pr, C, R, start, 20000, 1e-8)
+    new = FZ.descend_gain_weights(pr, C, R, start, 20000, 1e-12)
+    assert new.converged
+    _, phi, _ = FZ.descend(pr, C, R, new.W, 50, 0.0, gamma=new.gamma)
+    assert phi[0] == pytest.approx(new.objective, rel=1e-9)
+    assert phi[-1] >= phi[0] * (1 - 1e-9)
     old = frozen_weights(pr, C, R, start, 1000, 1e-10)
-    assert new.converged and new.objective < old.objective
     assert new.objective <= old.history[0][2].sum()
-    more = frozen_weights(pr, C, R, new.W, 200, 0.0)
-    assert more.objective >= new.objective * (1 - 1e-6)
-    # measured when written: 1.00887 against the alternation's 1.21775
+    assert new.objective <= old.objective * (1 + 1e-4)
 
 
 def test_heldout_frames(small, pooled_fit):

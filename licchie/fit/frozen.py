@@ -12,9 +12,8 @@ value.  Two solvers:
   leaves a LASSO in ``W`` (:mod:`licchie.kernels.frozen`); coordinate
   descent with group shifts reaches its minimiser in a few hundred sweeps.
 * :func:`descend_gain_weights` with target gains (and ``lam2 = lam3 = 0``,
-  one feature space): the same descent at fixed gains, alternated with the
-  exact block of profiles and gains.  Not convex, but every block lowers the
-  objective.
+  one feature space): the same descent at the start's gains, held fixed
+  (then the problem is convex again).
 * :func:`frozen_weights` otherwise: the alternation of the fit's own exact
   block steps (:meth:`Problem.a_step`, :meth:`Problem.weight_step`), which
   approaches the minimum slowly when many pairs share a profile.
@@ -194,78 +193,15 @@ def gain_descent_applies(problem: Problem):
             and exact_for(problem.lambdas, False))
 
 
-class _Descent:
-    """The inputs of :func:`licchie.kernels.frozen.frozen_weight_cd` for one
-    problem and fixed ``C``, ``R``, built once (the gains' rounds reuse them)."""
-
-    def __init__(self, problem: Problem, C, R, Wbar_fixed=None):
-        from .reduced_start import reduced_inputs
-        p = problem.pairs
-        Z, Y, kappa = reduced_inputs(problem)
-        J = C.shape[-1]
-        tspace = np.zeros(kappa.size, np.int64)
-        if C.ndim == 2:
-            U = np.ascontiguousarray(Z @ R)
-            C3 = C[None]
-        else:
-            tq = problem.spaces.class_space[problem.spaces.pair_class]  # (target, source) space
-            U = np.empty((p.n_pairs, J))
-            for q in range(R.shape[0]):
-                on = tq[:, 1] == q
-                U[on] = Z[on] @ R[q]
-            C3 = C
-            tspace[problem.pair_target] = tq[:, 0]
-        del Z
-        self.fixed = Wbar_fixed is not None
-        G = max(p.n_groups, 1)
-        self.P = (np.ascontiguousarray(Wbar_fixed, dtype=np.float64) if self.fixed
-                  else np.zeros((G, J)))
-        # visit targets and each group's pairs in the data's order, wherever the
-        # fit keeps them (pairs.reorder): the result must not depend on it
-        nt = kappa.size
-        rank = (np.arange(nt, dtype=np.int64) if problem.target_order is None
-                else np.asarray(problem.target_order, dtype=np.int64))  # data index of target
-        self.torder = np.argsort(rank, kind="stable").astype(np.int64)
-        self.tid = problem.pair_target
-        self.gpairs = np.lexsort((np.arange(p.n_pairs), rank[self.tid], p.group)).astype(np.int64)
-        self.gptr = np.searchsorted(p.group[self.gpairs], np.arange(G + 1)).astype(np.int64)
-        self.U, self.Y, self.kappa, self.tspace = U, np.ascontiguousarray(Y), kappa, tspace
-        self.C3 = np.ascontiguousarray(C3)
-        self.G, self.pairs = G, p
-        self.lam4, self.lam5 = float(problem.lambdas[3]), float(problem.lambdas[4])
-
-    def __call__(self, W0, max_sweeps, tol, gamma=None, free_gains=False):
-        """Descend from ``W0`` at the target gains ``gamma`` (None: all 1),
-        moving the gains too if ``free_gains``.
-
-        Returns ``W, phi, converged`` as :func:`descend`, and the gains
-        (float64 (n_targets,); None if ``gamma`` is None)."""
-        from ..kernels import frozen as KF
-        p = self.pairs
-        pgain = (np.ones(p.n_pairs) if gamma is None
-                 else np.ascontiguousarray(np.asarray(gamma, dtype=np.float64)[self.tid]))
-        W = np.array(W0, dtype=np.float64, order="C")
-        phi, converged = KF.frozen_weight_cd(
-            self.U, self.Y, self.kappa, p.tgt_ptr, self.tspace, self.C3, p.group, self.G,
-            pgain, self.P, self.fixed, self.lam4, self.lam5, W, int(max_sweeps), float(tol),
-            np.empty_like(self.Y), self.gptr, self.gpairs, self.tid, self.torder,
-            ANDERSON_WINDOW, bool(free_gains) and gamma is not None)
-        gains = None
-        if gamma is not None:
-            gains = np.array(gamma, dtype=np.float64)
-            gains[self.tid] = pgain
-        return W, phi, bool(converged), gains
-
-
 def descend(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None, gamma=None):
     """The weights at fixed ``C``, ``R`` by coordinate descent on the A-eliminated
     objective (:func:`licchie.kernels.frozen.frozen_weight_cd`), without ``A``.
 
-    Only where :func:`exact_applies` (or, with ``gamma``, at fixed target
-    gains: :func:`descend_gain_weights`).  Parameters as
-    :func:`frozen_weights` (``max_sweeps`` sweeps over all weights at most);
-    ``gamma``: float64 (n_targets,), the target gains the pooling term scales
-    the profiles by (None: all 1).
+    Only where :func:`exact_applies`, or with target gains held at ``gamma``
+    (:func:`descend_gain_weights`).  Parameters as :func:`frozen_weights`
+    (``max_sweeps`` sweeps over all weights at most); ``gamma``: float64
+    (n_targets,), the target gains the pooling term scales the profiles by
+    (None: all 1).
 
     Returns
     -------
@@ -275,7 +211,44 @@ def descend(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None, gamma=
         every sweep.
     converged : bool
     """
-    return _Descent(problem, C, R, Wbar_fixed)(W0, max_sweeps, tol, gamma)[:3]
+    from ..kernels import frozen as KF
+    from .reduced_start import reduced_inputs
+    p = problem.pairs
+    Z, Y, kappa = reduced_inputs(problem)
+    J = W0.shape[1]
+    tspace = np.zeros(kappa.size, np.int64)
+    if C.ndim == 2:
+        U = np.ascontiguousarray(Z @ R)
+        C3 = C[None]
+    else:
+        tq = problem.spaces.class_space[problem.spaces.pair_class]  # (target, source) space
+        U = np.empty((p.n_pairs, J))
+        for q in range(R.shape[0]):
+            on = tq[:, 1] == q
+            U[on] = Z[on] @ R[q]
+        C3 = C
+        tspace[problem.pair_target] = tq[:, 0]
+    fixed = Wbar_fixed is not None
+    G = max(p.n_groups, 1)
+    P = np.ascontiguousarray(Wbar_fixed, dtype=np.float64) if fixed else np.zeros((G, J))
+    W = np.array(W0, dtype=np.float64, order="C")
+    # visit targets and each group's pairs in the data's order, wherever the
+    # fit keeps them (pairs.reorder): the result must not depend on it
+    nt = kappa.size
+    rank = (np.arange(nt, dtype=np.int64) if problem.target_order is None
+            else np.asarray(problem.target_order, dtype=np.int64))   # data index of target
+    torder = np.argsort(rank, kind="stable").astype(np.int64)
+    tid = problem.pair_target
+    gpairs = np.lexsort((np.arange(p.n_pairs), rank[tid], p.group)).astype(np.int64)
+    gptr = np.searchsorted(p.group[gpairs], np.arange(G + 1)).astype(np.int64)
+    pgain = (np.ones(p.n_pairs) if gamma is None
+             else np.ascontiguousarray(np.asarray(gamma, dtype=np.float64)[tid]))
+    phi, converged = KF.frozen_weight_cd(
+        U, np.ascontiguousarray(Y), kappa, p.tgt_ptr, tspace, np.ascontiguousarray(C3),
+        p.group, G, pgain, P, fixed, float(problem.lambdas[3]), float(problem.lambdas[4]), W,
+        int(max_sweeps), float(tol), np.empty_like(Y), gptr, gpairs, tid, torder,
+        ANDERSON_WINDOW)
+    return W, phi, bool(converged)
 
 
 def _descent_result(problem, W, C, R, Wbar, gamma, n_iter, converged):
@@ -303,37 +276,39 @@ def descend_weights(problem: Problem, C, R, W0, max_sweeps, tol, Wbar_fixed=None
 
 
 def descend_gain_weights(problem: Problem, C, R, W0, max_sweeps, tol):
-    """The weights, profiles and target gains at fixed ``C``, ``R`` by descent.
+    """The weights and profiles at fixed ``C``, ``R`` and at the start's target gains.
 
-    With target gains the frozen problem is not convex (the pooling term
-    pulls ``W[e]`` toward ``gamma_t W̄[g]``), but it is a LASSO in ``W`` at
-    fixed gains.  The descent (:func:`licchie.kernels.frozen.frozen_weight_cd`
-    with ``free_gains``) sweeps the weights at fixed gains and then moves
-    every target's gain together with its pairs' weights along their
-    profiles, which leaves the pooling deviations unchanged; then the exact
-    block of profiles and gains at fixed ``W`` (:meth:`Problem.profiles`,
-    which also normalises the gains).  Every step lowers the objective.
-    Rounds of both until a round lowers it by at most ``tol`` of it, or
-    ``max_sweeps`` sweeps in all.  It replaces the alternation of A-step
-    and weight step (docs/model-choices.md, "Descent with target gains").
+    With target gains the pooling term pulls ``W[e]`` toward ``gamma_t
+    W̄[g]``.  The gains are those of the exact profiles-and-gains block at
+    ``W0`` (:meth:`Problem.profiles`; for the settle step's start, the
+    exactly pooled problem's gains) and are then held: at fixed gains the
+    problem is a LASSO in ``W`` (profiles eliminated), convex, and the
+    descent (:func:`descend` with ``gamma``) reaches its minimum.  Moving the
+    gains too lowers the objective further but lets each target's gain
+    escape its group's pull, and the weights then match the planted
+    interactions worse (docs/model-choices.md, "Descent with target gains").
 
     Returns
     -------
     FrozenResult
     """
-    run = _Descent(problem, C, R)
-    W = np.array(W0, dtype=np.float64, order="C")
-    Wbar, gamma = problem.profiles(W, None)
-    left, prev, converged = int(max_sweeps), np.inf, False
-    while left > 0:
-        W, phi, _, gamma = run(W, left, tol, gamma, free_gains=True)
-        left -= phi.size - 1
-        Wbar, gamma = problem.profiles(W, gamma)
-        if prev - phi[-1] <= tol * abs(phi[-1]):
-            converged = True
-            break
-        prev = phi[-1]
-    return _descent_result(problem, W, C, R, Wbar, gamma, int(max_sweeps) - left, converged)
+    _, gamma = problem.profiles(np.ascontiguousarray(W0, dtype=np.float64), None)
+    W, phi, converged = descend(problem, C, R, W0, max_sweeps, tol, gamma=gamma)
+    return _descent_result(problem, W, C, R, gain_profiles(problem, W, gamma), gamma,
+                           phi.size - 1, converged)
+
+
+def gain_profiles(problem: Problem, W, gamma):
+    """float64 (n_groups, J): the profiles that minimise the pooling term at
+    fixed gains, ``sum gamma W / sum gamma^2`` over each group (0 where its
+    gains are all 0)."""
+    p = problem.pairs
+    g = np.asarray(gamma, dtype=np.float64)[problem.pair_target]
+    G = max(p.n_groups, 1)
+    num = np.zeros((G, W.shape[1]))
+    np.add.at(num, p.group, g[:, None] * W)
+    den = np.bincount(p.group, weights=g * g, minlength=G)
+    return np.divide(num, den[:, None], out=np.zeros_like(num), where=den[:, None] > 0)
 
 
 def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W0=None,
