@@ -5,7 +5,7 @@ MODEL.md is minimised over the interaction matrices ``A_e``, the weights
 ``W`` and the pooling profiles ``W̄`` only.  For fixed ``C``, ``R`` and
 without target gains every term is jointly convex in ``(A, W, W̄)`` (each is
 a convex function of expressions linear in them), so there is one minimum
-value.  Two solvers:
+value.  Three solvers:
 
 * :func:`descend` where :func:`exact_applies` (``lam2 = lam3 = 0``, the
   defaults, and no gains): ``A`` and the profiles have closed forms, which
