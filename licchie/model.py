@@ -884,11 +884,11 @@ class LICCHIE(BaseEstimator):
             original units.
         profiles : {"refit", "frozen"}, default "refit"
         max_iter : int, optional
-            Default ``10 * max_iter``.  With default lambdas and no target
-            gains the solver is coordinate descent, allowed ``10 *
-            max_iter`` sweeps and stopping at ``tol / 100``
-            (:func:`licchie.fit.frozen.descend`); else the alternation's
-            iterations.
+            Default ``10 * max_iter``.  With default lambdas the solver is
+            coordinate descent (with target gains, at the gains of its
+            start), allowed ``10 * max_iter`` sweeps and stopping at ``tol
+            / 100`` (:func:`licchie.fit.frozen.descend`); else the
+            alternation's iterations.
         tol : float, optional
             Default ``tol``.
 

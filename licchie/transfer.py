@@ -7,11 +7,12 @@ pair weights, smoothness graph rule and pooling groups, all built on the new
 data) over ``A_e``, ``W`` and the pooling profiles, with the target and
 source effects ``C``, ``R`` held at the fitted values and the data in the
 fitted model's units (its frozen ``scaling_``).  With ``lam2 = lam3 = 0``
-(the defaults) and no target gains the solver is coordinate descent on the
-objective with the ``A_e`` and the profiles eliminated exactly
-(:func:`licchie.fit.frozen.descend`), which reaches the minimiser; otherwise
-the fit's own A-step and weight step
-(:func:`licchie.fit.frozen.frozen_weights`).
+(the defaults) the solver is coordinate descent on the objective with the
+``A_e`` and the profiles eliminated exactly
+(:func:`licchie.fit.frozen.descend`), which reaches the minimiser; with
+target gains it holds the gains of its start's profiles-and-gains block
+(:func:`licchie.fit.frozen.descend_gain_weights`); otherwise the fit's own
+A-step and weight step (:func:`licchie.fit.frozen.frozen_weights`).
 
 Pooling profiles (``profiles``):
 
@@ -85,8 +86,9 @@ def transform(model, X, profiles="refit", max_iter=None, tol=None):
         Pooling profiles free (as in the fit) or held at the training ones
         (module docstring).
     max_iter : int, optional
-        Iterations of the alternation; default ``10 * model.max_iter`` (the
-        weights alone, with motifs fixed, converge linearly and are cheap).
+        Iterations of the alternation (the descent: ``10 * max_iter``
+        sweeps); default ``10 * model.max_iter`` (the weights alone, with
+        motifs fixed, converge linearly and are cheap).
     tol : float, optional
         Relative decrease of the objective at which to stop; default
         ``model.tol``.
