@@ -23,7 +23,7 @@ from .knn import knn_stacked
 from .astep import a_step
 from .cp import (weighted_sum, times_columns, unit_sphere_sweep, bilinear_cr,
                  lowrank_reconstruct, cp_als)
-from .weights import weight_lasso, group_mean, gain_profile_rounds
+from .weights import weight_lasso, group_mean, gain_profile_rounds, gain_profiles
 from .objective import objective_terms, predict_lowrank
 from .spaces import class_motifs, weighted_sum_classes, bilinear_classes
 
@@ -33,7 +33,7 @@ __all__ = [
     "a_step",
     "weighted_sum", "times_columns", "unit_sphere_sweep", "bilinear_cr",
     "lowrank_reconstruct", "cp_als",
-    "weight_lasso", "group_mean", "gain_profile_rounds",
+    "weight_lasso", "group_mean", "gain_profile_rounds", "gain_profiles",
     "objective_terms", "predict_lowrank",
     "class_motifs", "weighted_sum_classes", "bilinear_classes",
 ]

@@ -327,6 +327,26 @@ def group_mean(W, group, n_groups):
 
 
 @njit(**JIT)
+def gain_profiles(W, group, tid, gamma, num, den, Wbar):
+    """The profiles that minimise ``sum_e ||W[e] - gamma[tid[e]] Wbar[group[e]]||^2``
+    at fixed gains, into ``Wbar`` (n_groups, J): ``sum gamma W / sum gamma^2``
+    over each group, 0 for a group with no gain mass.  ``num`` (n_groups, J)
+    and ``den`` (n_groups,) are scratch.  Sums run over the pairs in order."""
+    n_groups, J = Wbar.shape
+    num[:] = 0.0
+    den[:] = 0.0
+    for e in range(W.shape[0]):
+        g = group[e]
+        ge = gamma[tid[e]]
+        den[g] += ge * ge
+        for j in range(J):
+            num[g, j] += ge * W[e, j]
+    for g in range(n_groups):
+        for j in range(J):
+            Wbar[g, j] = num[g, j] / den[g] if den[g] > 0 else 0.0
+
+
+@njit(**JIT)
 def gain_profile_rounds(W, group, n_groups, tid, gamma, rounds, tol):
     """Alternate group profiles and per-target gains for the gain pooling term.
 
@@ -363,17 +383,7 @@ def gain_profile_rounds(W, group, n_groups, tid, gamma, rounds, tol):
     num_t = np.empty(nt)
     den_t = np.empty(nt)
     for _ in range(rounds):
-        num[:] = 0.0
-        den[:] = 0.0
-        for e in range(E):
-            g = group[e]
-            ge = gam[tid[e]]
-            den[g] += ge * ge
-            for j in range(J):
-                num[g, j] += ge * W[e, j]
-        for g in range(n_groups):
-            for j in range(J):
-                Wbar[g, j] = num[g, j] / den[g] if den[g] > 0 else 0.0
+        gain_profiles(W, group, tid, gam, num, den, Wbar)
         num_t[:] = 0.0
         den_t[:] = 0.0
         for e in range(E):

@@ -300,15 +300,15 @@ def descend_gain_weights(problem: Problem, C, R, W0, max_sweeps, tol):
 
 def gain_profiles(problem: Problem, W, gamma):
     """float64 (n_groups, J): the profiles that minimise the pooling term at
-    fixed gains, ``sum gamma W / sum gamma^2`` over each group (0 where its
-    gains are all 0)."""
+    fixed gains (:func:`licchie.kernels.gain_profiles`, the profile step of
+    :meth:`Problem.profiles`' rounds)."""
     p = problem.pairs
-    g = np.asarray(gamma, dtype=np.float64)[problem.pair_target]
-    G = max(p.n_groups, 1)
-    num = np.zeros((G, W.shape[1]))
-    np.add.at(num, p.group, g[:, None] * W)
-    den = np.bincount(p.group, weights=g * g, minlength=G)
-    return np.divide(num, den[:, None], out=np.zeros_like(num), where=den[:, None] > 0)
+    G, J = max(p.n_groups, 1), W.shape[1]
+    Wbar = np.zeros((G, J))
+    K.gain_profiles(np.ascontiguousarray(W, dtype=np.float64), p.group, problem.pair_target,
+                    np.ascontiguousarray(gamma, dtype=np.float64), np.empty((G, J)),
+                    np.empty(G), Wbar)
+    return Wbar
 
 
 def weights_at_motifs(problem: Problem, C, R, max_iter, tol, extrapolate=True, W0=None,
