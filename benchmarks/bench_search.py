@@ -108,6 +108,12 @@ class PooledSearch(_OneThread):
         S.search(self.data, 10, n_searches=2, n_starts=1, n_trials=3, time_budget=None,
                  max_sweeps=200, move_groups=self.classes, seed=0, n_workers=n_workers)
 
+    def time_three_searches(self, n_workers):
+        # three searches of one start and four moves (the fit's n_searches):
+        # on two workers in halves, three waves of two (search._chunks)
+        S.search(self.data, 10, n_searches=3, n_starts=1, n_trials=4, time_budget=None,
+                 max_sweeps=200, move_groups=self.classes, seed=0, n_workers=n_workers)
+
 
 class GroupingCV(_PairSizes):
     def setup(self, n_pairs):

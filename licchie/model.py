@@ -470,6 +470,7 @@ class LICCHIE(BaseEstimator):
         # "auto": the gain-free searches, by pooling groups, which a refit with
         # gains takes as its gain search's round 0 instead of searching again
         self._gain_free_searches = {}
+        self._verdict = None   # (result, info, init, lambdas) of the last local fit
         try:
             cv, fallback = self._fit_pooling(X, client)
             check = self.gain_check_
@@ -489,8 +490,12 @@ class LICCHIE(BaseEstimator):
                 self.gain_check_ = check  # the evidence for the refit
             self.target_gain_ = (self._fitting_gains
                                  and resolve_lambdas(self.lambdas).pooling > 0)
+            if self._verdict is not None:   # the local fit's (fit_dask adds its own)
+                out = {"components_": self.components_, "stability_": self.stability_}
+                L.add_verdict(out, *self._verdict)
+                self.components_, self.stability_ = out["components_"], out["stability_"]
         finally:
-            del self._fitting_gains, self._gain_free_searches
+            del self._fitting_gains, self._gain_free_searches, self._verdict
         self.pooling_fallback_ = fallback
         if not self.target_gain_:
             _warn_gains(self.gain_check_, self._gain_refit_blocker(client))
@@ -568,7 +573,9 @@ class LICCHIE(BaseEstimator):
             prep = self._prepare(X)
             obs, problem, fpairs = prep.recording.obs, prep.problem, prep.fit_pairs
             init = self._init_method()
-            progress = _progress(self.verbose, self.n_init * self.max_iter)
+            # with gains the search's best polish is refined and polished once more
+            refined = init == "search" and problem.target_gain and problem.spaces is None
+            progress = _progress(self.verbose, (self.n_init + refined) * self.max_iter)
             info = None
             try:
                 if init == "search" and problem.spaces is not None:
@@ -633,7 +640,9 @@ class LICCHIE(BaseEstimator):
         del prep, problem, fpairs
         best = int(np.argmin([r.objective for r in results]))
         fitted = L.fitted_attributes(obs, pairs, n_edges, results, best, spaces)
-        L.add_verdict(fitted, results[best], info, init, resolve_lambdas(self.lambdas))
+        # the verdict is added by fit once this fit is the one that stays
+        # (a refit with gains or the class fallback replaces it)
+        self._verdict = (results[best], info, init, resolve_lambdas(self.lambdas))
         fitted["class_restarts_"] = trials
         fitted["scaling_"] = scaling
         fitted["gain_check_"] = None if gcheck is None else gcheck.as_dict()

@@ -134,6 +134,51 @@ def test_auto_fits_again_with_gains_when_the_check_asks(gained_fit, tmp_path):
     assert back.gain_check_ == auto.gain_check_
 
 
+def test_auto_judges_only_the_fit_it_keeps(gained_fit, monkeypatch):
+    """The gain-free fit that the refit replaces is never diagnosed; the
+    verdict is the one the fit with gains alone gives."""
+    _, ds, _ = gained_fit
+    from licchie.fit import global_start as FG
+    real, calls = FG.diagnose, []
+
+    def diagnose(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(FG, "diagnose", diagnose)
+    auto, _ = small_fit(ds)
+    assert auto.target_gain_ is True and len(calls) == 1
+    on, _ = small_fit(ds, target_gain=True)
+    assert len(calls) == 2
+    assert list(auto.components_["verdict"].values) == list(on.components_["verdict"].values)
+    np.testing.assert_array_equal(auto.stability_.values, on.stability_.values)
+    assert auto.stability_.attrs == on.stability_.attrs
+
+
+def test_progress_of_a_fit_with_gains_counts_its_refined_polish(gained_fit, monkeypatch):
+    _, ds, _ = gained_fit
+    import licchie.model as M
+    bars = []
+
+    class Bar:
+        def __init__(self, verbose, total):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def set_postfix_str(self, text):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(M, "_progress", Bar)
+    small_fit(ds, target_gain=True)   # n_init=2 polishes, then the refined one
+    assert len(bars) == 1 and bars[0].n == bars[0].total == 3 * 10
+
+
 def test_auto_refit_with_gains_keeps_the_gain_free_fits_pooling_groups(gained_fit,
                                                                        monkeypatch):
     """The groups' cross-validation fits profiles without gains, so it judges

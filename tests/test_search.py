@@ -270,6 +270,49 @@ def test_searches_on_worker_processes_equal_the_serial_search():
     _same_search(serial, S.search(data.for_search(), 3, **kw))
 
 
+def _settings(data, **kw):
+    """:func:`search`'s per-search settings, as it builds them."""
+    one = dict(n_components=3, n_starts=2, n_trials=None, time_budget=None, eval_budget=None,
+               local="lbfgs", max_sweeps=1000, tol=1e-10, patience=None, screen=20,
+               labels=np.arange(data.n_groups) // 4, t0=0.0)
+    one.update(kw)
+    return one
+
+
+@pytest.mark.parametrize("budget", [dict(eval_budget=3000.0), dict(n_trials=7)])
+def test_a_search_run_in_chunks_makes_the_moves_of_one_run(budget):
+    data, *_ = planted("class_frame", seed=4, n_targets=300)
+    one = _settings(data, **budget)
+    whole = S._one_search(data, 1, 5, one)
+    # pause after the starts, mid-budget, and at a budget already used up
+    stops = ([(500.0, None), (1700.0, None), (1700.0, None)] if "eval_budget" in budget
+             else [(None, 0), (None, 3), (None, 3)])
+    state, parts = S._State(np.random.default_rng(5)), []
+    for until in stops + [None]:
+        run, state = S._search_chunk(data, 1, one, state, until=until)
+        parts.append(run)
+    assert state.done
+    merged = S._merged(parts)
+    assert merged.n_trials == whole.n_trials > 3
+    assert [h[1:] for h in merged.history] == [h[1:] for h in whole.history]
+    assert len(merged.minima) == len(whole.minima)
+    for a, b in zip(merged.minima, whole.minima):
+        assert a[0] == b[0]
+        np.testing.assert_array_equal(a[2], b[2])
+    assert merged.best[0] == whole.best[0]
+
+
+def test_chunked_searches_on_workers_equal_the_serial_search():
+    # three searches on two workers run in halves (three waves of two); one
+    # search ends by patience, the others by the evaluation budget
+    data, *_ = planted("class_frame", seed=4, n_targets=300)
+    assert S._chunks(3, 2) == 2 and S._chunks(2, 2) == 1 and S._chunks(4, 2) == 1
+    kw = dict(n_searches=3, n_starts=2, time_budget=None, seed=3, eval_budget=9000,
+              patience=2, move_groups=np.arange(data.n_groups) // 4, screen=20)
+    serial = S.search(data, 3, **kw)
+    _same_search(serial, S.search(data, 3, n_workers=2, **kw))
+
+
 def test_diagnostic_flags_a_source_direction_no_source_visits():
     d = 5
     r0 = np.zeros(d)

@@ -47,12 +47,25 @@ SCREEN_ITER = 20   # iterations of the full objective that rank the candidates
 
 @dataclass
 class GlobalStart:
-    """What the search left for the fitted attributes."""
+    """What the search left for the fitted attributes.
+
+    ``diagnose`` is the search's :class:`Diagnosis`, or a function of no
+    arguments that computes it when :attr:`diagnosis` is first read: a fit
+    that another fit replaces (``target_gain="auto"`` refitting with gains,
+    ``pooling_groups="auto"`` falling back to class profiles) never pays
+    for its verdict (about 5 s at paper size).
+    """
 
     result: SearchResult
-    diagnosis: Diagnosis
+    diagnose: object
     data: PooledData
     target_gain: bool = False   # the verdict then stops at "medium" (final_verdict)
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        if callable(self.diagnose):
+            self.diagnose = self.diagnose()
+        return self.diagnose
 
 
 def reduced_data(problem, obs):
@@ -226,7 +239,8 @@ def searched_candidates(data, move, n_components, opts, seed, show_search, n_pol
     Returns
     -------
     res : the search's result
-    diag : its diagnosis (:func:`diagnose`)
+    diag : callable, its diagnosis (:func:`diagnose`) when called (for
+        :class:`GlobalStart`, which calls it once the fit needs a verdict)
     cands : list, the best ``max(n_polish, opts["polish_screen"])`` distinct
         minima by reduced loss (at least one), for :func:`screened`
     seeds : ndarray of uint32, one polish seed per candidate
@@ -254,7 +268,10 @@ def searched_candidates(data, move, n_components, opts, seed, show_search, n_pol
             f"{float(opts['search_time']):g} s) before its evaluation budget: the result "
             "depends on this machine's speed. Raise search_time for a reproducible fit.",
             UserWarning, stacklevel=5)
-    diag = diagnose(data, res, seed=int(s_diag.generate_state(1)[0]))
+    diag_seed = int(s_diag.generate_state(1)[0])
+
+    def diag():
+        return diagnose(data, res, seed=diag_seed)
     cands = res.candidates[:max(1, int(n_polish), int(opts["polish_screen"]))]
     if res.joint is not None:
         # with target gains the winning round's joint minimum of (profiles,

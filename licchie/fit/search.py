@@ -510,9 +510,7 @@ def search(data: PooledData, n_components, *, n_searches=3, n_starts=2, n_trials
     n_workers = min(int(n_workers), n_searches)
     parallel = n_workers > 1 and not callable(local)
     if parallel:
-        small = data.for_search()
-        runs = on_workers(_one_search, [(small, s, child, one)
-                                        for s, child in enumerate(children)], n_workers)
+        runs = _runs_on_workers(data.for_search(), children, one, n_workers)
     else:
         runs = (_one_search(data, s, child, one, show) for s, child in enumerate(children))
     cands, bests, history = [], [], []
@@ -546,12 +544,49 @@ class _Run:
     n_trials: int
 
 
+@dataclass
+class _State:
+    """Where one search stands between two chunks (:func:`_search_chunk`)."""
+
+    rng: np.random.Generator
+    inc: tuple = None     # the incumbent (loss, Wbar, C, R)
+    used: int = 0         # local-solver evaluations so far
+    trial: int = 0
+    stale: int = 0
+    elapsed: float = 0.0  # seconds of this search so far, for its time budget
+    started: bool = False
+    done: bool = False
+
+
 def _one_search(data, s, seed, one, show=None):
     """Search number ``s`` of :func:`search`: random starts, then basin hopping.
 
     ``one`` holds :func:`search`'s settings with the budgets of one search;
     ``show(row, incumbent_loss)`` sees every history row as it happens.
     Depends on nothing but its arguments, so searches can run anywhere.
+    """
+    run, _ = _search_chunk(data, s, one, _State(np.random.default_rng(seed)), show)
+    return run
+
+
+def _search_chunk(data, s, one, state, show=None, until=None):
+    """Run search ``s`` from ``state`` until it ends, or pauses at ``until``.
+
+    ``until = (evals, trials)`` (either None): pause before the first move
+    that would start with at least that many evaluations used or moves
+    made.  A search run in chunks from one state makes exactly the moves,
+    in the same order, of the search run at once (the generator is part of
+    the state), so where it pauses changes nothing but which process does
+    the work.
+
+    Returns
+    -------
+    run : _Run
+        The minima and history rows of this chunk; ``best`` and
+        ``n_trials`` of the search so far.
+    state : _State
+        ``done`` once a stop of the search itself (budget, patience, trials)
+        was reached.
     """
     J, labels = one["n_components"], one["labels"]
     n_trials, patience = one["n_trials"], one["patience"]
@@ -560,36 +595,37 @@ def _one_search(data, s, seed, one, show=None):
     d = data.T.shape[1]
     sw = _Sweeper(data)
     solver = local if callable(local) else lbfgs if local == "lbfgs" else als
-    rng = np.random.default_rng(seed)
-    t0, t_s = one["t0"], time.perf_counter()
+    rng = state.rng
+    t0, t_s = one["t0"], time.perf_counter() - state.elapsed
     minima, history = [], []
-    inc = None
-    used = 0
+    inc, used, trial, stale = state.inc, state.used, state.trial, state.stale
+    pause_evals, pause_trials = (None, None) if until is None else until
 
     def record(row):
         history.append(row)
         if show is not None:
             show(row, inc[0])
 
-    for k in range(one["n_starts"]):
-        Wb, C, R, F, n_ev = solver(data, _random_unit(rng, d, J), _random_unit(rng, d, J),
-                                   max_sweeps, tol, sweeper=sw)
-        used += n_ev
-        minima.append((F, Wb, C, R))
-        better = inc is None or F < inc[0]
-        if better:
-            inc = (F, Wb, C, R)
-        record((time.time() - t0, s, -1, "start", F, better))
-    trial = 0
-    stale = 0
+    if not state.started:
+        for k in range(one["n_starts"]):
+            Wb, C, R, F, n_ev = solver(data, _random_unit(rng, d, J),
+                                       _random_unit(rng, d, J), max_sweeps, tol, sweeper=sw)
+            used += n_ev
+            minima.append((F, Wb, C, R))
+            better = inc is None or F < inc[0]
+            if better:
+                inc = (F, Wb, C, R)
+            record((time.time() - t0, s, -1, "start", F, better))
+    done = False
     while True:
-        if n_trials is not None and trial >= n_trials:
+        if ((n_trials is not None and trial >= n_trials)
+                or (patience is not None and stale >= patience)
+                or (eval_budget is not None and used >= eval_budget)
+                or (time_budget is not None and time.perf_counter() - t_s > time_budget)):
+            done = True
             break
-        if patience is not None and stale >= patience:
-            break
-        if eval_budget is not None and used >= eval_budget:
-            break
-        if time_budget is not None and time.perf_counter() - t_s > time_budget:
+        if ((pause_evals is not None and used >= pause_evals)
+                or (pause_trials is not None and trial >= pause_trials)):
             break
         C, R, name = _move(rng, data, labels, inc[1], inc[2], inc[3])
         Wb, C, R, F, n_ev, screened = _polish_move(data, solver, C, R, inc, max_sweeps,
@@ -607,7 +643,63 @@ def _one_search(data, s, seed, one, show=None):
             inc = (F, Wb, C, R)
         record((time.time() - t0, s, trial, name, F, ok))
         trial += 1
-    return _Run(minima, inc, history, trial)
+    state = _State(rng, inc, used, trial, stale, time.perf_counter() - t_s, True, done)
+    return _Run(minima, inc, history, trial), state
+
+
+def _chunks(n_searches, n_workers):
+    """Chunks per search that keep ``n_workers`` busy: 1 when there are no more
+    searches than workers, else ``n_workers / gcd(n_searches, n_workers)``
+    (three searches on two workers: halves, run as three waves of two)."""
+    if n_searches <= n_workers:
+        return 1
+    return n_workers // np.gcd(n_searches, n_workers)
+
+
+def _runs_on_workers(data, seeds, one, n_workers):
+    """The searches of ``seeds`` on ``n_workers`` processes, in chunks: a
+    generator of each search's :class:`_Run`, in search order.
+
+    Three equal searches on two workers would leave one worker idle for a
+    third of the time; each search is cut into :func:`_chunks` pieces by its
+    evaluation budget (or its moves), and waves of ``n_workers`` chunks of
+    different searches run at once, chunk ``c`` of a search always after
+    chunk ``c - 1`` (the chunks are ordered chunk by chunk, search by search,
+    and there are more searches than workers).  The result is that of the
+    serial searches, bit for bit (:func:`_search_chunk`).
+    """
+    n = len(seeds)
+    k = _chunks(n, n_workers)
+    if k > 1 and one["eval_budget"] is None and one["n_trials"] is None:
+        k = 1   # a time budget alone has no machine-independent place to pause
+    states = [_State(np.random.default_rng(sd)) for sd in seeds]
+    parts = [[] for _ in range(n)]
+    order = [(s, c) for c in range(k) for s in range(n)]
+    shown = 0
+    for w0 in range(0, len(order), n_workers):
+        wave = [(s, c) for s, c in order[w0:w0 + n_workers] if not states[s].done]
+        calls = [(data, s, one, states[s], None, _pause(one, c, k)) for s, c in wave]
+        for (s, _), (run, state) in zip(wave, on_workers(_search_chunk, calls, n_workers)):
+            parts[s].append(run)
+            states[s] = state
+        while shown < n and states[shown].done:
+            yield _merged(parts[shown])
+            shown += 1
+
+
+def _pause(one, c, k):
+    """``until`` of chunk ``c`` of ``k`` (None for the last: run to the end)."""
+    if c == k - 1:
+        return None
+    evals = None if one["eval_budget"] is None else one["eval_budget"] * (c + 1) / k
+    trials = None if one["n_trials"] is None else -(-one["n_trials"] * (c + 1) // k)
+    return evals, trials if evals is None else None
+
+
+def _merged(parts):
+    """One search's :class:`_Run` from its chunks'."""
+    return _Run([m for p in parts for m in p.minima], parts[-1].best,
+                [h for p in parts for h in p.history], parts[-1].n_trials)
 
 
 def on_workers(fn, calls, n_workers):
