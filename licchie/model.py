@@ -492,7 +492,8 @@ class LICCHIE(BaseEstimator):
                                  and resolve_lambdas(self.lambdas).pooling > 0)
             if self._verdict is not None:   # the local fit's (fit_dask adds its own)
                 out = {"components_": self.components_, "stability_": self.stability_}
-                L.add_verdict(out, *self._verdict)
+                with F.numba_threads(self.n_jobs):   # the fit's threads, BLAS at one
+                    L.add_verdict(out, *self._verdict)
                 self.components_, self.stability_ = out["components_"], out["stability_"]
         finally:
             del self._fitting_gains, self._gain_free_searches, self._verdict

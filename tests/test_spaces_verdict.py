@@ -177,9 +177,17 @@ def test_final_verdict_names_the_partner_in_the_fitted_order(small):
     dg.partner = np.array([2, -1, -1])
     dg.explanation = [SV.WHY["partner"].format(2, 0.3), "x", "y"]
     dg.reason_key = ["partner", "gap", "high"]
-    info = SV.SpacesStart(dg, C, R, L, np.array([L]))
+    calls = []
+
+    def later():   # a deferred diagnosis: computed once, when the verdict reads it
+        calls.append(1)
+        return dg
+
+    info = SV.SpacesStart(later, C, R, L, np.array([L]))
+    assert calls == []
     order = [2, 0, 1]   # fitted motif k is diagnosed motif order[k]
     score, verdict, reason = SV.final_verdict(C[:, :, order], R[:, :, order], info)
+    assert info.diagnosis is dg and calls == [1]
     np.testing.assert_allclose(score, dg.score[order])
     assert verdict == ["high", "low", "low"]
     assert reason[1].startswith(SV.PARTNER + " 0 ")   # diagnosed motif 2 is fitted motif 0

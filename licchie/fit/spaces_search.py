@@ -248,14 +248,17 @@ def _noised_data(problem, obs):
 
 
 def _diagnosed(red, pairs, minima, seed, noised=None):
-    """The verdict's diagnosis of the best of ``minima`` (every start's, sorted)."""
+    """The verdict's diagnosis of the best of ``minima`` (every start's,
+    sorted), computed when the verdict first reads it (:class:`SpacesStart`)."""
     from .spaces_verdict import SpacesStart, diagnose_spaces, unit_effects
 
     ptr = pairs.tgt_ptr
     has = ptr[1:] > ptr[:-1]   # each target's space: that of its pairs' groups
     space = red.gp[pairs.group[ptr[:-1][has]]]
     n_obs = int(red.features.sum(axis=1)[space].sum())
-    dg = diagnose_spaces(red, minima, n_obs, seed=seed, noised=noised)
+
+    def dg():
+        return diagnose_spaces(red, minima, n_obs, seed=seed, noised=noised)
     return SpacesStart(dg, unit_effects(minima[0][2]), unit_effects(minima[0][3]),
                        float(minima[0][0]), np.array([float(c[0]) for c in minima]))
 

@@ -81,15 +81,24 @@ class SpacesStart:
 
     ``C, R`` (n_spaces, d, J) unit per space and ``loss``: the best reduced
     minimum the diagnosis judged; ``losses`` (n_starts,) every start's
-    minimum, sorted.
+    minimum, sorted.  ``diagnose`` is the :class:`Diagnosis`, or a function
+    of no arguments that computes it when :attr:`diagnosis` is first read
+    (as :class:`licchie.fit.global_start.GlobalStart`: a fit that
+    ``pooling_groups="auto"`` replaces never pays for its verdict).
     """
 
-    diagnosis: Diagnosis
+    diagnose: object
     C: np.ndarray
     R: np.ndarray
     loss: float
     losses: np.ndarray
     target_gain: bool = False
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        if callable(self.diagnose):
+            self.diagnose = self.diagnose()
+        return self.diagnose
 
 
 def unit_effects(F):
