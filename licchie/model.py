@@ -574,9 +574,7 @@ class LICCHIE(BaseEstimator):
             prep = self._prepare(X)
             obs, problem, fpairs = prep.recording.obs, prep.problem, prep.fit_pairs
             init = self._init_method()
-            # with gains the search's best polish is refined and polished once more
-            refined = init == "search" and problem.target_gain and problem.spaces is None
-            progress = _progress(self.verbose, (self.n_init + refined) * self.max_iter)
+            progress = _progress(self.verbose, self.n_init * self.max_iter)
             info = None
             try:
                 if init == "search" and problem.spaces is not None:

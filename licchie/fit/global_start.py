@@ -40,32 +40,21 @@ from .gains import gain_search, refine_start, with_gains
 from .pairs import pair_groups
 from .search import PooledData, SearchResult, pair_start, search
 from .solver import run_start
-from .verdict import HIGH, MEDIUM, WHY, Diagnosis, diagnose, fitted_reason
+from .verdict import HIGH, MEDIUM, WHY, DiagnosedStart, diagnose, fitted_reason
 
 SCREEN_ITER = 20   # iterations of the full objective that rank the candidates
 
 
 @dataclass
-class GlobalStart:
-    """What the search left for the fitted attributes.
-
-    ``diagnose`` is the search's :class:`Diagnosis`, or a function of no
-    arguments that computes it when :attr:`diagnosis` is first read: a fit
-    that another fit replaces (``target_gain="auto"`` refitting with gains,
-    ``pooling_groups="auto"`` falling back to class profiles) never pays
-    for its verdict (about 5 s at paper size).
-    """
+class GlobalStart(DiagnosedStart):
+    """What the search left for the fitted attributes (the diagnosis computed
+    when the verdict first reads it: :class:`~licchie.fit.verdict.DiagnosedStart`,
+    about 5 s at paper size)."""
 
     result: SearchResult
     diagnose: object
     data: PooledData
     target_gain: bool = False   # the verdict then stops at "medium" (final_verdict)
-
-    @property
-    def diagnosis(self) -> Diagnosis:
-        if callable(self.diagnose):
-            self.diagnose = self.diagnose()
-        return self.diagnose
 
 
 def reduced_data(problem, obs):
@@ -154,6 +143,8 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
         # joint minimum, polished again; it replaces that polish when the
         # full objective is lower (one result per polished candidate stays)
         best = int(np.argmin([r.objective for r in results]))
+        if progress is not None:   # one polish more than the bar was made for
+            progress.total += max_iter
         refined = polish(refine_start(plain, problem.gain_components, results[best].C,
                                       results[best].R),
                          seeds[0], max_iter, progress, "refined")

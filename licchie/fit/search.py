@@ -554,7 +554,6 @@ class _State:
     trial: int = 0
     stale: int = 0
     elapsed: float = 0.0  # seconds of this search so far, for its time budget
-    started: bool = False
     done: bool = False
 
 
@@ -606,7 +605,7 @@ def _search_chunk(data, s, one, state, show=None, until=None):
         if show is not None:
             show(row, inc[0])
 
-    if not state.started:
+    if inc is None:   # not started: the random starts first
         for k in range(one["n_starts"]):
             Wb, C, R, F, n_ev = solver(data, _random_unit(rng, d, J),
                                        _random_unit(rng, d, J), max_sweeps, tol, sweeper=sw)
@@ -643,7 +642,7 @@ def _search_chunk(data, s, one, state, show=None, until=None):
             inc = (F, Wb, C, R)
         record((time.time() - t0, s, trial, name, F, ok))
         trial += 1
-    state = _State(rng, inc, used, trial, stale, time.perf_counter() - t_s, True, done)
+    state = _State(rng, inc, used, trial, stale, time.perf_counter() - t_s, done)
     return _Run(minima, inc, history, trial), state
 
 
@@ -679,7 +678,8 @@ def _runs_on_workers(data, seeds, one, n_workers):
     for w0 in range(0, len(order), n_workers):
         wave = [(s, c) for s, c in order[w0:w0 + n_workers] if not states[s].done]
         calls = [(data, s, one, states[s], None, _pause(one, c, k)) for s, c in wave]
-        for (s, _), (run, state) in zip(wave, on_workers(_search_chunk, calls, n_workers)):
+        for (s, _), (run, state) in zip(wave, on_workers(_search_chunk, calls, n_workers)
+                                        if calls else ()):
             parts[s].append(run)
             states[s] = state
         while shown < n and states[shown].done:
@@ -691,9 +691,9 @@ def _pause(one, c, k):
     """``until`` of chunk ``c`` of ``k`` (None for the last: run to the end)."""
     if c == k - 1:
         return None
-    evals = None if one["eval_budget"] is None else one["eval_budget"] * (c + 1) / k
-    trials = None if one["n_trials"] is None else -(-one["n_trials"] * (c + 1) // k)
-    return evals, trials if evals is None else None
+    if one["eval_budget"] is not None:   # by evaluations, as fits budget their searches
+        return one["eval_budget"] * (c + 1) / k, None
+    return None, -(-one["n_trials"] * (c + 1) // k)   # else by moves
 
 
 def _merged(parts):

@@ -54,8 +54,8 @@ import numpy as np
 
 from .search import _weighted
 from .spaces import motif_agreement
-from .verdict import (AGREE_COS, BOOT_Q, GAP_REF, HIGH, MEDIUM, REACH_GAP, Diagnosis,
-                      _bound, _determination, _inverse, explained, fitted_reason)
+from .verdict import (AGREE_COS, BOOT_Q, GAP_REF, HIGH, MEDIUM, REACH_GAP, DiagnosedStart,
+                      Diagnosis, _bound, _determination, _inverse, explained, fitted_reason)
 
 REACH_HITS = 4.0   # loss-weighted starts in a motif's basin for a full reach score
 
@@ -76,15 +76,13 @@ WHY = {
 
 
 @dataclass
-class SpacesStart:
+class SpacesStart(DiagnosedStart):
     """What the spaces' multi-start left for the verdict (:func:`final_verdict`).
 
     ``C, R`` (n_spaces, d, J) unit per space and ``loss``: the best reduced
     minimum the diagnosis judged; ``losses`` (n_starts,) every start's
-    minimum, sorted.  ``diagnose`` is the :class:`Diagnosis`, or a function
-    of no arguments that computes it when :attr:`diagnosis` is first read
-    (as :class:`licchie.fit.global_start.GlobalStart`: a fit that
-    ``pooling_groups="auto"`` replaces never pays for its verdict).
+    minimum, sorted; the diagnosis computed when the verdict first reads it
+    (:class:`~licchie.fit.verdict.DiagnosedStart`).
     """
 
     diagnose: object
@@ -93,12 +91,6 @@ class SpacesStart:
     loss: float
     losses: np.ndarray
     target_gain: bool = False
-
-    @property
-    def diagnosis(self) -> Diagnosis:
-        if callable(self.diagnose):
-            self.diagnose = self.diagnose()
-        return self.diagnose
 
 
 def unit_effects(F):

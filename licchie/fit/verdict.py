@@ -115,6 +115,22 @@ class Diagnosis:
     reason_key: list = None
 
 
+class DiagnosedStart:
+    """Base of what a search leaves for the verdict: ``diagnose`` is the
+    :class:`Diagnosis`, or a function of no arguments that computes it when
+    :attr:`diagnosis` is first read, so that a fit another fit replaces
+    (``target_gain="auto"`` refitting with gains, ``pooling_groups="auto"``
+    falling back to class profiles) never pays for its verdict."""
+
+    diagnose: object
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        if callable(self.diagnose):
+            self.diagnose = self.diagnose()
+        return self.diagnose
+
+
 def _tangent_basis(C, R, used):
     """Orthonormal basis of the unit spheres' tangent space of the used motifs.
 
