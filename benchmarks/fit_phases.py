@@ -14,16 +14,17 @@ import collections
 import functools
 import sys
 import time
-import warnings
-
-import numpy as np
 
 import licchie.fit as F
-from licchie import LICCHIE
 from licchie.fit import gains as FGN
 from licchie.fit import global_start as FG
 from licchie.fit import search as S
-from licchie.synthetic import SUITE, make_suite_recording
+from licchie.synthetic import SUITE
+
+try:
+    from benchmarks.fit_times import fit
+except ImportError:   # run as a script: python benchmarks/fit_phases.py
+    from fit_times import fit
 
 # (module, function, label): the phases timed; a phase called by another
 # is counted in both
@@ -65,21 +66,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     seconds = collections.defaultdict(list)
     timed(seconds)
-    ds, truth = make_suite_recording(a.regime, a.seed)
-    J = int(truth.sizes["component"])
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = LICCHIE(n_components=J, radius=float(ds.attrs["radius"]),
-                    random_state=a.seed).fit(ds)
-    total = time.perf_counter() - t0
-    comp = m.components_
-    C = comp["target_effect"].transpose("feature", "component").values
-    R = comp["source_effect"].transpose("feature", "component").values
-    used = truth["motif_used"].values.astype(bool)
-    rec = np.mean(S.motif_cos(truth["target_effect"].values.T,
-                              truth["source_effect"].values.T, C, R)[0][used])
-    obj = float(m.objective_history_.isel(step=-1).sel(term="total"))
+    total, rec, obj, m = fit(a.regime, a.seed)
     print(f"{a.regime} seed {a.seed}: total {total:.1f} s, target_gain_={m.target_gain_}, "
           f"recovery {rec:.4f}, objective {obj:.6f}")
     for label, sec in sorted(seconds.items(), key=lambda kv: -sum(kv[1])):
