@@ -52,6 +52,7 @@ def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu, rho)
     v = np.empty(J)
     u = np.empty(J)
     p = np.empty(d)
+    w = np.empty(J)
     most = 0
     for i in range(i0, i1):
         most = max(most, tg_ptr[i + 1] - tg_ptr[i])
@@ -66,12 +67,16 @@ def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu, rho)
             if rho > 0.0:
                 for j in range(J):
                     q += Wbar[g, j] * Wbar[g, j]
+            # r_j^T z for every j, each summed over m in increasing order (the
+            # loop over j innermost vectorises; the same bits as a dot per j)
+            zra = zr[a - a0]
+            zra[:] = 0.0
+            for m in range(d):
+                zm = Z[a, m]
+                for j in range(J):
+                    zra[j] += R[m, j] * zm
             for j in range(J):
-                s = 0.0
-                for m in range(d):
-                    s += R[m, j] * Z[a, m]
-                zr[a - a0, j] = s
-                v[j] += Wbar[g, j] * s
+                v[j] += Wbar[g, j] * zra[j]
         xp = 0.0
         pp = 0.0
         xx = 0.0
@@ -94,21 +99,23 @@ def _loss_range(i0, i1, Y, Z, tg_ptr, tg_group, Wbar, C, R, gW, gC, gR, mu, rho)
             r = Y[i, m] - gam * p[m]
             F += r * r
             p[m] = -2.0 * gam * r
-        for j in range(J):
-            s = 0.0
-            for m in range(d):
-                gC[m, j] += p[m] * v[j]
-                s += C[m, j] * p[m]
-            u[j] = s
+        u[:] = 0.0   # u = C^T q, each u[j] summed over m in increasing order
+        for m in range(d):
+            pm = p[m]
+            for j in range(J):
+                gC[m, j] += pm * v[j]
+                u[j] += C[m, j] * pm
         ridge = 2.0 * rho * gam * gam   # d(gamma^2 q_i) / dWbar[g] = ridge * Wbar[g]
         for a in range(a0, tg_ptr[i + 1]):
             g = tg_group[a]
+            zra = zr[a - a0]
             for j in range(J):
-                gW[g, j] += u[j] * zr[a - a0, j] + ridge * Wbar[g, j]
-                w = u[j] * Wbar[g, j]
-                if w != 0.0:
-                    for m in range(d):
-                        gR[m, j] += w * Z[a, m]
+                gW[g, j] += u[j] * zra[j] + ridge * Wbar[g, j]
+                w[j] = u[j] * Wbar[g, j]
+            for m in range(d):
+                zm = Z[a, m]
+                for j in range(J):
+                    gR[m, j] += w[j] * zm
     return F
 
 
