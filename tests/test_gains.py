@@ -20,6 +20,7 @@ from licchie.fit import gains as FGN
 from licchie.fit import global_start as FG
 from licchie.fit import search as S
 from licchie.fit import verdict as V
+from licchie.fit import pooling as FP
 from licchie.fit.pooling import gain_components
 from licchie.kernels import pooled as KP
 from licchie.synthetic import make_suite_recording
@@ -117,11 +118,14 @@ def test_gain_block_is_the_exact_minimiser_and_keeps_the_product(prob):
     C = rng.normal(size=(d, J))
     R = rng.normal(size=(d, J))
     gamma, Wn, F = FGN.target_gains(data, Wbar, C, R, comps)
-    # mean 1 in every component that has targets, product gamma_t Wbar[g] kept
+    # mean 1 in every component that has targets (mean |gain| 1 where the
+    # gains cancel), product gamma_t Wbar[g] kept
     g_lab, t_lab, n = comps
     for c in np.unique(t_lab):
-        assert np.mean(gamma[t_lab == c]) == pytest.approx(1.0, rel=1e-9) or np.allclose(
-            gamma[t_lab == c], 0)
+        gc = gamma[t_lab == c]
+        assert (np.mean(gc) == pytest.approx(1.0, rel=1e-9) or np.allclose(gc, 0)
+                or (np.mean(np.abs(gc)) == pytest.approx(1.0, rel=1e-9)
+                    and abs(np.mean(gc)) < FP.GAIN_MEAN_FLOOR))
     assert F == pytest.approx(FGN.gain_loss(data, Wn, C, R, gamma), rel=1e-9, abs=1e-9)
     # no single gain can do better (1-D least squares per target)
     P = KP.predict_targets(data.agg["rows"], Wn, C, R)
@@ -132,6 +136,25 @@ def test_gain_block_is_the_exact_minimiser_and_keeps_the_product(prob):
             g2[t] += eps
             assert FGN.gain_loss(data, Wn, C, R, g2) >= F - 1e-9 * max(F, 1.0)
     assert np.all(np.isfinite(P)) and np.all(np.isfinite(Y))
+
+
+@pytest.mark.parametrize("tiny", [0.0, 1e-13, 1e-3])
+def test_normalised_gains_stay_bounded_where_a_components_gains_cancel(tiny):
+    # component 0: gains of both signs with a mean near 0; component 1: ordinary
+    g_lab = np.array([0, 0, 1])
+    t_lab = np.array([0, 0, 0, 0, 1, 1])
+    gamma = np.array([2.0, -2.0, 1.0, -1.0 + tiny, 3.0, 1.0])
+    Wbar = np.array([[1.0, -2.0], [0.5, 0.0], [2.0, 1.0]])
+    g, W = FP.normalise_gains(gamma, Wbar, (g_lab, t_lab, 2))
+    # the products gamma_t Wbar[g] within each component are kept
+    for c in (0, 1):
+        np.testing.assert_allclose(np.outer(g[t_lab == c], W[g_lab == c]),
+                                   np.outer(gamma[t_lab == c], Wbar[g_lab == c]), rtol=1e-12)
+    # the cancelled component: mean |gain| 1 (dividing by its mean would give
+    # gains of 1e13 for tiny = 1e-13); the ordinary one: mean 1
+    assert np.mean(np.abs(g[:4])) == pytest.approx(1.0)
+    assert np.mean(g[4:]) == pytest.approx(1.0)
+    assert np.all(np.abs(g) <= 4.0)
 
 
 def planted_gains(seed=0, n_targets=600, d=5, J=3, n_cls=3, noise=0.01):

@@ -92,6 +92,11 @@ def pooled_profiles(W, group, n_groups, tid, gamma=None, rounds=20, comps=None,
     return np.ascontiguousarray(Wbar), gamma
 
 
+# below this share of its mean |gain| a component's mean gain counts as
+# cancelled (normalise_gains); the suite's fits are far above it
+GAIN_MEAN_FLOOR = 0.05
+
+
 def gain_components(group, tid, n_groups):
     """Connected components of groups and targets (linked by a pair).
 
@@ -115,12 +120,21 @@ def gain_components(group, tid, n_groups):
 
 def normalise_gains(gamma, Wbar, comps):
     """Gains divided, profiles multiplied by the mean gain of their component
-    (``Wbar`` may be None when only the gains are wanted)."""
+    (``Wbar`` may be None when only the gains are wanted).
+
+    Where a component's gains nearly cancel (``|mean| < GAIN_MEAN_FLOOR``
+    times its mean ``|gain|``, e.g. half of them negative) its mean |gain| is
+    the divisor instead: dividing by a mean near 0 would make the gains
+    huge and the profiles tiny (same products, lost digits), and no target
+    of such a set is typical.  A component of zero gains is left as it is.
+    """
     g_label, t_label, n = comps
-    cnt = np.bincount(t_label, minlength=n)
-    mean = np.bincount(t_label, weights=gamma, minlength=n) / np.maximum(cnt, 1)
-    mean = np.where((mean != 0) & np.isfinite(mean), mean, 1.0)
-    return gamma / mean[t_label], None if Wbar is None else Wbar * mean[g_label][:, None]
+    cnt = np.maximum(np.bincount(t_label, minlength=n), 1)
+    mean = np.bincount(t_label, weights=gamma, minlength=n) / cnt
+    size = np.bincount(t_label, weights=np.abs(gamma), minlength=n) / cnt
+    scale = np.where(np.abs(mean) >= GAIN_MEAN_FLOOR * size, mean, size)
+    scale = np.where((scale != 0) & np.isfinite(scale), scale, 1.0)
+    return gamma / scale[t_label], None if Wbar is None else Wbar * scale[g_label][:, None]
 
 
 def normalise_median(gain, keep):
