@@ -93,8 +93,13 @@ def pooled_profiles(W, group, n_groups, tid, gamma=None, rounds=20, comps=None,
 
 
 # below this share of its mean |gain| a component's mean gain counts as
-# cancelled (normalise_gains); the suite's fits are far above it
-GAIN_MEAN_FLOOR = 0.05
+# cancelled (normalise_gains).  Not a cosmetic choice: the reduced start's
+# profile ridge and gain tolerance see the normalised scale.  At 0.05 it also
+# re-normalised frames of the suite's pooled seed 0 whose gains half cancel
+# (mean 0.009-0.04 of the mean |gain|) and changed that fit (recovery 0.902
+# -> 0.830; docs/global-search.md, "A gain normalisation that changes gain
+# fits"); at 1e-3 it guards the degenerate means only
+GAIN_MEAN_FLOOR = 1e-3
 
 
 def gain_components(group, tid, n_groups):
@@ -122,11 +127,12 @@ def normalise_gains(gamma, Wbar, comps):
     """Gains divided, profiles multiplied by the mean gain of their component
     (``Wbar`` may be None when only the gains are wanted).
 
-    Where a component's gains nearly cancel (``|mean| < GAIN_MEAN_FLOOR``
-    times its mean ``|gain|``, e.g. half of them negative) its mean |gain| is
-    the divisor instead: dividing by a mean near 0 would make the gains
-    huge and the profiles tiny (same products, lost digits), and no target
-    of such a set is typical.  A component of zero gains is left as it is.
+    Where a component's gains cancel (``|mean| < GAIN_MEAN_FLOOR`` times
+    its mean ``|gain|``: half of them negative, to three digits) its mean |gain| is
+    the divisor instead: dividing by a mean near 0 makes the gains huge and
+    the profiles tiny (the same products, but the reduced start's profile
+    ridge and gain tolerance act on that scale), and no target of such a set
+    is typical.  A component of zero gains is left as it is.
     """
     g_label, t_label, n = comps
     cnt = np.maximum(np.bincount(t_label, minlength=n), 1)
