@@ -128,11 +128,11 @@ def normalise_gains(gamma, Wbar, comps):
     (``Wbar`` may be None when only the gains are wanted).
 
     Where a component's gains cancel (``|mean| < GAIN_MEAN_FLOOR`` times
-    its mean ``|gain|``: half of them negative, to three digits) its mean |gain| is
-    the divisor instead: dividing by a mean near 0 makes the gains huge and
-    the profiles tiny (the same products, but the reduced start's profile
-    ridge and gain tolerance act on that scale), and no target of such a set
-    is typical.  A component of zero gains is left as it is.
+    its mean ``|gain|``: half of them negative, to three digits) the mean
+    |gain| is the divisor instead: dividing by a mean near 0 makes the gains
+    huge and the profiles tiny (the same products, but the reduced start's
+    profile ridge and gain tolerance act on that scale), and no target of
+    such a set is typical.  A component of zero gains is left as it is.
     """
     g_label, t_label, n = comps
     cnt = np.maximum(np.bincount(t_label, minlength=n), 1)
