@@ -436,11 +436,20 @@ def update_R(T, S, Wbar, C, co_g, co_idx):
 def _profile_tasks(c0, c1, co_ptr, co_idx, P, K, b, comp_ptr, comp_groups, local, ridge_rel,
                    Wbar, quad):
     J = K.shape[0]
+    # one system's scratch for the whole range of components (the search
+    # solves them at every evaluation: allocating per component cost a fifth)
+    most = 0
+    for c in range(c0, c1):
+        most = max(most, comp_ptr[c + 1] - comp_ptr[c])
+    A = np.empty((most * J, most * J))
+    v = np.empty(most * J)
+    x = np.empty(most * J)
     for c in range(c0, c1):
         gs = comp_groups[comp_ptr[c]:comp_ptr[c + 1]]
         n = gs.shape[0] * J
-        A = np.zeros((n, n))
-        v = np.empty(n)
+        for i in range(n):   # the lower triangle is all that is read
+            for k in range(i + 1):
+                A[i, k] = 0.0
         for a in range(gs.shape[0]):
             g = gs[a]
             for j in range(J):
@@ -458,7 +467,8 @@ def _profile_tasks(c0, c1, co_ptr, co_idx, P, K, b, comp_ptr, comp_groups, local
         for i in range(n):
             A[i, i] += ridge
         # quadratic term of the loss at the solution, w^T (A - ridge I) w = w^T v - ridge |w|^2
-        x = v.copy()
+        for i in range(n):
+            x[i] = v[i]
         # the ridge keeps A positive definite: no pivot is rejected (pivot_rel 0)
         cholesky(A, n, A, 0.0)
         cholesky_solve(A, n, x)

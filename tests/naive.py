@@ -618,3 +618,22 @@ def recording(masks, positions, features=None, rng=None):
         frame_time_index=np.array(frame_time, np.int64),
         n_cells=offset,
     )
+
+
+def cholesky_rows(M, k, pivot_rel):
+    """:func:`licchie.kernels._linalg.cholesky` one row at a time, every sum
+    over ``c`` in increasing order (the kernel's order before it took rows
+    in pairs): the lower factor, or None when a pivot is rejected."""
+    L = np.zeros((k, k))
+    for a in range(k):
+        for b in range(a + 1):
+            s = M[a, b]
+            for c in range(b):
+                s -= L[a, c] * L[b, c]
+            if b == a:
+                if not (s > pivot_rel * M[a, a]):
+                    return None
+                L[a, a] = np.sqrt(s)
+            else:
+                L[a, b] = s / L[b, b]
+    return L
