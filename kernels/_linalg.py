@@ -62,23 +62,28 @@ def cholesky(M, k, L, pivot_rel):
                 for c in range(b):
                     s -= L[a, c] * L[b, c]
             L[a, b] = s / L[b, b]
-        s = M[a, a]
-        for c in range(a):
-            s -= L[a, c] * L[a, c]
-        if not (s > pivot_rel * M[a, a]):
+        if not _diagonal(M, L, a, pivot_rel):
             return False
-        L[a, a] = np.sqrt(s)
         if two:
             s = M[a1, a]
             for c in range(a):
                 s -= L[a1, c] * L[a, c]
             L[a1, a] = s / L[a, a]
-            s = M[a1, a1]
-            for c in range(a1):
-                s -= L[a1, c] * L[a1, c]
-            if not (s > pivot_rel * M[a1, a1]):
+            if not _diagonal(M, L, a1, pivot_rel):
                 return False
-            L[a1, a1] = np.sqrt(s)
+    return True
+
+
+@njit(**JIT)
+def _diagonal(M, L, a, pivot_rel):
+    """``L[a, a]`` from row ``a``'s entries left of it (see :func:`cholesky`);
+    False if its pivot is rejected."""
+    s = M[a, a]
+    for c in range(a):
+        s -= L[a, c] * L[a, c]
+    if not (s > pivot_rel * M[a, a]):
+        return False
+    L[a, a] = np.sqrt(s)
     return True
 
 
