@@ -12,8 +12,10 @@ A task writes only its own outputs (a reduction writes one partial per task,
 merged in task order by the caller), and the tasks do not depend on the
 number of threads, so results are the same for any number of threads.  The
 number of threads is Numba's (``numba.set_num_threads``, which
-:func:`licchie.fit` and the tests set).
+:func:`licchie.fit` and the tests set), shared evenly among the callers that
+run kernels side by side (:func:`sharing`).
 """
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +25,7 @@ import numba
 _lock = threading.Lock()
 _pool = None
 _pool_pid = None
+_side_by_side = 0   # callers inside sharing()
 
 
 def _get_pool():
@@ -35,10 +38,25 @@ def _get_pool():
         return _pool
 
 
+@contextlib.contextmanager
+def sharing():
+    """Mark the calling thread as one of several that run kernels at once:
+    while ``n`` threads are inside, each call of :func:`run` takes ``1/n`` of
+    its Numba threads, and the last one left takes them all again."""
+    global _side_by_side
+    with _lock:
+        _side_by_side += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _side_by_side -= 1
+
+
 def run(core, n_tasks, *args):
     """Call ``core(t0, t1, *args)`` on contiguous ranges covering ``range(n_tasks)``,
     one range per thread (the calling thread takes the first)."""
-    k = min(numba.get_num_threads(), n_tasks)
+    k = min(max(1, numba.get_num_threads() // max(1, _side_by_side)), n_tasks)
     if k <= 1:
         core(0, n_tasks, *args)
         return

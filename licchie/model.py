@@ -668,13 +668,15 @@ class LICCHIE(BaseEstimator):
         A_init = F.initial_interactions(problem) if init == "parafac" else None
         init_group = (F.init_groups(obs, fpairs) if init == "groups" else
                       F.init_classes(obs, fpairs) if init == "classes" else None)
-        return [F.run_start(problem, A_init, self.n_components, int(seeds[s]),
-                            self.max_iter, self.tol, progress, start_label=f"start {s + 1}",
-                            extrapolate=bool(opts["extrapolate"]), init=init,
-                            init_group=init_group, bootstrap=s > 0,
-                            record_steps=bool(opts["record_steps"]), keep_A=False,
-                            parafac_iter=int(opts["init_max_iter"]))
-                for s in range(self.n_init)]
+
+        def start(s):
+            return F.run_start(problem, A_init, self.n_components, int(seeds[s]),
+                               self.max_iter, self.tol, progress, start_label=f"start {s + 1}",
+                               extrapolate=bool(opts["extrapolate"]), init=init,
+                               init_group=init_group, bootstrap=s > 0,
+                               record_steps=bool(opts["record_steps"]), keep_A=False,
+                               parafac_iter=int(opts["init_max_iter"]))
+        return F.side_by_side(start, [(s,) for s in range(self.n_init)], problem)
 
     def _warn_fit(self, results, fitted, init):
         n_bad = sum(r.n_cd_not_converged for r in results)

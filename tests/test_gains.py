@@ -396,6 +396,24 @@ def test_fit_with_target_gain_starts_from_the_gain_search(gained):
     assert "high" not in set(m.components_["verdict"].values)
 
 
+def test_fit_with_target_gain_does_not_depend_on_n_jobs(gained):
+    """With 2 jobs the polishes run side by side and the verdict's diagnosis
+    beside the serial refinement; the fit is the 1-job fit bit for bit."""
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one core: n_jobs=2 is n_jobs=1 here, nothing to compare")
+    ds, _ = gained
+    kw = dict(n_components=3, radius=float(ds.attrs["radius"]), target_gain=True,
+              random_state=0, n_init=2, max_iter=10, solver_options=dict(search_evals=3000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one, two = (LICCHIE(n_jobs=n, **kw).fit(ds) for n in (1, 2))
+    np.testing.assert_array_equal(one.objective_history_.values, two.objective_history_.values)
+    np.testing.assert_array_equal(one.weights_.values, two.weights_.values)
+    for k in ("target_effect", "source_effect", "stability"):
+        np.testing.assert_array_equal(one.components_[k].values, two.components_[k].values)
+
+
 @pytest.mark.parametrize("target_gain", [False, True])
 def test_verdict_with_target_gains_stops_at_medium(target_gain):
     """A motif the search's diagnosis scores >= 0.9 is "high" without gains and

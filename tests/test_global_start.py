@@ -152,6 +152,14 @@ def test_screened_keeps_the_lowest_short_objectives_in_order():
     assert seeds == [13, 11, 15]
     assert calls == list(range(10, 16))
 
+    def backwards(fn, args):   # a runner that finishes the screens in another order
+        return [fn(*a) for a in args[::-1]][::-1]
+
+    calls.clear()
+    assert FG.screened(cands, list(range(10, 16)), 3, objective, each=backwards) == (
+        kept, seeds)
+    assert calls == list(range(15, 9, -1))
+
 
 def test_screened_skips_the_screen_when_nothing_to_choose():
     cands = [object(), object()]
@@ -171,10 +179,10 @@ def test_fit_polishes_the_candidate_the_full_objective_prefers(heldout, monkeypa
     seen = {}
     real = FG.screened
 
-    def spy(cands, seeds, n_polish, short_objective):
+    def spy(cands, seeds, n_polish, short_objective, each=None):
         seen["short"] = [short_objective(c, s_) for c, s_ in zip(cands, seeds)]
         seen["losses"] = [c.loss for c in cands]
-        out = real(cands, seeds, n_polish, short_objective)
+        out = real(cands, seeds, n_polish, short_objective, each)
         seen["kept"] = [c.loss for c in out[0]]
         return out
 

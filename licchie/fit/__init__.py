@@ -45,7 +45,7 @@ from .frozen import settle_weights
 from .granularity import GroupingCV, grouping_cv
 from .gain_heldout import HELDOUT_SHARE as GAIN_CHECK_SHARE, GainCheck, gain_check
 from .restarts import class_restarts
-from .solver import StartResult, extrapolation, numba_threads, run_start
+from .solver import StartResult, extrapolation, numba_threads, run_start, side_by_side
 from .starts import (bootstrap_counts, group_init, group_matrices, initial_interactions,
                      parafac_init)
 
@@ -66,7 +66,7 @@ __all__ = [
     "inverse_permutation", "locality_order", "motif_agreement", "normalise_gains",
     "normalise_median", "numba_threads", "pair_groups", "empty_graph", "parafac_init", "pooled_profiles",
     "reduced_init", "reduced_inputs", "settle_weights",
-    "reorder", "ridge_solve", "run_start", "safe_ratio",
+    "reorder", "ridge_solve", "run_start", "safe_ratio", "side_by_side",
     "source_excitation", "stability", "unit_columns",
     "Spaces", "feature_spaces", "spaces_search_starts", "zero_filled", "within_classes",
 ]

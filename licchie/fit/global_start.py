@@ -16,7 +16,8 @@ weight lambda5 is > 0):
    polished ``SCREEN_ITER`` iterations on the full objective (``W[e] =
    Wbar[g(e)]``, one exact A-step, then the alternation), and the
    ``n_init`` lowest are polished fully (:func:`screened`); the lowest full
-   objective is the fit.
+   objective is the fit.  Small polishes run side by side on the fit's
+   threads (:func:`~licchie.fit.solver.side_by_side`), with the same results.
 
 The reduced loss only proposes candidates; the full objective ranks them and
 stays the one reported.  The two rank differently when the data's pairs
@@ -39,7 +40,7 @@ from .diagnostics import motif_agreement
 from .gains import gain_search, refine_start, with_gains
 from .pairs import pair_groups
 from .search import PooledData, SearchResult, pair_start, search
-from .solver import run_start
+from .solver import run_start, side_by_side
 from .verdict import HIGH, MEDIUM, WHY, DiagnosedStart, diagnose, fitted_reason
 
 SCREEN_ITER = 20   # iterations of the full objective that rank the candidates
@@ -134,10 +135,12 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
                          init="given", factors=(W, C, R),
                          record_steps=bool(opts["record_steps"]), keep_A=False)
 
-    cands, seeds = screened(cands, seeds, n_polish,
-                            lambda c, s_: polish(c, s_, SCREEN_ITER, None, "screen").objective)
-    results = [polish(c, seeds[k], max_iter, progress, f"polish {k + 1}")
-               for k, c in enumerate(cands)]
+    cands, seeds = screened(
+        cands, seeds, n_polish,
+        lambda c, s_: polish(c, s_, SCREEN_ITER, None, "screen").objective,
+        each=lambda fn, args: side_by_side(fn, args, problem))
+    results = side_by_side(polish, [(c, seeds[k], max_iter, progress, f"polish {k + 1}")
+                                  for k, c in enumerate(cands)], problem)
     if gamma is not None:
         # with gains: the best polish's motifs taken to the reduced problem's
         # joint minimum, polished again; it replaces that polish when the
@@ -145,15 +148,19 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
         best = int(np.argmin([r.objective for r in results]))
         if progress is not None:   # one polish more than the bar was made for
             progress.total += max_iter
-        refined = polish(refine_start(plain, problem.gain_components, results[best].C,
-                                      results[best].R),
-                         seeds[0], max_iter, progress, "refined")
+        # the refinement is serial: the verdict's diagnosis (needed unless a
+        # class fallback replaces this fit) runs beside it, on an idle thread
+        start, diag = side_by_side(lambda f: f(), [
+            (lambda: refine_start(plain, problem.gain_components, results[best].C,
+                                  results[best].R),),
+            (diag,)], problem)
+        refined = polish(start, seeds[0], max_iter, progress, "refined")
         if refined.objective < results[best].objective:
             results[best] = refined
     return results, GlobalStart(res, diag, data, target_gain=gamma is not None)
 
 
-def screened(cands, seeds, n_polish, short_objective):
+def screened(cands, seeds, n_polish, short_objective, each=None):
     """The ``n_polish`` candidates with the lowest full objective after a short polish.
 
     Parameters
@@ -164,6 +171,9 @@ def screened(cands, seeds, n_polish, short_objective):
     n_polish : int
     short_objective : callable ``(candidate, seed) -> float``
         The full objective after ``SCREEN_ITER`` iterations from the candidate.
+    each : callable ``(fn, args) -> list``, optional
+        Runs ``fn(*a)`` for every ``a`` of ``args`` (:func:`side_by_side`:
+        side by side); one after another by default.
 
     Returns
     -------
@@ -173,7 +183,9 @@ def screened(cands, seeds, n_polish, short_objective):
     n_polish = max(1, int(n_polish))
     if len(cands) <= n_polish:
         return list(cands), list(seeds)
-    objective = [short_objective(c, s_) for c, s_ in zip(cands, seeds)]
+    args = list(zip(cands, seeds))
+    objective = (each(short_objective, args) if each is not None
+                 else [short_objective(c, s_) for c, s_ in args])
     keep = np.argsort(objective, kind="stable")[:n_polish]
     return [cands[k] for k in keep], [seeds[k] for k in keep]
 

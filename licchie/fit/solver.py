@@ -9,12 +9,14 @@ falls below ``tol``.
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ..kernels._parallel import sharing
 from .classes import class_start
 from .problem import TERMS, Problem
 from .starts import group_init, parafac_init
@@ -226,6 +228,50 @@ def end_iteration(res, it, prev, cur, tol, progress, label):
         progress.set_postfix_str(f"{label} L={cur:.6g}")
     res.converged = prev - cur <= tol * max(abs(prev), np.finfo(float).tiny)
     return res.converged
+
+
+# Starts run side by side only while their pair tensors (A_e and its spares,
+# about four of them per start) stay below this many bytes each; larger ones
+# run one after another, each on all threads, where the kernels also scale
+# better
+CONCURRENT_START_BYTES = 2**28
+
+
+def side_by_side(fn, args, problem):
+    """``[fn(*a) for a in args]``, several at once on Numba's threads when they fit.
+
+    The kernels release the GIL and compute the same bits on any number of
+    threads (:mod:`licchie.kernels._parallel`), so each start on a thread of
+    its own returns what it would alone.  The starts share the kernel
+    threads (:func:`~licchie.kernels._parallel.sharing`: one each with
+    two starts on two threads, both again for the last one running); small
+    starts spend much of their time outside the kernels' parallel ranges,
+    which one kernel thread per start overlaps.
+
+    Parameters
+    ----------
+    fn : callable returning one start's result
+    args : list of tuples, one per start
+    problem : Problem, whose size decides whether the starts fit side by side
+
+    Returns
+    -------
+    list, in the order of ``args``
+    """
+    threads = numba.get_num_threads()
+    n = min(threads, len(args))
+    d = problem.X.shape[1]
+    nbytes = 4 * problem.pairs.n_pairs * d * d * np.dtype(problem.dtype).itemsize
+    if n <= 1 or nbytes > CONCURRENT_START_BYTES:
+        return [fn(*a) for a in args]
+
+    def one(a):
+        numba.set_num_threads(threads)   # thread-local: a new thread has Numba's default
+        with sharing():
+            return fn(*a)
+
+    with ThreadPoolExecutor(n, thread_name_prefix="licchie-start") as pool:
+        return list(pool.map(one, args))
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..kernels import pooled as KP
 from .search import PooledData, on_workers
-from .solver import run_start
+from .solver import run_start, side_by_side
 from .spaces import motif_agreement
 
 PER_START = 400   # L-BFGS evaluations of one random start
@@ -218,16 +218,17 @@ def search_starts(problem, obs, n_components, seed, n_polish, max_iter, tol, opt
     # drawn after the polish seeds, which stay those of a fit without verdict
     diag_seed = int(rng.integers(2**31))
     info = _diagnosed(red, p, cands, diag_seed, _noised_data(problem, obs))
-    out = []
-    for k, (F, Wbar, C, R) in enumerate(picked):
+
+    def polish(k, Wbar, C, R):
         W = np.ascontiguousarray(Wbar[p.group])
         W, C, R = sp.unit(W, C, R, np.random.default_rng(int(seeds[k])))
-        out.append(run_start(problem, None, J, int(seeds[k]), max_iter, tol, progress,
-                             start_label=f"polish {k + 1}",
-                             extrapolate=bool(opts["extrapolate"]), init="given",
-                             factors=(W, C, R), record_steps=bool(opts["record_steps"]),
-                             keep_A=False))
-    return out, info
+        return run_start(problem, None, J, int(seeds[k]), max_iter, tol, progress,
+                         start_label=f"polish {k + 1}",
+                         extrapolate=bool(opts["extrapolate"]), init="given",
+                         factors=(W, C, R), record_steps=bool(opts["record_steps"]),
+                         keep_A=False)
+    return side_by_side(polish, [(k, Wbar, C, R) for k, (_, Wbar, C, R) in enumerate(picked)],
+                        problem), info
 
 
 def _noised_data(problem, obs):
