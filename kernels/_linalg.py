@@ -111,6 +111,45 @@ def cholesky_solve(L, k, x):
 
 
 @njit(**JIT)
+def cholesky_solve_columns(L, k, X, n):
+    """``X[:k, :n] <- (L L^T)^-1 X[:k, :n]``: :func:`cholesky_solve` of every column.
+
+    Each column sees the operations of :func:`cholesky_solve` in the same
+    order, so the result is the same bit for bit; the loops run along the
+    rows of ``X``, which vectorises across the columns.
+
+    Parameters
+    ----------
+    L : float64 (>= k, >= k)
+        Lower triangle of ``L[:k, :k]``.
+    k, n : int
+    X : float64 (>= k, >= n), C-contiguous rows
+        Right-hand sides in the columns on entry, solutions on exit.
+    """
+    s = np.empty(n)
+    for a in range(k):
+        for c in range(n):
+            s[c] = X[a, c]
+        for b in range(a):
+            lab = L[a, b]
+            for c in range(n):
+                s[c] -= lab * X[b, c]
+        laa = L[a, a]
+        for c in range(n):
+            X[a, c] = s[c] / laa
+    for a in range(k - 1, -1, -1):
+        for c in range(n):
+            s[c] = X[a, c]
+        for b in range(a + 1, k):
+            lba = L[b, a]
+            for c in range(n):
+                s[c] -= lba * X[b, c]
+        laa = L[a, a]
+        for c in range(n):
+            X[a, c] = s[c] / laa
+
+
+@njit(**JIT)
 def sift_down(v, p, x, n):
     """Restore the min-heap order of ``v[:n]`` below position ``x``.
 

@@ -25,7 +25,7 @@ from numba import njit
 
 from . import _parallel
 from ._config import JIT
-from ._linalg import cholesky, cholesky_solve
+from ._linalg import cholesky, cholesky_solve, cholesky_solve_columns
 
 # targets per parallel task
 _TARGETS_PER_TASK = 64
@@ -92,7 +92,8 @@ def _target_system(C, U, e0, e1, rho, M):
 
 
 @njit(**JIT)
-def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho, gamma):
+def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho, gamma,
+                            block_of, slot, offset, block_n):
     """Normal equations of the group profiles with the deviations eliminated.
 
     For fixed ``C, R`` and ``W[e] = Wbar[g(e)] + delta_e``, minimising ``F``
@@ -102,6 +103,12 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
     ``H`` maps the profiles of the target's groups to its prediction
     (``H_g = gamma_t C diag(sum_{e in t, g(e)=g} u_e)``; ``gamma_t`` the
     target's gain, all ones for MODEL.md's pooling).
+
+    Two groups meet only through a target with pairs in both, so the Gram
+    matrix is block diagonal over the components of groups linked by
+    targets (with class x frame pooling, the frames); only those blocks are
+    stored (:class:`licchie.fit.reduced_start.ProfileBlocks`): a dense
+    ``(n_groups J)^2`` Gram was 6 GB for a class x frame fit of 96 movies.
 
     Parameters
     ----------
@@ -118,25 +125,39 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
         ``lam5 / kappa_t``.
     gamma : float64 (n_targets,)
         Target gains (pooling toward ``gamma_t Wbar[g(e)]``).
+    block_of, slot : int64 (n_groups,)
+        Each group's block, and its position among the block's groups.
+    offset : int64 (n_blocks + 1,)
+        Where each block's ``(n J) x (n J)`` matrix starts in ``gram``
+        (row-major; ``n = block_n[b]``).
+    block_n : int64 (n_blocks,)
+        Groups per block.
 
     Returns
     -------
-    gram : float64 (n_groups * J, n_groups * J)
+    gram : float64 (offset[-1],)
+        The blocks: entry ``(slot[g] J + j, slot[h] J + i)`` of block ``b``
+        couples profile entries ``(g, j)`` and ``(h, i)`` of its groups.
     rhs : float64 (n_groups * J,)
+
+    Raises
+    ------
+    ValueError
+        When one target's groups lie in two blocks (a layout that is not
+        the components of the pairs' groups).
     """
     d, J = C.shape
     nt = tgt_ptr.shape[0] - 1
-    GJ = n_groups * J
-    gram = np.zeros((GJ, GJ))
-    rhs = np.zeros(GJ)
+    gram = np.zeros(offset[-1])
+    rhs = np.zeros(n_groups * J)
     M = np.empty((d, d))
     # a target's pairs fall in few groups: collect them in a small list
     gl = np.empty(n_groups, np.int64)
     # per-target scratch, sized for a target touching every group
-    H = np.empty((d, GJ))
-    OH = np.empty((d, GJ))
-    col = np.empty(d)
+    H = np.empty((d, n_groups * J))
+    OH = np.empty((d, n_groups * J))
     Oy = np.empty(d)
+    row = np.empty(n_groups * J)
     for t in range(nt):
         e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
         _target_system(C, U, e0, e1, rho[t], M)
@@ -151,8 +172,11 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
             if not seen:
                 gl[ng] = g
                 ng += 1
+        if ng == 0:   # a target without pairs adds nothing
+            continue
+        n = ng * J
         # H columns: (group k, component j) -> C[:, j] * sum of u over the group
-        H[:, :ng * J] = 0.0
+        H[:, :n] = 0.0
         for e in range(e0, e1):
             g = group[e]
             k = 0
@@ -162,34 +186,43 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
                 u = U[e, j] * gamma[t]
                 for a in range(d):
                     H[a, k * J + j] += u * C[a, j]
-        # Omega H and Omega y, column by column
-        for c in range(ng * J):
-            for a in range(d):
-                col[a] = H[a, c]
-            cholesky_solve(M, d, col)
-            for a in range(d):
-                OH[a, c] = lam5 * col[a]
+        # Omega H and Omega y
+        for a in range(d):
+            for c in range(n):
+                OH[a, c] = H[a, c]
+        cholesky_solve_columns(M, d, OH, n)
+        for a in range(d):
+            for c in range(n):
+                OH[a, c] = lam5 * OH[a, c]
         for a in range(d):
             Oy[a] = Y[t, a]
         cholesky_solve(M, d, Oy)
         for a in range(d):
             Oy[a] *= lam5
+        b = block_of[gl[0]]
+        width = block_n[b] * J
+        for k in range(ng):
+            if block_of[gl[k]] != b:
+                raise ValueError("a target's groups lie in two blocks of the layout")
         for k1 in range(ng):
             for j1 in range(J):
-                p = gl[k1] * J + j1
                 c1 = k1 * J + j1
                 s = 0.0
                 for a in range(d):
                     s += H[a, c1] * Oy[a]
-                rhs[p] += s
+                rhs[gl[k1] * J + j1] += s
+                # row c1 of H^T Omega H: every entry summed over a in order
+                for c2 in range(n):
+                    row[c2] = 0.0
+                for a in range(d):
+                    h = H[a, c1]
+                    for c2 in range(n):
+                        row[c2] += h * OH[a, c2]
+                base = offset[b] + (slot[gl[k1]] * J + j1) * width
                 for k2 in range(ng):
+                    q = base + slot[gl[k2]] * J
                     for j2 in range(J):
-                        q = gl[k2] * J + j2
-                        c2 = k2 * J + j2
-                        s = 0.0
-                        for a in range(d):
-                            s += H[a, c1] * OH[a, c2]
-                        gram[p, q] += s
+                        gram[q + j2] += row[k2 * J + j2]
     return gram, rhs
 
 

@@ -83,3 +83,29 @@ def test_cholesky_is_the_row_by_row_factor_bit_for_bit(k, seed, in_place, singul
     assert ok == (ref is not None)
     if ok:
         np.testing.assert_array_equal(np.tril(L), ref)
+
+
+@settings(**SETTINGS)
+@given(st.integers(1, 20), st.integers(0, 40), st.integers(0, 2**32 - 1))
+def test_cholesky_solve_columns_is_the_solve_of_each_column_bit_for_bit(k, n, seed):
+    """Many right-hand sides along the rows: each column the same bits as
+    :func:`cholesky_solve` of that column alone, and the solution of the
+    system; columns beyond ``n`` and rows beyond ``k`` untouched."""
+    from licchie.kernels._linalg import cholesky, cholesky_solve, cholesky_solve_columns
+    rng = np.random.default_rng(seed)
+    B = rng.normal(size=(k, k + 1))
+    M = B @ B.T + 0.1 * np.eye(k)
+    L = np.zeros((k, k))
+    assert cholesky(M, k, L, 0.0)
+    X = rng.normal(size=(k + 1, n + 2))
+    got = X.copy()
+    cholesky_solve_columns(L, k, got, n)
+    for c in range(n):
+        col = X[:k, c].copy()
+        cholesky_solve(L, k, col)
+        np.testing.assert_array_equal(got[:k, c], col)
+    if n:
+        np.testing.assert_allclose(got[:k, :n], np.linalg.solve(M, X[:k, :n]), rtol=1e-8,
+                                   atol=1e-10)
+    np.testing.assert_array_equal(got[:, n:], X[:, n:])
+    np.testing.assert_array_equal(got[k:], X[k:])

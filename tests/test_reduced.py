@@ -7,10 +7,12 @@ one exact A-step from ``A = B`` must leave ``L`` at the fidelity part of
 ``F`` plus the weight terms.
 """
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from licchie import fit as F
+from licchie.fit import reduced_start as RS
 from licchie.kernels import reduced as KR
 
 SETTINGS = dict(deadline=None, max_examples=40,
@@ -29,6 +31,11 @@ def reduced_problems(draw):
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     E = int(ptr[-1])
     group = rng.integers(0, G, size=E).astype(np.int64)
+    if G >= 2 and draw(st.booleans()):
+        # even targets in even groups, odd in odd ones: two or more independent
+        # blocks of the profiles' equations, as frames are with class x frame
+        parity = np.repeat(np.arange(nt) % 2, counts)
+        group = np.minimum(group - group % 2 + parity, G - 1 - (G - 1 - parity) % 2)
     Z = rng.normal(size=(E, d))
     if draw(st.booleans()):  # exact zeros: a source with no signal
         Z[rng.random(E) < 0.3] = 0.0
@@ -75,8 +82,10 @@ def test_pooled_normal_equations(p):
     d, J = p["C"].shape
     G, lam5 = p["G"], p["lam5"]
     rho = lam5 / p["kappa"]
+    blocks = _blocks(p, J)
     gram, rhs = KR.pooled_normal_equations(U, p["C"], p["Y"], p["kappa"], p["ptr"],
-                                           p["group"], G, lam5, rho, p["gamma"])
+                                           p["group"], G, lam5, rho, p["gamma"],
+                                           *blocks.kernel_args())
     ref_g = np.zeros((G * J, G * J))
     ref_r = np.zeros(G * J)
     for t in range(len(p["ptr"]) - 1):
@@ -90,8 +99,69 @@ def test_pooled_normal_equations(p):
         ref_g += H.T @ Om @ H
         ref_r += H.T @ Om @ p["Y"][t]
     scale = max(1.0, np.abs(ref_g).max())
-    np.testing.assert_allclose(gram, ref_g, rtol=1e-9, atol=1e-10 * scale)
+    np.testing.assert_allclose(gram, blocks.from_matrix(ref_g), rtol=1e-9, atol=1e-10 * scale)
     np.testing.assert_allclose(rhs, ref_r, rtol=1e-9, atol=1e-10 * scale)
+    # the blocks hold every non-zero of the dense Gram
+    rows, cols, vals = blocks.triplets(blocks.from_matrix(ref_g))
+    dense = np.zeros_like(ref_g)
+    dense[rows, cols] = vals
+    np.testing.assert_array_equal(dense, ref_g)
+
+
+def _blocks(p, J):
+    """The profiles' block layout of a drawn problem: its groups' components."""
+    tid = np.repeat(np.arange(len(p["ptr"]) - 1), np.diff(p["ptr"]))
+    return RS.ProfileBlocks.of(F.gain_components(p["group"], tid, p["G"])[0], J)
+
+
+@settings(**SETTINGS)
+@given(reduced_problems())
+def test_profile_blocks_solve_the_dense_system(p):
+    """Solving block by block (with the ridge on the diagonal) is solving the
+    dense system; the triplets list the dense matrix's non-zeros as
+    scipy's COO does."""
+    from scipy import sparse
+    J = p["C"].shape[1]
+    G = p["G"]
+    blocks = _blocks(p, J)
+    rng = np.random.default_rng(int(p["ptr"][-1]))
+    # a symmetric positive definite matrix with the layout's zero pattern
+    mask = blocks.from_matrix(np.ones((G * J, G * J)))
+    B = rng.normal(size=(G * J, G * J))
+    dense = B @ B.T * blocks_dense(blocks, mask, G * J)
+    ridge = rng.uniform(0.5, 1.5, size=G * J)
+    rhs = rng.normal(size=G * J)
+    gram = blocks.from_matrix(dense)
+    blocks.add_diagonal(gram, ridge)
+    want = np.linalg.solve(dense + np.diag(ridge), rhs).reshape(G, J)
+    np.testing.assert_allclose(blocks.solve(gram, rhs), want, rtol=1e-8, atol=1e-10)
+    coo = sparse.coo_matrix(dense)
+    for got, ref in zip(blocks.triplets(blocks.from_matrix(dense)), (coo.row, coo.col, coo.data)):
+        np.testing.assert_array_equal(got, ref)
+    # a sparse matrix gives the same blocks
+    np.testing.assert_array_equal(blocks.from_matrix(sparse.csr_matrix(dense)),
+                                  blocks.from_matrix(dense))
+
+
+def blocks_dense(blocks, flat, n):
+    """The dense (n, n) matrix of a flat block array (zero between blocks)."""
+    rows, cols, vals = blocks.triplets(flat)
+    out = np.zeros((n, n))
+    out[rows, cols] = vals
+    return out
+
+
+def test_pooled_normal_equations_reject_a_layout_that_splits_a_target():
+    """Two groups that share a target must share a block: a layout that puts
+    them apart is an error, not a wrong Gram."""
+    C = np.eye(2)
+    ptr = np.array([0, 2], np.int64)
+    group = np.array([0, 1], np.int64)
+    apart = RS.ProfileBlocks.of(np.array([0, 1]), 2)
+    with pytest.raises(ValueError, match="two blocks"):
+        KR.pooled_normal_equations(np.ones((2, 2)), C, np.ones((1, 2)), np.ones(1), ptr,
+                                   group, 2, 1.0, np.ones(1), np.ones(1),
+                                   *apart.kernel_args())
 
 
 @settings(**SETTINGS)

@@ -347,5 +347,6 @@ def settle_profiles(cl: Cluster, red: Reducer, C, R):
     gram = gram + sparse.diags(RS.profile_ridge(lam4, red.counts, J))
     meet = sparse.csr_matrix((np.ones(rows.size), (rows // J, cols // J)), shape=(G, G))
     _, label = connected_components(meet, directed=False)
-    Wbar = RS.solve_profile_blocks(gram.tocsr(), rhs, RS.profile_blocks(label, J), G, J)
+    blocks = RS.ProfileBlocks.of(label, J)
+    Wbar = blocks.solve(blocks.from_matrix(gram.tocsr()), rhs)
     return Wbar, lam_dev

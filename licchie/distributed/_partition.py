@@ -23,10 +23,9 @@ import time
 
 import numpy as np
 
-from scipy import sparse
 
 from .. import fit as F
-from ..fit.reduced_start import reduced_inputs
+from ..fit.reduced_start import ProfileBlocks, reduced_inputs
 from ..kernels import pooled as KP
 from ..kernels import reduced as KR
 
@@ -191,11 +190,11 @@ class Partition:
         that share no target never meet) and the right-hand side."""
         p = self.problem.pairs
         U, Y, kappa, rho = self._settle_inputs(R, lam_dev)
+        blocks = ProfileBlocks.of(self.problem.gain_components[0], C.shape[1])
         gram, rhs = KR.pooled_normal_equations(U, C, Y, kappa, p.tgt_ptr, p.group, p.n_groups,
                                                float(self.problem.lambdas[4]), rho,
-                                               np.ones(kappa.size))
-        g = sparse.coo_matrix(gram)
-        return g.row.astype(np.int64), g.col.astype(np.int64), g.data, rhs
+                                               np.ones(kappa.size), *blocks.kernel_args())
+        return (*blocks.triplets(gram), rhs)
 
     def settle_start(self, key, Wbar, C, R, lam_dev):
         """Start ``key`` at the exact minimiser of the A-eliminated objective for

@@ -10,6 +10,8 @@ refinement step of the ``"groups"`` start, and the data of the
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import sparse
 
@@ -41,23 +43,104 @@ def reduced_inputs(problem: Problem):
     return Z, Y, kappa
 
 
-def profile_blocks(group_label, J):
-    """Independent blocks of the profiles' normal equations.
+@dataclass
+class ProfileBlocks:
+    """Independent blocks of the profiles' normal equations, and their storage.
 
     Two groups are coupled only through a target with pairs in both, so the
     blocks are the groups of one :func:`~.pooling.gain_components` component
     (``group_label``); with class x time pooling the equations fall apart by
-    frame.  Returns a list of ``(n_blocks, size)`` index arrays into the
-    ``n_groups * J`` unknowns, one per block size.
+    frame.  Block ``b`` (the ``b``-th label in increasing order) holds its
+    groups in increasing order, ``J`` unknowns each, and its ``(n J) x (n J)``
+    matrix is stored row-major at ``offset[b]`` of one flat array
+    (:func:`licchie.kernels.reduced.pooled_normal_equations` fills it).
+
+    Attributes
+    ----------
+    J : int
+    block_of, slot : int64 (n_groups,)
+        Each group's block and its position among the block's groups.
+    offset : int64 (n_blocks + 1,)
+    block_n : int64 (n_blocks,)
+        Groups per block.
     """
-    cols = np.arange(J)
-    blocks = [(np.flatnonzero(group_label == c)[:, None] * J + cols).ravel()
-              for c in np.unique(group_label)]
-    # blocks of one size stacked, for one batched solve each
-    by_size = {}
-    for b in blocks:
-        by_size.setdefault(b.size, []).append(b)
-    return [np.stack(v) for v in by_size.values()]
+
+    J: int
+    block_of: np.ndarray
+    slot: np.ndarray
+    offset: np.ndarray
+    block_n: np.ndarray
+
+    @classmethod
+    def of(cls, group_label, J):
+        """The layout of the components ``group_label`` (int, (n_groups,))."""
+        _, block_of = np.unique(np.asarray(group_label), return_inverse=True)
+        block_of = block_of.astype(np.int64).ravel()
+        block_n = np.bincount(block_of).astype(np.int64)
+        order = np.argsort(block_of, kind="stable")   # by block, groups increasing
+        first = np.concatenate([[0], np.cumsum(block_n)[:-1]])
+        slot = np.empty(block_of.size, np.int64)
+        slot[order] = np.arange(block_of.size) - first[block_of[order]]
+        offset = np.concatenate([[0], np.cumsum((block_n * J) ** 2)]).astype(np.int64)
+        return cls(int(J), block_of, slot, offset, block_n)
+
+    def kernel_args(self):
+        """``(block_of, slot, offset, block_n)``, the kernel's last arguments."""
+        return self.block_of, self.slot, self.offset, self.block_n
+
+    def _by_size(self):
+        """``(size, blocks, unknowns)`` per matrix size: the blocks of that
+        size in increasing order, and their unknowns ``(n_blocks, size)``."""
+        J = self.J
+        order = np.argsort(self.block_of, kind="stable")
+        groups = np.split(order, np.cumsum(self.block_n)[:-1])
+        for n in np.unique(self.block_n):
+            blocks = np.flatnonzero(self.block_n == n)
+            idx = np.stack([(groups[b][:, None] * J + np.arange(J)).ravel() for b in blocks])
+            yield int(n) * J, blocks, idx
+
+    def _entries(self, size, blocks):
+        """Flat positions ``(n_blocks, size, size)`` of those blocks' matrices."""
+        return self.offset[blocks][:, None, None] + np.arange(size * size).reshape(size, size)
+
+    def add_diagonal(self, gram, values):
+        """``gram``'s diagonal entry of unknown ``i`` plus ``values[i]`` (in place)."""
+        for size, blocks, idx in self._by_size():
+            diag = self._entries(size, blocks)[:, np.arange(size), np.arange(size)]
+            gram[diag] += values[idx]
+
+    def solve(self, gram, rhs):
+        """float64 (n_groups, J): the profiles, one batched solve per block size."""
+        out = np.empty(self.block_of.size * self.J)
+        for size, blocks, idx in self._by_size():
+            sub = gram[self._entries(size, blocks)]
+            out[idx] = np.linalg.solve(sub, rhs[idx][:, :, None])[:, :, 0]
+        return out.reshape(-1, self.J)
+
+    def from_matrix(self, matrix):
+        """The blocks of a square matrix (dense or scipy sparse) over all unknowns."""
+        gram = np.zeros(self.offset[-1])
+        for size, blocks, idx in self._by_size():
+            rows = np.repeat(idx, size, axis=1)
+            cols = np.tile(idx, (1, size))
+            vals = (np.asarray(matrix[rows.ravel(), cols.ravel()]).ravel()
+                    if sparse.issparse(matrix) else matrix[rows, cols].ravel())
+            gram[self._entries(size, blocks).ravel()] = vals
+        return gram
+
+    def triplets(self, gram):
+        """``(row, col, value)`` of the non-zero entries, in row-major order
+        (as ``scipy.sparse.coo_matrix`` of the dense matrix lists them)."""
+        rows, cols, vals = [], [], []
+        for size, blocks, idx in self._by_size():
+            rows.append(np.repeat(idx, size, axis=1).ravel())
+            cols.append(np.tile(idx, (1, size)).ravel())
+            vals.append(gram[self._entries(size, blocks).ravel()])
+        rows, cols, vals = (np.concatenate(x) for x in (rows, cols, vals))
+        keep = vals != 0
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+        order = np.lexsort((cols, rows))
+        return rows[order].astype(np.int64), cols[order].astype(np.int64), vals[order]
 
 
 def deviation_weight(lam4, lam5, z_sq_sum, n_pairs):
@@ -128,13 +211,13 @@ def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R
     tid = problem.pair_target
     gamma = np.ones(p.tgt_ptr.shape[0] - 1)
     comps = problem.gain_components
-    blocks = profile_blocks(comps[0], J)
+    blocks = ProfileBlocks.of(comps[0], J)
 
     def profiles(U, C, gamma):
         gram, rhs = KR.pooled_normal_equations(
-            U, C, Y, kappa, p.tgt_ptr, p.group, G, lam5, rho, gamma)
-        gram[np.diag_indices_from(gram)] += ridge
-        return solve_profile_blocks(gram, rhs, blocks, G, J)
+            U, C, Y, kappa, p.tgt_ptr, p.group, G, lam5, rho, gamma, *blocks.kernel_args())
+        blocks.add_diagonal(gram, ridge)
+        return blocks.solve(gram, rhs)
 
     def weights(C, R, gamma):
         U = np.ascontiguousarray(Z @ R)
