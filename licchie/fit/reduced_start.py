@@ -163,17 +163,6 @@ def profile_ridge(lam4, group_size, J):
     return np.repeat(np.maximum(lam4, 1e-8) * np.maximum(group_size, 1.0), J)
 
 
-def solve_profile_blocks(gram, rhs, blocks, G, J):
-    """The profiles ``(G, J)`` from their normal equations (``gram`` dense or
-    scipy sparse), one independent block at a time (:func:`profile_blocks`)."""
-    out = np.empty(G * J)
-    for idx in blocks:  # (n_blocks, size) of one size
-        sub = (np.stack([gram[b][:, b].toarray() for b in idx]) if sparse.issparse(gram)
-               else gram[idx[:, :, None], idx[:, None, :]])
-        out[idx] = np.linalg.solve(sub, rhs[idx][:, :, None])[:, :, 0]
-    return out.reshape(G, J)
-
-
 def reduced_init(problem: Problem, J, seed, max_sweeps=200, tol=1e-6, C0=None, R0=None,
                  gain_rounds=5, gain_tol=1e-4):
     """Start factors from the reduced objective (A eliminated), random start.
