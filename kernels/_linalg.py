@@ -127,23 +127,23 @@ def cholesky_solve_columns(L, k, X, n):
         Right-hand sides in the columns on entry, solutions on exit.
     """
     s = np.empty(n)
-    for a in range(k):
+    _substitute_columns(L, k, X, n, s, False)
+    _substitute_columns(L, k, X, n, s, True)
+
+
+@njit(**JIT)
+def _substitute_columns(L, k, X, n, s, backward):
+    """One triangular half of :func:`cholesky_solve_columns`: ``L`` (forward)
+    or ``L^T`` (backward), in :func:`cholesky_solve`'s order of operations."""
+    for i in range(k):
+        a = k - 1 - i if backward else i
         for c in range(n):
             s[c] = X[a, c]
-        for b in range(a):
-            lab = L[a, b]
+        lo, hi = (a + 1, k) if backward else (0, a)
+        for b in range(lo, hi):
+            lab = L[b, a] if backward else L[a, b]
             for c in range(n):
                 s[c] -= lab * X[b, c]
-        laa = L[a, a]
-        for c in range(n):
-            X[a, c] = s[c] / laa
-    for a in range(k - 1, -1, -1):
-        for c in range(n):
-            s[c] = X[a, c]
-        for b in range(a + 1, k):
-            lba = L[b, a]
-            for c in range(n):
-                s[c] -= lba * X[b, c]
         laa = L[a, a]
         for c in range(n):
             X[a, c] = s[c] / laa
