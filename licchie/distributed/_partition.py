@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 
-
 from .. import fit as F
 from ..fit.reduced_start import ProfileBlocks, reduced_inputs
 from ..kernels import pooled as KP

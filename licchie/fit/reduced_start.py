@@ -11,6 +11,7 @@ refinement step of the ``"groups"`` start, and the data of the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -88,16 +89,20 @@ class ProfileBlocks:
         """``(block_of, slot, offset, block_n)``, the kernel's last arguments."""
         return self.block_of, self.slot, self.offset, self.block_n
 
+    @cached_property
     def _by_size(self):
         """``(size, blocks, unknowns)`` per matrix size: the blocks of that
-        size in increasing order, and their unknowns ``(n_blocks, size)``."""
+        size in increasing order, and their unknowns ``(n_blocks, size)``
+        (every call of a fit's settle step reads them: computed once)."""
         J = self.J
         order = np.argsort(self.block_of, kind="stable")
         groups = np.split(order, np.cumsum(self.block_n)[:-1])
+        out = []
         for n in np.unique(self.block_n):
             blocks = np.flatnonzero(self.block_n == n)
             idx = np.stack([(groups[b][:, None] * J + np.arange(J)).ravel() for b in blocks])
-            yield int(n) * J, blocks, idx
+            out.append((int(n) * J, blocks, idx))
+        return out
 
     def _entries(self, size, blocks):
         """Flat positions ``(n_blocks, size, size)`` of those blocks' matrices."""
@@ -105,14 +110,14 @@ class ProfileBlocks:
 
     def add_diagonal(self, gram, values):
         """``gram``'s diagonal entry of unknown ``i`` plus ``values[i]`` (in place)."""
-        for size, blocks, idx in self._by_size():
+        for size, blocks, idx in self._by_size:
             diag = self._entries(size, blocks)[:, np.arange(size), np.arange(size)]
             gram[diag] += values[idx]
 
     def solve(self, gram, rhs):
         """float64 (n_groups, J): the profiles, one batched solve per block size."""
         out = np.empty(self.block_of.size * self.J)
-        for size, blocks, idx in self._by_size():
+        for size, blocks, idx in self._by_size:
             sub = gram[self._entries(size, blocks)]
             out[idx] = np.linalg.solve(sub, rhs[idx][:, :, None])[:, :, 0]
         return out.reshape(-1, self.J)
@@ -120,7 +125,7 @@ class ProfileBlocks:
     def from_matrix(self, matrix):
         """The blocks of a square matrix (dense or scipy sparse) over all unknowns."""
         gram = np.zeros(self.offset[-1])
-        for size, blocks, idx in self._by_size():
+        for size, blocks, idx in self._by_size:
             rows = np.repeat(idx, size, axis=1)
             cols = np.tile(idx, (1, size))
             vals = (np.asarray(matrix[rows.ravel(), cols.ravel()]).ravel()
@@ -132,7 +137,7 @@ class ProfileBlocks:
         """``(row, col, value)`` of the non-zero entries, in row-major order
         (as ``scipy.sparse.coo_matrix`` of the dense matrix lists them)."""
         rows, cols, vals = [], [], []
-        for size, blocks, idx in self._by_size():
+        for size, blocks, idx in self._by_size:
             rows.append(np.repeat(idx, size, axis=1).ravel())
             cols.append(np.tile(idx, (1, size)).ravel())
             vals.append(gram[self._entries(size, blocks).ravel()])
