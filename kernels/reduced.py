@@ -151,19 +151,26 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
     gram = np.zeros(offset[-1])
     rhs = np.zeros(n_groups * J)
     M = np.empty((d, d))
-    # a target's pairs fall in few groups: collect them in a small list
-    gl = np.empty(n_groups, np.int64)
-    # per-target scratch, sized for a target touching every group
-    H = np.empty((d, n_groups * J))
-    OH = np.empty((d, n_groups * J))
+    # a target's groups lie in one block: per-target scratch for the largest
+    most = 0
+    for b in range(block_n.shape[0]):
+        most = max(most, block_n[b])
+    gl = np.empty(most, np.int64)   # the target's groups, in a small list
+    H = np.empty((d, most * J))
+    OH = np.empty((d, most * J))
     Oy = np.empty(d)
-    row = np.empty(n_groups * J)
+    row = np.empty(most * J)
     for t in range(nt):
         e0, e1 = tgt_ptr[t], tgt_ptr[t + 1]
         _target_system(C, U, e0, e1, rho[t], M)
         ng = 0
+        b = -1
         for e in range(e0, e1):
             g = group[e]
+            if b < 0:
+                b = block_of[g]
+            elif block_of[g] != b:   # before gl could overflow
+                raise ValueError("a target's groups lie in two blocks of the layout")
             seen = False
             for k in range(ng):
                 if gl[k] == g:
@@ -199,11 +206,7 @@ def pooled_normal_equations(U, C, Y, kappa, tgt_ptr, group, n_groups, lam5, rho,
         cholesky_solve(M, d, Oy)
         for a in range(d):
             Oy[a] *= lam5
-        b = block_of[gl[0]]
         width = block_n[b] * J
-        for k in range(ng):
-            if block_of[gl[k]] != b:
-                raise ValueError("a target's groups lie in two blocks of the layout")
         for k1 in range(ng):
             for j1 in range(J):
                 c1 = k1 * J + j1
